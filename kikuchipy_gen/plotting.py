@@ -1,0 +1,77 @@
+"""Figures people would rather look at than read."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from kikuchipy_gen.dataset import EBSDDataset
+
+__all__ = ["plot_patterns_per_energy"]
+
+
+def plot_patterns_per_energy(
+    dataset: EBSDDataset,
+    split: str = "test",
+    n_orientations: int = 4,
+    energies: Sequence[float] | None = None,
+    seed: int = 0,
+):
+    """Grid of dataset patterns: one row per energy, one column per orientation.
+
+    The same orientations appear in every row, so the change of band width
+    with beam energy is visible down each column.
+
+    Parameters
+    ----------
+    dataset
+        Dataset to show.
+    split
+        Split to draw orientations from.
+    n_orientations
+        Number of columns.
+    energies
+        Energies (kV) to show; default all.
+    seed
+        Seed of the random choice of orientations.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.dataset import open_dataset
+    >>> from kikuchipy_gen.plotting import plot_patterns_per_energy
+    >>> fig = plot_patterns_per_energy(open_dataset("ni.zarr"))  # doctest: +SKIP
+    >>> fig.savefig("patterns.png")  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    energies = dataset.energies if energies is None else list(energies)
+    dataset._group(split)  # unknown split -> clear error
+    n = dataset.sizes[split]
+    cols = min(int(n_orientations), n)
+    if cols < 1:
+        raise ValueError("n_orientations must be >= 1")
+    pick = np.sort(np.random.default_rng(seed).choice(n, size=cols, replace=False))
+    euler = np.rad2deg(dataset.rotations(split)[pick].to_euler())
+    arr = dataset.patterns_array(split)
+    fig, axes = plt.subplots(
+        len(energies), cols, figsize=(1.8 * cols, 1.8 * len(energies) + 0.4), squeeze=False
+    )
+    for r, energy in enumerate(energies):
+        ie = dataset.energy_index(energy)
+        for c, i in enumerate(pick):
+            ax = axes[r, c]
+            ax.imshow(arr[ie, int(i)], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(f"{energy:g} kV")
+            if r == 0:
+                ax.set_title("({:.0f}, {:.0f}, {:.0f})".format(*euler[c]), fontsize=8)
+    fig.suptitle(f"{dataset.phase.name}: {split} patterns (Euler angles in deg)", fontsize=10)
+    fig.tight_layout()
+    return fig

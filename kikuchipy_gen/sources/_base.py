@@ -1,0 +1,182 @@
+"""What every master-pattern source provides, and checks on master patterns."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import numpy as np
+from kikuchipy.signals import EBSDMasterPattern
+from orix.crystal_map import Phase
+
+from kikuchipy_gen.phases import phase_to_dict
+
+__all__ = ["MasterPatternSource", "validate_master_pattern"]
+
+# Energies closer than this (kV) are the same energy.
+_ENERGY_TOL = 1e-3
+_ENERGY_MIN, _ENERGY_MAX = 1.0, 300.0
+
+
+class MasterPatternSource(abc.ABC):
+    """A physics source of EBSD master patterns at requested beam energies.
+
+    Subclasses return kikuchipy :class:`~kikuchipy.signals.EBSDMasterPattern`
+    objects in the square Lambert projection with both hemispheres and the
+    phase set, one energy each, and describe themselves as JSON-safe
+    provenance from which :func:`~kikuchipy_gen.sources.source_from_dict`
+    rebuilds them.
+    """
+
+    #: Name under which the source is recorded in provenance.
+    kind: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def phase(self) -> Phase:
+        """The crystal phase of the master patterns."""
+
+    @property
+    def energies(self) -> tuple[float, ...] | None:
+        """Energies (kV) this source can give, or None for any energy."""
+        return None
+
+    def master_pattern(self, energy: float) -> EBSDMasterPattern:
+        """Return the master pattern at one beam energy.
+
+        Parameters
+        ----------
+        energy
+            Beam energy in kV.
+
+        Returns
+        -------
+        kikuchipy.signals.EBSDMasterPattern
+            Lambert projection, both hemispheres, phase set; the energy is
+            stored in ``metadata.Acquisition_instrument.SEM.beam_energy``.
+
+        Raises
+        ------
+        ValueError
+            If the source cannot provide this energy.
+        """
+        energy = self.check_energy(energy)
+        mp = self._master_pattern(energy)
+        validate_master_pattern(mp)
+        mp.metadata.set_item("Acquisition_instrument.SEM.beam_energy", energy)
+        return mp
+
+    def check_energy(self, energy: float) -> float:
+        """Return ``energy`` as float if the source can provide it, else raise.
+
+        Parameters
+        ----------
+        energy
+            Beam energy in kV.
+
+        Returns
+        -------
+        float
+            The energy; for tabulated sources, the tabulated value.
+        """
+        try:
+            energy = float(energy)
+        except (TypeError, ValueError):
+            raise ValueError(f"Energy must be a number in kV, got {energy!r}") from None
+        if not (_ENERGY_MIN <= energy <= _ENERGY_MAX):
+            raise ValueError(
+                f"Energy {energy} kV is outside [{_ENERGY_MIN}, {_ENERGY_MAX}] kV (give kV, not eV)"
+            )
+        available = self.energies
+        if available is None:
+            return energy
+        match = [e for e in available if abs(e - energy) < _ENERGY_TOL]
+        if not match:
+            listed = ", ".join(f"{e:g}" for e in available)
+            raise ValueError(
+                f"{self.kind} source has no {energy:g} kV master pattern; available: "
+                f"{listed} kV. Use a kinematical or dynamical source for other energies"
+            )
+        return float(match[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe description from which the source can be rebuilt."""
+        return {"kind": self.kind, "phase": phase_to_dict(self.phase), **self._parameters()}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self._parameters().items())
+        return f"{type(self).__name__}(phase={self.phase.name!r}{', ' if params else ''}{params})"
+
+    @abc.abstractmethod
+    def _master_pattern(self, energy: float) -> EBSDMasterPattern:
+        """Make the master pattern at a checked energy."""
+
+    def _parameters(self) -> dict[str, Any]:
+        """Parameters besides the phase that define the source."""
+        return {}
+
+
+def validate_master_pattern(mp: Any) -> None:
+    """Raise a clear error unless ``mp`` can be projected by this package.
+
+    Parameters
+    ----------
+    mp
+        Candidate master pattern.
+
+    Raises
+    ------
+    ValueError
+        If it is not an :class:`~kikuchipy.signals.EBSDMasterPattern` in the
+        Lambert projection with both hemispheres, a phase with a space group,
+        and a single energy.
+
+    Examples
+    --------
+    >>> import kikuchipy as kp
+    >>> from kikuchipy_gen.sources import validate_master_pattern
+    >>> mp = kp.data.nickel_ebsd_master_pattern_small(projection="stereographic")
+    >>> validate_master_pattern(mp)
+    Traceback (most recent call last):
+    ...
+    ValueError: Master pattern is in the 'stereographic' projection; load it with projection='lambert', hemisphere='both'
+    """
+    if not isinstance(mp, EBSDMasterPattern):
+        raise ValueError(f"Expected a kikuchipy EBSDMasterPattern, got {type(mp).__name__}")
+    if mp.projection != "lambert":
+        raise ValueError(
+            f"Master pattern is in the {mp.projection!r} projection; load it with "
+            "projection='lambert', hemisphere='both'"
+        )
+    if mp.hemisphere != "both":
+        raise ValueError(
+            f"Master pattern holds the {mp.hemisphere!r} hemisphere only; load both "
+            "(hemisphere='both')"
+        )
+    if mp.phase is None or mp.phase.space_group is None:
+        raise ValueError("Master pattern has no phase with a space group; set mp.phase")
+    if mp._has_multiple_energies:
+        raise ValueError("Master pattern holds several energies; select one first")
+    data = np.asarray(mp.data) if not mp._lazy else mp.data
+    if data.shape[-2] != data.shape[-1]:
+        raise ValueError(f"Lambert master pattern must be square, got {data.shape[-2:]}")
+
+
+def _as_master_pattern(data: np.ndarray, phase: Phase, title: str) -> EBSDMasterPattern:
+    """Wrap a (2, n, n) array (upper, lower) as a Lambert master pattern."""
+    n = data.shape[-1]
+    half = n // 2
+    axes = [
+        {"name": "hemisphere", "size": 2, "scale": 1, "offset": 0, "units": ""},
+        {"name": "height", "size": n, "scale": 1, "offset": -half, "units": "px"},
+        {"name": "width", "size": n, "scale": 1, "offset": -half, "units": "px"},
+    ]
+    mp = EBSDMasterPattern(
+        np.ascontiguousarray(data, dtype=np.float32),
+        axes=axes,
+        phase=phase.deepcopy(),
+        projection="lambert",
+        hemisphere="both",
+    )
+    mp.metadata.General.title = title
+    return mp
