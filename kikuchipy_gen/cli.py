@@ -149,7 +149,8 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
 
     if args.n is not None and args.resolution is not None:
         raise ValueError("Give --n or --resolution, not both")
-    n = resolution_to_steps(args.resolution) if args.resolution is not None else (args.n or 100)
+    n = resolution_to_steps(args.resolution) if args.resolution is not None else args.n
+    n = 100 if n is None else n
     detector = default_detector(
         args.shape, DEFAULT_PC if args.pc is None else args.pc, args.sample_tilt, args.camera_tilt
     )

@@ -94,12 +94,7 @@ def sample_orientations(
         raise ValueError("Give exactly one of n (grid density) or resolution (degrees)")
     if resolution is not None:
         n = resolution_to_steps(resolution)
-    if isinstance(n, bool) or int(n) != n or not (1 <= n <= MAX_SEMI_EDGE_STEPS):
-        raise ValueError(
-            f"n must be an integer in [1, {MAX_SEMI_EDGE_STEPS}] (n=100 is the paper's "
-            f"333,227 orientations for m-3m), got {n!r}"
-        )
-    rot = get_sample_fundamental(point_group=pg, method="cubochoric", semi_edge_steps=int(n))
+    rot = get_sample_fundamental(point_group=pg, method="cubochoric", semi_edge_steps=_check_density(n))
     q = rot.data.reshape(-1, 4)
     q = q * np.where(q[:, :1] < 0, -1.0, 1.0)
     return Rotation(q)
@@ -197,6 +192,9 @@ def split_orientations(
     {'train': 2691, 'val': 264, 'test': 124}
     """
     pg = get_point_group(point_group)
+    for n in (n_train, n_val, n_test):
+        if n is not None:
+            _check_density(n)
     if n_val is None:
         n_val = _coprime_below(max(n_train // 2, 2), (n_train,))
     if n_test is None:
@@ -218,6 +216,17 @@ def split_orientations(
         if sets[name].size == 0:
             raise ValueError(f"The {name} set is empty; use larger densities than {n_train}")
     return sets
+
+
+def _check_density(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer, float)) or int(n) != n or not (
+        1 <= n <= MAX_SEMI_EDGE_STEPS
+    ):
+        raise ValueError(
+            f"n must be an integer in [1, {MAX_SEMI_EDGE_STEPS}] (n=100 is the paper's "
+            f"333,227 orientations for m-3m), got {n!r}"
+        )
+    return int(n)
 
 
 def _coprime_below(n: int, others: tuple[int, ...]) -> int:

@@ -84,7 +84,9 @@ class KinematicalSource(MasterPatternSource):
         diffsims.crystallography.ReciprocalLatticeVector
         """
         energy = self.check_energy(energy)
-        ref = ReciprocalLatticeVector.from_min_dspacing(self._phase, self.min_dspacing)
+        # sanitise_phase() expands the asymmetric unit in place: work on a copy
+        # so that the source's phase (and its provenance) stay as given.
+        ref = ReciprocalLatticeVector.from_min_dspacing(self._phase.deepcopy(), self.min_dspacing)
         ref.sanitise_phase()
         ref = ref.unique(use_symmetry=True)
         ref.calculate_structure_factor()

@@ -1,0 +1,193 @@
+import numpy as np
+import pytest
+import zarr
+from orix.quaternion import Rotation
+
+from kikuchipy_gen.dataset import EBSDDataset, build_dataset, open_dataset
+from kikuchipy_gen.detector import default_detector
+from kikuchipy_gen.preprocessing import CLAHE, preprocess
+from kikuchipy_gen.sources import KinematicalSource
+
+
+class _FailingSource(KinematicalSource):
+    """Kinematical source whose projection is interrupted after some chunks."""
+
+    def __init__(self, fail_after, **kwargs):
+        super().__init__(**kwargs)
+        self.fail_after = fail_after
+        self.calls = 0
+
+    def master_pattern(self, energy):
+        mp = super().master_pattern(energy)
+        source = self
+        original = mp.get_patterns
+
+        def get_patterns(*args, **kwargs):
+            if source.fail_after is not None and source.calls >= source.fail_after:
+                raise KeyboardInterrupt
+            source.calls += 1
+            return original(*args, **kwargs)
+
+        mp.get_patterns = get_patterns
+        return mp
+
+
+def test_round_trip_matches_direct_projection(ni_dataset, ni_source, tiny_splits):
+    ds = open_dataset(ni_dataset.path)
+    assert ds.sizes == {"train": 193, "val": 20, "test": 50}
+    assert ds.energies == [20.0]
+    assert ds.pattern_shape == (60, 60)
+    assert ds.phase.name == "ni"
+    assert ds.provenance["kind"] == "kikuchipy-nickel"
+    rot = ds.rotations("test")
+    assert np.allclose(rot.data, tiny_splits["test"].data)
+    direct = ni_source.master_pattern(20).get_patterns(
+        rot, default_detector(), compute=True, show_progressbar=False
+    )
+    expected = preprocess(direct)
+    s = ds.patterns("test")
+    assert s._lazy and s.axes_manager.navigation_shape == (50,)
+    assert np.array_equal(np.asarray(s.data.compute()), expected)
+    # The signal carries what kikuchipy needs for indexing.
+    assert np.allclose(s.xmap.rotations.data, rot.data)
+    assert np.allclose(s.detector.pc, default_detector().pc)
+    # The source can be rebuilt from the stored provenance.
+    assert np.array_equal(ds.source.master_pattern(20).data, ni_source.master_pattern(20).data)
+
+
+def test_clahe_output_is_near_uniform(ni_dataset, ni_source, tiny_splits):
+    x = np.asarray(ni_dataset.patterns_array("train")[0])
+    counts = np.bincount(x.ravel() // 32, minlength=8) / x.size
+    # CLAHE flattens the histogram: each of 8 bins holds 12.5% +- 3%.
+    assert np.all(np.abs(counts - 1 / 8) < 0.03), counts
+    rot = tiny_splits["train"][:100]
+    raw = preprocess(
+        ni_source.master_pattern(20).get_patterns(
+            rot, default_detector(), compute=True, show_progressbar=False
+        ),
+        clahe=None,
+    )
+    raw_counts = np.bincount(raw.ravel() // 32, minlength=8) / raw.size
+    assert np.abs(raw_counts - 1 / 8).max() > 0.05, raw_counts
+
+
+def test_clahe_parameters():
+    assert CLAHE().kikuchipy_kwargs((60, 60)) == {
+        "kernel_size": (15, 15), "clip_limit": 10 / 256, "nbins": 256,
+    }
+    with pytest.raises(ValueError, match="clip limit"):
+        CLAHE(clip_limit=0)
+    with pytest.raises(ValueError, match="too many"):
+        CLAHE(tiles=(40, 40)).kikuchipy_kwargs((60, 60))
+
+
+def test_several_energies(kinematical_dataset):
+    ds = kinematical_dataset
+    assert ds.energies == [10.0, 30.0]
+    arr = ds.patterns_array("val")
+    assert arr.shape == (2, 20, 60, 60)
+    assert arr.chunks == (1, 20, 60, 60)
+    # Different energies give different (narrower-band) patterns.
+    assert not np.array_equal(arr[0], arr[1])
+    assert ds.patterns("val", energy=30).metadata.Acquisition_instrument.SEM.beam_energy == 30
+    with pytest.raises(ValueError, match="Choose an energy"):
+        ds.patterns("val")
+    with pytest.raises(ValueError, match="No 20 kV"):
+        ds.patterns("val", energy=20)
+    with pytest.raises(ValueError, match="No split"):
+        ds.patterns("holdout", energy=10)
+
+
+def test_resume_after_interruption(tmp_path, tiny_splits):
+    kwargs = dict(phase="ni", half_size=40)
+    splits = {"train": tiny_splits["train"], "val": tiny_splits["val"]}
+    path = tmp_path / "resume.zarr"
+    failing = _FailingSource(fail_after=3, **kwargs)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(path, failing, splits, energies=[15, 25], chunk_size=40, show_progressbar=False)
+    # Unfinished: refuses to open, refuses to be silently rebuilt, keeps done chunks.
+    with pytest.raises(ValueError, match="did not finish"):
+        open_dataset(path)
+    partial = EBSDDataset(path, allow_incomplete=True)
+    assert partial._root["train"]["done"][:].sum() == 3
+    with pytest.raises(FileExistsError, match="unfinished dataset"):
+        build_dataset(path, _FailingSource(None, **kwargs), splits, energies=[15, 25], chunk_size=40)
+
+    resumed = _FailingSource(fail_after=None, **kwargs)
+    ds = build_dataset(
+        path, resumed, splits, energies=[15, 25], chunk_size=40, resume=True, show_progressbar=False
+    )
+    n_chunks = 2 * (5 + 1)  # two energies x (5 train + 1 val chunks)
+    assert resumed.calls == n_chunks - 3
+
+    reference = build_dataset(
+        tmp_path / "ref.zarr", KinematicalSource(**kwargs), splits, energies=[15, 25],
+        chunk_size=40, show_progressbar=False,
+    )
+    for split in splits:
+        assert np.array_equal(ds.patterns_array(split)[:], reference.patterns_array(split)[:])
+
+
+def test_resume_with_other_inputs_is_refused(tmp_path, tiny_splits):
+    path = tmp_path / "a.zarr"
+    src = KinematicalSource("ni", half_size=30)
+    build_dataset(path, src, tiny_splits["val"], energies=[20], show_progressbar=False)
+    with pytest.raises(ValueError, match="other inputs"):
+        build_dataset(path, src, tiny_splits["val"], energies=[25], resume=True)
+    # Resuming a complete build with the same inputs does nothing and succeeds.
+    ds = build_dataset(path, src, tiny_splits["val"], energies=[20], resume=True, show_progressbar=False)
+    assert ds.sizes == {"train": 20}
+
+
+def test_existing_paths(tmp_path, tiny_splits):
+    src = KinematicalSource("ni", half_size=30)
+    rot = tiny_splits["val"]
+    path = tmp_path / "x.zarr"
+    build_dataset(path, src, rot, energies=[20], show_progressbar=False)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        build_dataset(path, src, rot, energies=[20])
+    ds = build_dataset(path, src, rot, energies=[30], overwrite=True, show_progressbar=False)
+    assert ds.energies == [30.0]
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a kikuchipy-gen dataset"):
+        build_dataset(other, src, rot, energies=[20], overwrite=True)
+    assert (other / "keep.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="not a kikuchipy-gen dataset"):
+        open_dataset(other)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"energies": [20, 20]}, "distinct"),
+        ({"energies": [15]}, "no 15 kV"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"orientations": {}}, "No orientations"),
+        ({"orientations": {"train": np.zeros((3, 4))}}, "orix Rotation"),
+        ({"resume": True, "overwrite": True}, "not both"),
+    ],
+)
+def test_build_bad_input(tmp_path, ni_source, tiny_splits, kwargs, match):
+    args = {"orientations": tiny_splits["val"], "show_progressbar": False} | kwargs
+    with pytest.raises(ValueError, match=match):
+        build_dataset(tmp_path / "bad.zarr", ni_source, **args)
+    assert not (tmp_path / "bad.zarr").exists() or kwargs.get("resume")
+
+
+def test_energy_required_for_open_sources(tmp_path, tiny_splits):
+    with pytest.raises(ValueError, match="Give the energies"):
+        build_dataset(tmp_path / "k.zarr", KinematicalSource("ni", half_size=20), tiny_splits["val"])
+
+
+def test_detector_geometry_is_used(tmp_path, ni_source, tiny_splits):
+    det = default_detector(shape=(40, 50), pc=(0.5, 0.5, 0.6), sample_tilt=65, tilt=5)
+    ds = build_dataset(tmp_path / "d.zarr", ni_source, tiny_splits["test"], detector=det, show_progressbar=False)
+    assert ds.pattern_shape == (40, 50)
+    assert ds.detector.sample_tilt == 65 and ds.detector.tilt == 5
+    assert np.allclose(ds.detector.pc, [0.5, 0.5, 0.6])
+    with pytest.raises(ValueError, match="Pattern centre"):
+        default_detector(pc=(0.5, 0.5))
+    with pytest.raises(ValueError, match="shape"):
+        default_detector(shape=(4, 60))

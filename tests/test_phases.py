@@ -1,0 +1,69 @@
+import pytest
+from orix.crystal_map import Phase
+
+from kikuchipy_gen.phases import get_phase, get_point_group, phase_from_dict, phase_to_dict
+
+NI_CIF = """data_Ni
+_symmetry_space_group_name_H-M 'F m -3 m'
+_symmetry_Int_Tables_number 225
+_cell_length_a 3.5236
+_cell_length_b 3.5236
+_cell_length_c 3.5236
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Ni1 Ni 0 0 0 1
+"""
+
+
+@pytest.mark.parametrize("name, a", [("ni", 3.5236), ("PT", 3.9242)])
+def test_presets(name, a):
+    p = get_phase(name)
+    assert p.space_group.number == 225
+    assert p.point_group.name == "m-3m"
+    assert p.structure.lattice.a == pytest.approx(a)
+
+
+def test_cif(tmp_path):
+    f = tmp_path / "nickel.cif"
+    f.write_text(NI_CIF)
+    p = get_phase(f)
+    assert p.space_group.number == 225
+    assert p.structure.lattice.a == pytest.approx(3.5236)
+    assert str(p.structure[0].element) == "Ni"
+
+
+def test_dict_round_trip():
+    p = get_phase("pt")
+    q = phase_from_dict(phase_to_dict(p))
+    assert phase_to_dict(q) == phase_to_dict(p)
+    assert q.point_group.name == p.point_group.name
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("unobtainium", "Unknown phase"),
+        ("missing.cif", "does not exist"),
+        (Phase(name="x", point_group="m-3m"), "no space group"),
+        (Phase(name="x", space_group=225), "no atoms"),
+    ],
+)
+def test_bad_phases(bad, match):
+    with pytest.raises(ValueError, match=match):
+        get_phase(bad)
+
+
+def test_point_groups():
+    assert get_point_group("6/mmm").proper_subgroup.name == "622"
+    with pytest.raises(ValueError, match="Unknown point group"):
+        get_point_group("7/m")
+    with pytest.raises(ValueError, match="Not a phase description"):
+        phase_from_dict({"name": "x"})

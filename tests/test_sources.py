@@ -1,0 +1,147 @@
+from pathlib import Path
+
+import kikuchipy as kp
+import numpy as np
+import pytest
+from orix.quaternion import Rotation
+
+from kikuchipy_gen.detector import default_detector
+from kikuchipy_gen.sources import (
+    DynamicalSource,
+    EMsoftFileSource,
+    KikuchipyNickelSource,
+    KinematicalSource,
+    source_from_dict,
+    validate_master_pattern,
+)
+
+EMSOFT_FILE = Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/master_patterns.h5"
+
+
+def _band_coverage(mp, fraction=0.05):
+    """Fraction of the sphere inside Kikuchi bands (Lambert is equal-area)."""
+    data = np.asarray(mp.data, dtype=float)
+    background = np.median(data)
+    return float(np.mean(data > background + fraction * (data.max() - background)))
+
+
+def test_nickel_default(ni_source):
+    assert ni_source.energies == (20.0,)
+    mp = ni_source.master_pattern(20)
+    validate_master_pattern(mp)
+    assert mp.data.shape == (2, 401, 401)
+    assert mp.phase.point_group.name == "m-3m"
+    assert mp.metadata.Acquisition_instrument.SEM.beam_energy == 20.0
+    with pytest.raises(ValueError, match="no 15 kV master pattern; available: 20 kV"):
+        ni_source.master_pattern(15)
+
+
+def test_emsoft_file_energy_axis():
+    src = EMsoftFileSource(EMSOFT_FILE)
+    assert src.energies == tuple(float(e) for e in range(10, 21))
+    full = kp.load(EMSOFT_FILE, projection="lambert", hemisphere="both")
+    mp = src.master_pattern(15)
+    assert mp.data.shape == (2, 13, 13)
+    # Energy 15 kV is bin 5 on the file's (hemisphere, energy, y, x) array.
+    assert np.array_equal(mp.data, full.data[:, 5])
+    assert not np.array_equal(mp.data, full.data[:, 6])
+    with pytest.raises(ValueError, match="no 15.5 kV"):
+        src.master_pattern(15.5)
+    rebuilt = source_from_dict(src.to_dict())
+    assert np.array_equal(rebuilt.master_pattern(15).data, mp.data)
+
+
+def test_emsoft_file_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        EMsoftFileSource(tmp_path / "nope.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="Could not read"):
+        EMsoftFileSource(bad)
+
+
+def test_kinematical_band_width_shrinks_with_voltage():
+    src = KinematicalSource("ni", half_size=60)
+    # Bragg angle of (200) follows the electron wavelength: 1.98 deg at 10 kV.
+    theta = {e: float(np.rad2deg(src.reflectors(e).theta.max())) for e in (10, 20, 30)}
+    assert theta[10] > theta[20] > theta[30]
+    coverage = {e: _band_coverage(src.master_pattern(e)) for e in (10, 15, 20, 25, 30)}
+    values = [coverage[e] for e in sorted(coverage)]
+    assert all(a > b for a, b in zip(values, values[1:])), coverage
+    # Band area follows theta; overlapping bands make it grow a bit slower.
+    assert 1.3 < coverage[10] / coverage[30] < theta[10] / theta[30] + 0.1
+
+
+def test_kinematical_is_deterministic_and_round_trips():
+    src = KinematicalSource("pt", half_size=30, min_dspacing=1.2)
+    provenance = src.to_dict()
+    a = src.master_pattern(12.5).data
+    assert src.to_dict() == provenance  # simulation does not alter the source's phase
+    b = source_from_dict(src.to_dict()).master_pattern(12.5).data
+    assert np.array_equal(a, b)
+    assert src.master_pattern(12.5).phase.name == "pt"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"min_dspacing": 0}, "min_dspacing"),
+        ({"min_intensity": 1.5}, "min_intensity"),
+        ({"half_size": 3}, "half_size"),
+    ],
+)
+def test_kinematical_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        KinematicalSource("ni", **kwargs)
+
+
+@pytest.mark.parametrize("energy, match", [(0.5, "outside"), (20000, "outside"), ("x", "number")])
+def test_bad_energies(energy, match):
+    with pytest.raises(ValueError, match=match):
+        KinematicalSource("ni", half_size=20).master_pattern(energy)
+
+
+def test_validate_master_pattern_errors(ni_source):
+    stereo = kp.data.nickel_ebsd_master_pattern_small(projection="stereographic")
+    with pytest.raises(ValueError, match="stereographic"):
+        validate_master_pattern(stereo)
+    upper = kp.data.nickel_ebsd_master_pattern_small(projection="lambert", hemisphere="upper")
+    with pytest.raises(ValueError, match="hemisphere"):
+        validate_master_pattern(upper)
+    no_phase = ni_source.master_pattern(20)
+    no_phase.phase = no_phase.phase.__class__()
+    with pytest.raises(ValueError, match="no phase"):
+        validate_master_pattern(no_phase)
+    multi = kp.load(EMSOFT_FILE, projection="lambert", hemisphere="both")
+    with pytest.raises(ValueError, match="several energies"):
+        validate_master_pattern(multi)
+    with pytest.raises(ValueError, match="EBSDMasterPattern"):
+        validate_master_pattern(np.zeros((2, 5, 5)))
+
+
+def _patterns(mp, rot):
+    s = mp.get_patterns(rot, default_detector(), compute=True, show_progressbar=False)
+    return s.data.reshape(rot.size, -1).astype(float)
+
+
+def test_dynamical_matches_emsoft_and_caches(tmp_path, ni_source):
+    pytest.importorskip("de_ebsd")
+    src = DynamicalSource("ni", npx=60, mc_electrons=20_000, cache_dir=tmp_path)
+    mp = src.master_pattern(20)
+    validate_master_pattern(mp)
+    assert mp.data.shape == (2, 121, 121)
+    cached = src.cache_path(20)
+    assert cached.is_file()
+    assert np.array_equal(DynamicalSource(
+        "ni", npx=60, mc_electrons=20_000, cache_dir=tmp_path
+    ).master_pattern(20).data, mp.data)
+
+    # Projected through kikuchipy, de-ebsd's patterns agree with EMsoft's (same
+    # Lambert convention); a wrong hemisphere or transposition would not.
+    rot = Rotation.random(20)
+    ours, ref = _patterns(mp, rot), _patterns(ni_source.master_pattern(20), rot)
+    r = [np.corrcoef(a, b)[0, 1] for a, b in zip(ours, ref)]
+    assert np.mean(r) > 0.6, np.mean(r)
+    other = Rotation.random(20)
+    r_wrong = [np.corrcoef(a, b)[0, 1] for a, b in zip(ours, _patterns(ni_source.master_pattern(20), other))]
+    assert np.mean(r_wrong) < 0.3
