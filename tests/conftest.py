@@ -40,3 +40,43 @@ def kinematical_dataset(tmp_path_factory, tiny_splits):
     return build_dataset(
         path, src, tiny_splits, energies=[10, 30], chunk_size=50, show_progressbar=False
     )
+
+
+TINY = dict(
+    latent_dim=16,
+    stem_channels=8,
+    blocks=[(8, 1), (16, 1), (16, 2), (16, 2)],
+    encoder_dense=[64],
+    decoder_dense=[64],
+    decoder_channels=8,
+    critic_blocks=[(8, 1), (16, 2), (16, 2)],
+    critic_dense=[32],
+)
+
+
+@pytest.fixture(scope="session")
+def local_dataset(tmp_path_factory, ni_source):
+    """250 training / 60 validation patterns within 8 deg of one orientation.
+
+    Neighbouring orientations share most of their bands, so a tiny model
+    learns something measurable in a few hundred steps.
+    """
+    import numpy as np
+    from orix.quaternion import Orientation, Rotation
+
+    from kikuchipy_gen.dataset import build_dataset
+    from kikuchipy_gen.phases import get_point_group
+    from kikuchipy_gen.sampling import sample_orientations
+
+    sym = get_point_group("m-3m").proper_subgroup
+    centre = Rotation.from_axes_angles([1, 2, 3], 30, degrees=True)
+
+    def near(n):
+        r = sample_orientations("m-3m", n=n)
+        o = Orientation(r.data, symmetry=sym)
+        c = Orientation(np.repeat(centre.data, r.size, axis=0), symmetry=sym)
+        return r[np.rad2deg(o.angle_with(c)) < 8]
+
+    path = tmp_path_factory.mktemp("data") / "local.zarr"
+    splits = {"train": near(60), "val": near(37)}
+    return build_dataset(path, ni_source, splits, chunk_size=128, show_progressbar=False)

@@ -1,0 +1,440 @@
+"""Three-stage training of the EBSD-CVAE/GAN.
+
+1. ``cvae``: encoder + decoder with BCE reconstruction and the adaptive KL term.
+2. ``critic``: critic + classifier pre-trained on real patterns (attribute
+   regression) against fakes from the frozen stage-1 decoder.
+3. ``gan``: joint training; the critic takes one step in ``critic_every``,
+   the generator (decoder, and encoder unless ``update_encoder`` is off) the
+   others, with the classifier's attribute losses and the adversarial term.
+
+Everything a run needs to continue lives in ``<out>/checkpoints/last``:
+weights (safetensors), optimiser and RNG state (``torch.load`` with
+``weights_only=True``) and a JSON state. Resuming continues exactly where the
+checkpoint was written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from kikuchipy_gen.attributes import VOLTAGE_SCALE, encode_attributes, symmetry_quaternions
+from kikuchipy_gen.dataset import EBSDDataset
+from kikuchipy_gen.loader import PatternStream
+from kikuchipy_gen.losses import (
+    AdaptiveKL,
+    bce_reconstruction,
+    disorientation_loss,
+    dot_orientation_loss,
+    kl_gaussian,
+    voltage_mse,
+    wasserstein_critic,
+    wasserstein_generator,
+)
+from kikuchipy_gen.models import CriticClassifier, Decoder, Encoder, TrainConfig
+
+__all__ = ["STAGES", "Trainer", "train"]
+
+STAGES = ("cvae", "critic", "gan")
+
+
+@dataclass
+class _State:
+    stage: str = "cvae"
+    epoch: int = 0
+    batch: int = 0  # batches done in the current epoch
+    step: int = 0  # optimiser steps over the whole run
+    best_val: float = math.inf
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def train(config: TrainConfig, resume: bool = False, show_progressbar: bool = True) -> Trainer:
+    """Run (or continue) all three stages; returns the finished trainer.
+
+    Parameters
+    ----------
+    config
+        Training configuration; ``config.dataset`` is a dataset path.
+    resume
+        Continue from ``<config.out>/checkpoints/last``.
+    show_progressbar
+        Show progress bars with ETA.
+
+    Returns
+    -------
+    Trainer
+    """
+    trainer = Trainer(config, resume=resume)
+    trainer.run(show_progressbar=show_progressbar)
+    return trainer
+
+
+class Trainer:
+    """Holds the networks, optimisers and state of one training run.
+
+    Parameters
+    ----------
+    config
+        Training configuration.
+    resume
+        Load ``<out>/checkpoints/last`` instead of starting anew.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models import TrainConfig, preset
+    >>> from kikuchipy_gen.training import Trainer
+    >>> cfg = TrainConfig(dataset="ni.zarr", out="run", model=preset("compact"))  # doctest: +SKIP
+    >>> Trainer(cfg).run()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+        self.config = config
+        self.out = Path(config.out)
+        self.dataset = EBSDDataset(config.dataset)
+        m = config.model
+        if tuple(m.pattern_shape) != self.dataset.pattern_shape:
+            raise ValueError(
+                f"Model pattern_shape {tuple(m.pattern_shape)} differs from the dataset's "
+                f"{self.dataset.pattern_shape}"
+            )
+        if len(self.dataset.energies) > 1 and not m.use_voltage:
+            raise ValueError(
+                f"The dataset has {len(self.dataset.energies)} energies; set use_voltage=True "
+                "and n_attributes=5 to condition on the voltage"
+            )
+        self.device = _device(config.device)
+        self.point_group = self.dataset.phase.point_group
+        self.symmetry = symmetry_quaternions(self.point_group).to(self.device, torch.float32)
+        self.kl_coefficient = AdaptiveKL(**config.kl_schedule)
+
+        torch.manual_seed(config.seed)
+        self.encoder = Encoder(m).to(self.device)
+        self.decoder = Decoder(m).to(self.device)
+        self.critic = CriticClassifier(m).to(self.device)
+        betas = (config.adam_beta1, 0.999)
+        self.opt_cvae = torch.optim.Adam(self._generator_params(True), lr=config.cvae_lr, betas=betas)
+        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, betas=betas)
+        self.opt_gan = torch.optim.Adam(
+            self._generator_params(config.update_encoder), lr=config.gan_lr, betas=betas
+        )
+        self.state = _State()
+        if resume:
+            self.load_checkpoint(self.out / "checkpoints" / "last")
+        elif (self.out / "checkpoints").exists():
+            raise FileExistsError(
+                f"{str(self.out)!r} already holds a run; pass --resume to continue it or choose --out"
+            )
+
+    # ------------------------------------------------------------------ run
+    def run(self, show_progressbar: bool = True) -> None:
+        """Run the remaining epochs of every stage."""
+        epochs = {"cvae": self.config.cvae_epochs, "critic": self.config.critic_epochs, "gan": self.config.gan_epochs}
+        batch_sizes = {
+            "cvae": self.config.cvae_batch_size,
+            "critic": self.config.critic_batch_size,
+            "gan": self.config.gan_batch_size,
+        }
+        for stage in STAGES[STAGES.index(self.state.stage) if self.state.stage in STAGES else len(STAGES):]:
+            self.state.stage = stage
+            stream = PatternStream(self.dataset, "train", seed=self.config.seed)
+            while self.state.epoch < epochs[stage]:
+                stream.set_epoch(STAGES.index(stage) * 10_000 + self.state.epoch)
+                n_batches = math.ceil(len(stream) / batch_sizes[stage])
+                if self.config.max_steps_per_epoch:
+                    n_batches = min(n_batches, self.config.max_steps_per_epoch)
+                desc = f"{stage} epoch {self.state.epoch + 1}/{epochs[stage]}"
+                bar = tqdm(total=n_batches, initial=self.state.batch, desc=desc, disable=not show_progressbar)
+                for i, batch in enumerate(self._batches(stream, batch_sizes[stage])):
+                    if i >= n_batches:
+                        break
+                    if i < self.state.batch:
+                        continue  # consumed before the checkpoint we resumed from
+                    losses = getattr(self, f"_{stage}_step")(batch)
+                    self.state.batch = i + 1
+                    self.state.step += 1
+                    self.state.history.append(
+                        {"stage": stage, "epoch": self.state.epoch, "step": self.state.step, **losses}
+                    )
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if k in ("bce", "kl", "critic", "orientation_deg")})
+                    bar.update()
+                    if self.state.step % self.config.checkpoint_every == 0:
+                        self.save_checkpoint()
+                bar.close()
+                self._end_epoch(stage)
+            self.state.epoch, self.state.batch = 0, 0
+        self.state.stage = "done"
+        self.save_checkpoint()
+
+    def _end_epoch(self, stage: str) -> None:
+        val = self.validate()
+        self.state.history.append({"stage": stage, "epoch": self.state.epoch, "step": self.state.step,
+                                   **{f"val_{k}": v for k, v in val.items()}})
+        if stage != "critic" and val["bce_per_pixel"] < self.state.best_val:
+            self.state.best_val = val["bce_per_pixel"]
+            self.save_checkpoint("best")
+        self.state.epoch += 1
+        self.state.batch = 0
+        self.save_checkpoint()
+        if self.config.sample_grid:
+            from kikuchipy_gen.training_plots import plot_history, save_sample_grid
+
+            save_sample_grid(self, self.out / "samples" / f"{self.state.step:07d}_{stage}{self.state.epoch}.png")
+            plot_history(self.state.history, self.out / "loss_curves.png")
+
+    # ---------------------------------------------------------------- steps
+    def _cvae_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        self._train_mode(generator=True, critic=False)
+        x, attr = batch["pattern"], batch["attributes"]
+        with self._autocast():
+            mean, logvar = self.encoder(x, attr)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+            logits = self.decoder(z, attr)
+        bce = bce_reconstruction(logits, x, self.config.bce_reduction)
+        kl = kl_gaussian(mean.float(), logvar.float())
+        k = self.kl_coefficient(kl.item())
+        loss = self.config.alpha_rec * bce + self.config.kl_weight * k * kl
+        self._update(self.opt_cvae, loss)
+        return {"loss": loss.item(), "bce": bce.item(), "kl": kl.item(), "kl_coefficient": k,
+                "bce_per_pixel": bce.item() / (x[0].numel() if self.config.bce_reduction == "sum" else 1)}
+
+    def _critic_step(self, batch: dict[str, torch.Tensor], fake: torch.Tensor | None = None) -> dict[str, float]:
+        self._train_mode(generator=False, critic=True)
+        x, attr = batch["pattern"], batch["attributes"]
+        if fake is None:
+            with torch.no_grad(), self._autocast():
+                z = torch.randn(len(x), self.config.model.latent_dim, device=self.device)
+                fake = torch.sigmoid(self.decoder(z, attr).float())
+        with self._autocast():
+            score_real, q_real, v_real = self.critic(x)
+            score_fake, _, _ = self.critic(fake.detach())
+        orientation = self._orientation_loss(q_real, attr[:, :4])
+        adversarial = wasserstein_critic(score_real.float(), score_fake.float())
+        loss = self.config.alpha_orientation * orientation + self.config.alpha_critic * adversarial
+        out = {"critic": adversarial.item(), "orientation": orientation.item()}
+        if v_real is not None:
+            voltage = voltage_mse(v_real, attr[:, 4])
+            loss = loss + self.config.alpha_voltage * voltage
+            out["voltage_mse_kv2"] = voltage.item() * VOLTAGE_SCALE**2
+        self._update(self.opt_critic, loss)
+        self._lipschitz()
+        if self.config.orientation_loss == "disorientation":
+            out["orientation_deg"] = math.degrees(orientation.item())
+        return {"loss": loss.item(), **out}
+
+    def _gan_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        x, attr = batch["pattern"], batch["attributes"]
+        if self.state.step % self.config.critic_every == 0:
+            self._train_mode(generator=False, critic=True)
+            with torch.no_grad(), self._autocast():
+                mean, logvar = self.encoder(x, attr)
+                z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+                fake = torch.sigmoid(self.decoder(z, attr).float())
+            return self._critic_step(batch, fake)
+        self._train_mode(generator=True, critic=False)
+        with self._autocast():
+            mean, logvar = self.encoder(x, attr)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+            logits = self.decoder(z, attr)
+            score_fake, q_fake, v_fake = self.critic(torch.sigmoid(logits.float()))
+        bce = bce_reconstruction(logits, x, self.config.bce_reduction)
+        kl = kl_gaussian(mean.float(), logvar.float())
+        k = self.kl_coefficient(kl.item())
+        orientation = self._orientation_loss(q_fake, attr[:, :4])
+        adversarial = wasserstein_generator(score_fake.float())
+        loss = (self.config.alpha_rec * bce + self.config.kl_weight * k * kl
+                + self.config.alpha_orientation * orientation + self.config.alpha_adversarial * adversarial)
+        out = {"bce": bce.item(), "kl": kl.item(), "kl_coefficient": k, "generator": adversarial.item(),
+               "orientation": orientation.item()}
+        if v_fake is not None:
+            voltage = voltage_mse(v_fake, attr[:, 4])
+            loss = loss + self.config.alpha_voltage * voltage
+            out["voltage_mse_kv2"] = voltage.item() * VOLTAGE_SCALE**2
+        self._update(self.opt_gan, loss)
+        out["bce_per_pixel"] = bce.item() / (x[0].numel() if self.config.bce_reduction == "sum" else 1)
+        return {"loss": loss.item(), **out}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Reconstruction (latent mean) and classifier metrics on the validation split."""
+        split = "val" if "val" in self.dataset.sizes else "train"
+        self.encoder.eval(), self.decoder.eval(), self.critic.eval()
+        stream = PatternStream(self.dataset, split, shuffle=False)
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in self._batches(stream, 64):
+            x, attr = batch["pattern"], batch["attributes"]
+            with self._autocast():
+                mean, logvar = self.encoder(x, attr)
+                logits = self.decoder(mean, attr)
+                _, q, _ = self.critic(x)
+            metrics = {
+                "bce_per_pixel": bce_reconstruction(logits, x, "mean").item(),
+                "kl": kl_gaussian(mean.float(), logvar.float()).item(),
+                "abs_dev": (torch.sigmoid(logits.float()) - x).abs().mean().item(),
+                "classifier_deg": math.degrees(disorientation_loss(q, attr[:, :4], self.symmetry).item()),
+            }
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value * len(x)
+            n += len(x)
+            if n >= self.config.max_val_patterns:
+                break
+        return {k: v / n for k, v in sums.items()}
+
+    # -------------------------------------------------------------- helpers
+    def _batches(self, stream: PatternStream, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+        # A private generator: DataLoader otherwise draws its base seed from the
+        # global RNG, which would make a resumed run differ from an unbroken one.
+        loader = DataLoader(
+            stream, batch_size=batch_size, num_workers=self.config.num_workers,
+            generator=torch.Generator().manual_seed(self.config.seed),
+        )
+        use_voltage = self.config.model.use_voltage
+        for batch in loader:
+            # Stored rotations are already in the fundamental zone; the
+            # encoding below makes that true for any dataset.
+            attr = encode_attributes(batch["rotation"].double().numpy(), self.point_group,
+                                     batch["energy"].numpy() if use_voltage else None)
+            yield {"pattern": batch["pattern"].to(self.device), "attributes": attr.to(self.device)}
+
+    def _orientation_loss(self, q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:
+        if self.config.orientation_loss == "disorientation":
+            return disorientation_loss(q_pred.float(), q_true.float(), self.symmetry)
+        return dot_orientation_loss(q_pred.float(), q_true.float())
+
+    def _generator_params(self, with_encoder: bool) -> list[torch.nn.Parameter]:
+        params = list(self.decoder.parameters())
+        return params + list(self.encoder.parameters()) if with_encoder else params
+
+    def _train_mode(self, generator: bool, critic: bool) -> None:
+        self.encoder.train(generator)
+        self.decoder.train(generator)
+        self.critic.train(critic)
+
+    def _autocast(self):
+        if not self.config.mixed_precision:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    @staticmethod
+    def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"Loss became {loss.item()}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def _lipschitz(self) -> None:
+        mode = self.config.lipschitz
+        if mode == "clip":
+            for p in self.critic.parameters():
+                p.clamp_(-self.config.clip_value, self.config.clip_value)
+        elif mode == "maxnorm":
+            # The reference code's MaxNorm(5) on conv kernels: cap each output filter's norm.
+            for module in self.critic.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    w = module.weight
+                    norms = w.flatten(1).norm(dim=1).clamp_min(1e-12)
+                    w.mul_((self.config.maxnorm / norms).clamp(max=1.0).view(-1, 1, 1, 1))
+
+    # ---------------------------------------------------------- checkpoints
+    def save_checkpoint(self, name: str = "last") -> Path:
+        """Write weights, optimiser/RNG state and run state atomically."""
+        final = self.out / "checkpoints" / name
+        tmp = final.with_name(name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for net in ("encoder", "decoder", "critic"):
+            state = {k: v.detach().cpu().contiguous() for k, v in getattr(self, net).state_dict().items()}
+            save_file(state, tmp / f"{net}.safetensors")
+        torch.save(
+            {
+                "opt_cvae": self.opt_cvae.state_dict(),
+                "opt_critic": self.opt_critic.state_dict(),
+                "opt_gan": self.opt_gan.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp / "optimizers.pt",
+        )
+        state = {k: v for k, v in vars(self.state).items() if k != "history"}
+        (tmp / "state.json").write_text(json.dumps(state))
+        (tmp / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        (tmp / "dataset.json").write_text(json.dumps(self.dataset.attrs, indent=2))
+        _write_history(self.state.history, tmp / "history.csv")
+        if final.exists():
+            old = final.with_name(name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, final)
+        shutil.copy(final / "history.csv", self.out / "history.csv")
+        return final
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save_checkpoint`."""
+        path = Path(path)
+        if not (path / "state.json").is_file():
+            raise ValueError(f"No checkpoint at {str(path)!r}; start without --resume")
+        saved = TrainConfig.from_dict(json.loads((path / "config.json").read_text()))
+        if saved.model != self.config.model:
+            raise ValueError("The checkpoint's model config differs from this config's; cannot resume")
+        for net in ("encoder", "decoder", "critic"):
+            getattr(self, net).load_state_dict(load_file(path / f"{net}.safetensors", device=str(self.device)))
+        extra = torch.load(path / "optimizers.pt", weights_only=True, map_location=self.device)
+        self.opt_cvae.load_state_dict(extra["opt_cvae"])
+        self.opt_critic.load_state_dict(extra["opt_critic"])
+        self.opt_gan.load_state_dict(extra["opt_gan"])
+        torch.set_rng_state(extra["torch_rng"].cpu())
+        self.state = _State(**json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv"))
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but no CUDA device is available")
+    return device
+
+
+def _write_history(history: list[dict[str, Any]], path: Path) -> None:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def _read_history(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            rows.append({k: _parse(v) for k, v in row.items() if v != ""})
+    return rows
+
+
+def _parse(value: str) -> Any:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and "." not in value and "e" not in value else number

@@ -1,0 +1,144 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kikuchipy_gen.cli import main
+from kikuchipy_gen.models import TrainConfig, preset
+from kikuchipy_gen.training import Trainer
+
+from .conftest import TINY
+
+
+def _config(dataset, out, **kw):
+    base = dict(
+        dataset=str(dataset.path), out=str(out), model=preset("compact", **TINY),
+        cvae_lr=2e-3, critic_lr=1e-3, gan_lr=2e-4, cvae_batch_size=16, gan_batch_size=8,
+        critic_batch_size=16, checkpoint_every=1000, sample_grid=False, max_val_patterns=256,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def _weights(trainer):
+    return {f"{net}.{k}": v.clone() for net in ("encoder", "decoder", "critic")
+            for k, v in getattr(trainer, net).state_dict().items()}
+
+
+def _mean_pattern_bce(ds):
+    train = ds.patterns_array("train")[0].astype(float) / 255
+    val = ds.patterns_array("val")[0].astype(float) / 255
+    m = train.mean(0).clip(1e-6, 1 - 1e-6)
+    return float(-(val * np.log(m) + (1 - val) * np.log(1 - m)).mean())
+
+
+@pytest.fixture(scope="module")
+def trained(local_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    trainer = Trainer(_config(local_dataset, out, cvae_epochs=18, critic_epochs=2, gan_epochs=2, sample_grid=True))
+    trainer.run(show_progressbar=False)
+    return trainer
+
+
+def _val_rows(trainer, stage):
+    return [r for r in trainer.state.history if r["stage"] == stage and "val_bce_per_pixel" in r]
+
+
+def test_three_stages_learn(trained, local_dataset):
+    cvae = _val_rows(trained, "cvae")
+    assert len(cvae) == 18
+    baseline = _mean_pattern_bce(local_dataset)  # the best a model ignoring its inputs can do
+    first, last = cvae[0]["val_bce_per_pixel"], cvae[-1]["val_bce_per_pixel"]
+    assert last < first and last < baseline - 0.01, (first, last, baseline)
+    # Critic/classifier pre-training teaches the classifier the orientations.
+    critic = _val_rows(trained, "critic")
+    assert critic[-1]["val_classifier_deg"] < cvae[-1]["val_classifier_deg"] - 5
+    gan = [r for r in trained.state.history if r["stage"] == "gan" and "generator" in r]
+    critic_steps = [r for r in trained.state.history if r["stage"] == "gan" and "critic" in r]
+    assert gan and critic_steps and len(gan) > 5 * len(critic_steps)
+    assert trained.state.stage == "done"
+
+
+def test_outputs_written(trained):
+    out = trained.out
+    for name in ("history.csv", "loss_curves.png", "samples/samples.gif"):
+        assert (out / name).stat().st_size > 0
+    assert len(list((out / "samples").glob("*.png"))) == 22
+    for ckpt in ("last", "best"):
+        files = {p.name for p in (out / "checkpoints" / ckpt).iterdir()}
+        assert {"encoder.safetensors", "decoder.safetensors", "critic.safetensors", "optimizers.pt",
+                "state.json", "config.json", "dataset.json", "history.csv"} <= files
+    assert not list((out / "checkpoints").glob("*.tmp"))
+    provenance = json.loads((out / "checkpoints" / "last" / "dataset.json").read_text())
+    assert provenance["source"]["kind"] == "kikuchipy-nickel"
+
+
+def test_checkpoint_reloads_to_identical_outputs(trained):
+    reloaded = Trainer(trained.config, resume=True)
+    z, attr = torch.randn(4, 16), torch.rand(4, 4)
+    trained.decoder.eval(), reloaded.decoder.eval()
+    with torch.no_grad():
+        assert torch.equal(trained.decoder(z, attr), reloaded.decoder(z, attr))
+    assert reloaded.state.history == trained.state.history
+    assert reloaded.state.step == trained.state.step
+
+
+class _Interrupted(Trainer):
+    def _cvae_step(self, batch):
+        if self.state.step == 4:
+            raise KeyboardInterrupt
+        return super()._cvae_step(batch)
+
+
+def test_resume_continues_identically(local_dataset, tmp_path):
+    kw = dict(cvae_epochs=2, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3,
+              critic_every=3)
+    full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
+    full.run(show_progressbar=False)
+
+    broken = _Interrupted(_config(local_dataset, tmp_path / "broken", **kw))
+    with pytest.raises(KeyboardInterrupt):
+        broken.run(show_progressbar=False)
+    resumed = Trainer(_config(local_dataset, tmp_path / "broken", **kw), resume=True)
+    assert resumed.state.step == 3 and resumed.state.batch == 3  # mid-epoch checkpoint
+    resumed.run(show_progressbar=False)
+
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda h: [{k: v for k, v in r.items()} for r in h]
+    assert strip(full.state.history) == strip(resumed.state.history)
+
+
+def test_voltage_attribute_run(kinematical_dataset, tmp_path):
+    model = preset("compact", **TINY, use_voltage=True, n_attributes=5)
+    cfg = _config(kinematical_dataset, tmp_path / "v", model=model, cvae_epochs=1, critic_epochs=1,
+                  gan_epochs=1, max_steps_per_epoch=4, critic_every=2, mixed_precision=True)
+    trainer = Trainer(cfg)
+    trainer.run(show_progressbar=False)
+    assert any("voltage_mse_kv2" in r for r in trainer.state.history)
+    with pytest.raises(ValueError, match="use_voltage"):
+        Trainer(_config(kinematical_dataset, tmp_path / "nv"))
+
+
+def test_training_bad_input(local_dataset, kinematical_dataset, tmp_path, trained):
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(trained.config)
+    with pytest.raises(ValueError, match="No checkpoint"):
+        Trainer(_config(local_dataset, tmp_path / "fresh"), resume=True)
+    with pytest.raises(ValueError, match="pattern_shape"):
+        Trainer(_config(local_dataset, tmp_path / "s", model=preset("compact", **TINY, pattern_shape=(40, 40))))
+    other = _config(local_dataset, trained.out, model=preset("compact", **{**TINY, "latent_dim": 8}))
+    with pytest.raises(ValueError, match="model config differs"):
+        Trainer(other, resume=True)
+
+
+def test_train_command(local_dataset, tmp_path, capsys):
+    cfg = _config(local_dataset, tmp_path / "cli", cvae_epochs=1, critic_epochs=1, gan_epochs=1,
+                  max_steps_per_epoch=2)
+    f = tmp_path / "cfg.json"
+    f.write_text(json.dumps(cfg.to_dict()))
+    assert main(["train", str(f), "--no-progress"]) == 0
+    assert "Finished 6 steps" in capsys.readouterr().out
+    assert main(["train", str(f), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", str(f), "--no-progress", "--resume"]) == 0
