@@ -45,7 +45,7 @@ def fundamental_zone_quaternions(rotations: Rotation | np.ndarray, point_group: 
     >>> import numpy as np
     >>> from kikuchipy_gen.attributes import fundamental_zone_quaternions
     >>> q = np.array([[0.0, 0.0, 0.0, 1.0]])  # 180 deg about z, equivalent to identity in m-3m
-    >>> np.round(fundamental_zone_quaternions(q, "m-3m"), 6)
+    >>> np.abs(np.round(fundamental_zone_quaternions(q, "m-3m"), 6))
     array([[1., 0., 0., 0.]])
     """
     data = rotations.data if isinstance(rotations, Rotation) else np.asarray(rotations, dtype=float)

@@ -120,7 +120,7 @@ def disorientation(q_pred: torch.Tensor, q_true: torch.Tensor, symmetry: torch.T
     >>> from kikuchipy_gen.losses import disorientation
     >>> s = symmetry_quaternions("m-3m")
     >>> q90 = torch.tensor([[2**-0.5, 0, 0, 2**-0.5]], dtype=torch.float64)  # 90 deg about z
-    >>> float(disorientation(q90, torch.tensor([[1.0, 0, 0, 0]], dtype=torch.float64), s))
+    >>> round(float(disorientation(q90, torch.tensor([[1.0, 0, 0, 0]], dtype=torch.float64), s)), 6)
     0.0
     """
     q_pred = F.normalize(q_pred, dim=-1)

@@ -115,7 +115,8 @@ class Trainer:
                 f"The dataset has {len(self.dataset.energies)} energies; set use_voltage=True "
                 "and n_attributes=5 to condition on the voltage"
             )
-        self.device = _device(config.device)
+        self.rank, self.world_size = _init_distributed(config.device)
+        self.device = _device(config.device, self.world_size > 1)
         self.point_group = self.dataset.phase.point_group
         self.symmetry = symmetry_quaternions(self.point_group).to(self.device, torch.float32)
         self.kl_coefficient = AdaptiveKL(**config.kl_schedule)
@@ -133,7 +134,7 @@ class Trainer:
         self.state = _State()
         if resume:
             self.load_checkpoint(self.out / "checkpoints" / "last")
-        elif (self.out / "checkpoints").exists():
+        elif (self.out / "checkpoints").exists() and self.rank == 0:
             raise FileExistsError(
                 f"{str(self.out)!r} already holds a run; pass --resume to continue it or choose --out"
             )
@@ -141,6 +142,7 @@ class Trainer:
     # ------------------------------------------------------------------ run
     def run(self, show_progressbar: bool = True) -> None:
         """Run the remaining epochs of every stage."""
+        show_progressbar = show_progressbar and self.rank == 0
         epochs = {"cvae": self.config.cvae_epochs, "critic": self.config.critic_epochs, "gan": self.config.gan_epochs}
         batch_sizes = {
             "cvae": self.config.cvae_batch_size,
@@ -149,12 +151,18 @@ class Trainer:
         }
         for stage in STAGES[STAGES.index(self.state.stage) if self.state.stage in STAGES else len(STAGES):]:
             self.state.stage = stage
-            stream = PatternStream(self.dataset, "train", seed=self.config.seed)
+            stream = PatternStream(self.dataset, "train", seed=self.config.seed,
+                                   rank=self.rank, world_size=self.world_size)
             while self.state.epoch < epochs[stage]:
                 stream.set_epoch(STAGES.index(stage) * 10_000 + self.state.epoch)
                 n_batches = math.ceil(len(stream) / batch_sizes[stage])
                 if self.config.max_steps_per_epoch:
                     n_batches = min(n_batches, self.config.max_steps_per_epoch)
+                if self.world_size > 1:
+                    # Shards may differ by a chunk; every rank must take the same steps.
+                    count = torch.tensor(n_batches)
+                    torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MIN)
+                    n_batches = int(count)
                 desc = f"{stage} epoch {self.state.epoch + 1}/{epochs[stage]}"
                 bar = tqdm(total=n_batches, initial=self.state.batch, desc=desc, disable=not show_progressbar)
                 for i, batch in enumerate(self._batches(stream, batch_sizes[stage])):
@@ -188,7 +196,7 @@ class Trainer:
         self.state.epoch += 1
         self.state.batch = 0
         self.save_checkpoint()
-        if self.config.sample_grid:
+        if self.config.sample_grid and self.rank == 0:
             from kikuchipy_gen.training_plots import plot_history, save_sample_grid
 
             save_sample_grid(self, self.out / "samples" / f"{self.state.step:07d}_{stage}{self.state.epoch}.png")
@@ -271,7 +279,8 @@ class Trainer:
         """Reconstruction (latent mean) and classifier metrics on the validation split."""
         split = "val" if "val" in self.dataset.sizes else "train"
         self.encoder.eval(), self.decoder.eval(), self.critic.eval()
-        stream = PatternStream(self.dataset, split, shuffle=False)
+        # Every rank validates on the whole split, so all agree on the best model.
+        stream = PatternStream(self.dataset, split, shuffle=False, rank=0, world_size=1)
         sums: dict[str, float] = {}
         n = 0
         for batch in self._batches(stream, 64):
@@ -328,12 +337,19 @@ class Trainer:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    @staticmethod
-    def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
             raise FloatingPointError(f"Loss became {loss.item()}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world_size > 1:
+            # Data-parallel: each rank saw its own shard; average the gradients so
+            # every rank takes the same step and the replicas stay identical.
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                        p.grad /= self.world_size
         optimizer.step()
 
     @torch.no_grad()
@@ -352,8 +368,10 @@ class Trainer:
 
     # ---------------------------------------------------------- checkpoints
     def save_checkpoint(self, name: str = "last") -> Path:
-        """Write weights, optimiser/RNG state and run state atomically."""
+        """Write weights, optimiser/RNG state and run state atomically (rank 0 only)."""
         final = self.out / "checkpoints" / name
+        if self.rank != 0:
+            return final
         tmp = final.with_name(name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -403,9 +421,24 @@ class Trainer:
         self.state = _State(**json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv"))
 
 
-def _device(name: str) -> torch.device:
+def _init_distributed(device: str) -> tuple[int, int]:
+    """Join the process group when launched by ``torchrun``; (rank, world size)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1
+    dist = torch.distributed
+    if not dist.is_initialized():
+        use_nccl = device != "cpu" and torch.cuda.is_available()
+        dist.init_process_group(backend="nccl" if use_nccl else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _device(name: str, distributed: bool = False) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local = int(os.environ.get("LOCAL_RANK", "0")) if distributed else torch.cuda.current_device()
+        return torch.device("cuda", local)
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but no CUDA device is available")

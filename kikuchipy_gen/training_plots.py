@@ -77,7 +77,7 @@ def save_sample_grid(trainer: Trainer, path: str | Path, n: int = 6) -> None:
     split = "val" if "val" in trainer.dataset.sizes else "train"
     from kikuchipy_gen.loader import PatternStream
 
-    stream = PatternStream(trainer.dataset, split, shuffle=False)
+    stream = PatternStream(trainer.dataset, split, shuffle=False, rank=0, world_size=1)
     batch = next(trainer._batches(stream, n))
     x, attr = batch["pattern"], batch["attributes"]
     trainer.encoder.eval(), trainer.decoder.eval()

@@ -142,3 +142,37 @@ def test_train_command(local_dataset, tmp_path, capsys):
     assert main(["train", str(f), "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(["train", str(f), "--no-progress", "--resume"]) == 0
+
+
+def test_torchrun_data_parallel(local_dataset, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("_ddp_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           str(worker), str(local_dataset.path), str(tmp_path / "ddp")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [l for l in result.stdout.splitlines() if "replicas identical" in l]
+    assert len(lines) == 2 and all("identical: True" in l for l in lines), result.stdout
+    assert (tmp_path / "ddp" / "checkpoints" / "last" / "decoder.safetensors").is_file()
+
+
+@pytest.mark.parametrize("mode", ["clip", "maxnorm"])
+def test_lipschitz_constraints(local_dataset, tmp_path, mode):
+    from kikuchipy_gen.loader import PatternStream
+
+    trainer = Trainer(_config(local_dataset, tmp_path / mode, lipschitz=mode, clip_value=0.02, maxnorm=0.5,
+                              critic_lr=1e-1))
+    batch = next(trainer._batches(PatternStream(trainer.dataset, "train"), 8))
+    trainer._critic_step(batch)
+    params = list(trainer.critic.parameters())
+    if mode == "clip":
+        assert max(p.abs().max().item() for p in params) <= 0.02 + 1e-7
+    else:
+        convs = [m.weight for m in trainer.critic.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert max(w.flatten(1).norm(dim=1).max().item() for w in convs) <= 0.5 + 1e-5
+        # Dense layers are left alone, as MaxNorm sits on the conv kernels only.
+        assert max(p.abs().max().item() for p in params) > 0.02

@@ -158,12 +158,12 @@ class TrainConfig:
 
 _COMPACT = {
     "latent_dim": 64,
-    "stem_channels": 32,
-    "blocks": [(32, 1), (64, 1), (96, 2), (64, 2)],
+    "stem_channels": 16,
+    "blocks": [(16, 1), (32, 1), (48, 2), (32, 2)],
     "encoder_dense": [512, 256],
     "decoder_dense": [256, 512],
     "decoder_channels": 32,
-    "critic_blocks": [(32, 1), (64, 2), (96, 2)],
+    "critic_blocks": [(16, 1), (32, 2), (48, 2)],
     "critic_dense": [256],
 }
 
