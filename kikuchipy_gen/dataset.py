@@ -6,7 +6,7 @@ A dataset is a zarr store::
         attrs: format, complete, fingerprint, source (provenance), phase,
                detector, energies (kV), preprocessing, splits
         train/ val/ test/
-            rotations  (n, 4) float64   unit quaternions, scalar part >= 0
+            rotations  (n, 4) float64   unit quaternions in the fundamental zone, scalar part >= 0
             patterns   (n_energies, n, rows, cols) uint8, chunk (1, chunk, rows, cols)
             done       (n_energies, n_chunks) bool
 
@@ -34,6 +34,7 @@ from orix.quaternion import Rotation
 from tqdm.auto import tqdm
 
 import kikuchipy_gen
+from kikuchipy_gen.attributes import fundamental_zone_quaternions
 from kikuchipy_gen.detector import default_detector, detector_from_dict, detector_to_dict
 from kikuchipy_gen.phases import phase_from_dict
 from kikuchipy_gen.preprocessing import CLAHE, preprocess
@@ -109,7 +110,10 @@ def build_dataset(
     path = Path(path)
     if isinstance(orientations, Rotation):
         orientations = {"train": orientations}
-    splits = {name: _as_unit_quaternions(rot, name) for name, rot in orientations.items()}
+    splits = {
+        name: _as_unit_quaternions(rot, name, source.phase.point_group)
+        for name, rot in orientations.items()
+    }
     if not splits:
         raise ValueError("No orientations given")
     if energies is None:
@@ -349,14 +353,14 @@ class EBSDDataset:
         return self._root[split]
 
 
-def _as_unit_quaternions(rot: Rotation, name: str) -> np.ndarray:
+def _as_unit_quaternions(rot: Rotation, name: str, point_group) -> np.ndarray:
+    """Fundamental-zone unit quaternions: one representative per pattern (see attributes)."""
     if not isinstance(rot, Rotation):
         raise ValueError(f"Orientations of split {name!r} must be an orix Rotation")
     q = np.asarray(rot.data, dtype=np.float64).reshape(-1, 4)
     if len(q) == 0:
         raise ValueError(f"Split {name!r} holds no orientations")
-    q = q / np.linalg.norm(q, axis=1, keepdims=True)
-    return q * np.where(q[:, :1] < 0, -1.0, 1.0)
+    return fundamental_zone_quaternions(q / np.linalg.norm(q, axis=1, keepdims=True), point_group)
 
 
 def _digest(obj: Any) -> str:

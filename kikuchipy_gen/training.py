@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from kikuchipy_gen.attributes import VOLTAGE_SCALE, encode_attributes, symmetry_quaternions
+from kikuchipy_gen.attributes import VOLTAGE_SCALE, symmetry_quaternions
 from kikuchipy_gen.dataset import EBSDDataset
 from kikuchipy_gen.loader import PatternStream
 from kikuchipy_gen.losses import (
@@ -312,10 +312,11 @@ class Trainer:
         )
         use_voltage = self.config.model.use_voltage
         for batch in loader:
-            # Stored rotations are already in the fundamental zone; the
-            # encoding below makes that true for any dataset.
-            attr = encode_attributes(batch["rotation"].double().numpy(), self.point_group,
-                                     batch["energy"].numpy() if use_voltage else None)
+            # Datasets store fundamental-zone quaternions (scalar part >= 0), the
+            # attribute encoding of kikuchipy_gen.attributes, so no reduction here.
+            attr = batch["rotation"]
+            if use_voltage:
+                attr = torch.cat([attr, batch["energy"][:, None] / VOLTAGE_SCALE], dim=1)
             yield {"pattern": batch["pattern"].to(self.device), "attributes": attr.to(self.device)}
 
     def _orientation_loss(self, q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,9 @@ import pytest
 
 matplotlib.use("Agg")
 
+# A script that torchrun launches from test_training.py, not a test module.
+collect_ignore = ["_ddp_worker.py"]
+
 
 @pytest.fixture(scope="session")
 def ni_source():

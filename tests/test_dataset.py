@@ -191,3 +191,27 @@ def test_detector_geometry_is_used(tmp_path, ni_source, tiny_splits):
         default_detector(pc=(0.5, 0.5))
     with pytest.raises(ValueError, match="shape"):
         default_detector(shape=(4, 60))
+
+
+def test_stored_orientations_are_fundamental_zone_representatives(tmp_path, ni_source):
+    from orix.quaternion import Orientation
+
+    from kikuchipy_gen.attributes import encode_attributes
+    from kikuchipy_gen.phases import get_point_group
+
+    rot = Rotation.random(40)
+    ds = build_dataset(tmp_path / "r.zarr", ni_source, rot, show_progressbar=False)
+    stored = ds.rotations("train")
+    sym = get_point_group("m-3m").proper_subgroup
+    angle = Orientation(stored.data, symmetry=sym).angle_with(Orientation(rot.data, symmetry=sym))
+    assert np.rad2deg(angle).max() < 1e-4
+    assert np.all(stored.data[:, 0] >= 0)
+    # The stored quaternions are the networks' attribute encoding.
+    assert np.allclose(encode_attributes(rot, "m-3m").numpy(), stored.data, atol=1e-6)
+    # The same patterns as the original rotations give, up to interpolation on
+    # the master pattern's Lambert grid, which is symmetric only to grid accuracy.
+    direct = preprocess(ni_source.master_pattern(20).get_patterns(
+        rot, default_detector(), compute=True, show_progressbar=False))
+    stored_patterns = ds.patterns_array("train")[0].reshape(40, -1).astype(float)
+    r = [np.corrcoef(a, b)[0, 1] for a, b in zip(stored_patterns, direct.reshape(40, -1))]
+    assert min(r) > 0.95

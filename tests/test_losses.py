@@ -103,7 +103,7 @@ def test_attributes_are_fundamental_zone_representatives():
     assert np.all(q[:, 0] >= 0)
     # Same orientation (zero disorientation), and equivalents map to one vector.
     o1, o2 = Orientation(q, symmetry=sym), Orientation(r.data, symmetry=sym)
-    assert np.rad2deg(o1.angle_with(o2)).max() < 1e-6
+    assert np.rad2deg(o1.angle_with(o2)).max() < 1e-4  # orix acos near 1: ~1e-6 deg noise
     equivalent = Rotation(sym[7].data) * r
     assert np.allclose(fundamental_zone_quaternions(equivalent, "m-3m"), q, atol=1e-9)
     attr = encode_attributes(r, "m-3m", np.linspace(10, 30, 200))
