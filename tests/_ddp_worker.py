@@ -21,5 +21,5 @@ flat = torch.cat([p.detach().flatten() for p in trainer.decoder.parameters()])
 gathered = [torch.zeros_like(flat) for _ in range(trainer.world_size)]
 torch.distributed.all_gather(gathered, flat)
 same = all(torch.equal(gathered[0], g) for g in gathered)
-print(f"rank {trainer.rank}/{trainer.world_size} replicas identical: {same} steps {trainer.state.step}")
+print(f"rank {trainer.rank}/{trainer.world_size} replicas identical: {same} steps {trainer.state.step}", flush=True)
 torch.distributed.destroy_process_group()
