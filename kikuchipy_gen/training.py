@@ -45,6 +45,7 @@ from kikuchipy_gen.losses import (
     wasserstein_generator,
 )
 from kikuchipy_gen.models import CriticClassifier, Decoder, Encoder, TrainConfig
+from kikuchipy_gen.models.geometric import GeometricDecoder
 
 __all__ = ["STAGES", "Trainer", "train"]
 
@@ -123,7 +124,10 @@ class Trainer:
 
         torch.manual_seed(config.seed)
         self.encoder = Encoder(m).to(self.device)
-        self.decoder = Decoder(m).to(self.device)
+        if m.decoder == "geometric":
+            self.decoder = GeometricDecoder(m, self.dataset.detector).to(self.device)
+        else:
+            self.decoder = Decoder(m).to(self.device)
         self.critic = CriticClassifier(m).to(self.device)
         betas = (config.adam_beta1, 0.999)
         self.opt_cvae = torch.optim.Adam(self._generator_params(True), lr=config.cvae_lr, betas=betas)

@@ -34,6 +34,14 @@ class ModelConfig:
         Hidden dense layer widths.
     decoder_channels
         Channels of the decoder's first feature map (paper: 256).
+    decoder
+        ``"conv"`` (the paper's transposed-conv decoder) or ``"geometric"``
+        (a learned master pattern behind exact projection, see
+        :mod:`kikuchipy_gen.models.geometric`).
+    texture_size, voltage_knots, energy_range, head_channels
+        Geometric decoder: Lambert pixels a side of the learned master
+        pattern, number of voltages it is learned at (evenly spaced over
+        ``energy_range`` in kV), and channels of the detector-space head.
     critic_blocks
         (channels, stride) of the critic/classifier trunk.
     leaky_slope
@@ -52,9 +60,21 @@ class ModelConfig:
     critic_blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 2), (728, 2)])
     critic_dense: list[int] = field(default_factory=lambda: [2048, 1024])
     leaky_slope: float = 0.2
+    decoder: str = "conv"
+    texture_size: int = 201
+    voltage_knots: int = 1
+    energy_range: tuple[float, float] = (10.0, 30.0)
+    head_channels: int = 16
 
     def __post_init__(self) -> None:
         self.pattern_shape = tuple(int(s) for s in self.pattern_shape)
+        self.energy_range = tuple(float(e) for e in self.energy_range)
+        if self.decoder not in ("conv", "geometric"):
+            raise ValueError(f"decoder must be 'conv' or 'geometric', got {self.decoder!r}")
+        if self.texture_size < 5 or self.texture_size % 2 == 0:
+            raise ValueError("texture_size must be odd and >= 5 (Lambert pixels a side)")
+        if self.voltage_knots < 1 or (self.voltage_knots > 1 and not self.use_voltage):
+            raise ValueError("voltage_knots > 1 needs use_voltage=True")
         self.blocks = [tuple(int(v) for v in b) for b in self.blocks]
         self.critic_blocks = [tuple(int(v) for v in b) for b in self.critic_blocks]
         if len(self.pattern_shape) != 2 or any(s % 4 or s < 8 for s in self.pattern_shape):
@@ -168,8 +188,11 @@ _COMPACT = {
 }
 
 
+_GEOMETRIC = {**_COMPACT, "decoder": "geometric", "latent_dim": 16, "texture_size": 201}
+
+
 def preset(name: str, **overrides: Any) -> ModelConfig:
-    """A named architecture: ``"paper"`` (GPU-sized) or ``"compact"`` (2 CPU cores).
+    """A named architecture: ``"paper"`` (GPU-sized), ``"compact"`` or ``"geometric"`` (CPU).
 
     Parameters
     ----------
@@ -194,7 +217,9 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
         return ModelConfig(**overrides)
     if name == "compact":
         return ModelConfig(**{**_COMPACT, **overrides})
-    raise ValueError(f"Unknown preset {name!r}; use 'paper' or 'compact'")
+    if name == "geometric":
+        return ModelConfig(**{**_GEOMETRIC, **overrides})
+    raise ValueError(f"Unknown preset {name!r}; use 'paper', 'compact' or 'geometric'")
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

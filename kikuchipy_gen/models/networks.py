@@ -110,8 +110,10 @@ class Encoder(nn.Module):
         features = self.blocks(self.stem(x)).flatten(1)
         out = self.head(self.dense(torch.cat([features, attributes.to(features.dtype)], dim=1)))
         mean, logvar = out.chunk(2, dim=1)
-        # Bounded log-variance keeps exp() finite early in training.
-        return mean, logvar.clamp(-30, 20)
+        # Softly bounded log-variance in (-30, 10): exp() stays finite, and unlike a
+        # hard clamp the KL gradient still pulls back a log-variance at the bound.
+        logvar = 10 - nn.functional.softplus(10 - logvar)
+        return mean, -30 + nn.functional.softplus(logvar + 30)
 
 
 class Decoder(nn.Module):
