@@ -177,9 +177,10 @@ class Trainer:
                     losses = getattr(self, f"_{stage}_step")(batch)
                     self.state.batch = i + 1
                     self.state.step += 1
-                    self.state.history.append(
-                        {"stage": stage, "epoch": self.state.epoch, "step": self.state.step, **losses}
-                    )
+                    if self.state.step % self.config.log_every == 0:
+                        self.state.history.append(
+                            {"stage": stage, "epoch": self.state.epoch, "step": self.state.step, **losses}
+                        )
                     bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if k in ("bce", "kl", "critic", "orientation_deg")})
                     bar.update()
                     if self.state.step % self.config.checkpoint_every == 0:

@@ -15,7 +15,7 @@ def _config(dataset, out, **kw):
     base = dict(
         dataset=str(dataset.path), out=str(out), model=preset("compact", **TINY),
         cvae_lr=2e-3, critic_lr=1e-3, gan_lr=2e-4, cvae_batch_size=16, gan_batch_size=8,
-        critic_batch_size=16, checkpoint_every=1000, sample_grid=False, max_val_patterns=256,
+        critic_batch_size=16, checkpoint_every=1000, sample_grid=False, max_val_patterns=256, log_every=1,
     )
     return TrainConfig(**{**base, **kw})
 
@@ -112,10 +112,12 @@ def test_resume_continues_identically(local_dataset, tmp_path):
 def test_voltage_attribute_run(kinematical_dataset, tmp_path):
     model = preset("compact", **TINY, use_voltage=True, n_attributes=5)
     cfg = _config(kinematical_dataset, tmp_path / "v", model=model, cvae_epochs=1, critic_epochs=1,
-                  gan_epochs=1, max_steps_per_epoch=4, critic_every=2, mixed_precision=True)
+                  gan_epochs=1, max_steps_per_epoch=4, critic_every=2, mixed_precision=True, log_every=2)
     trainer = Trainer(cfg)
     trainer.run(show_progressbar=False)
     assert any("voltage_mse_kv2" in r for r in trainer.state.history)
+    step_rows = [r for r in trainer.state.history if "loss" in r]
+    assert [r["step"] for r in step_rows] == [2, 4, 6, 8, 10, 12]
     with pytest.raises(ValueError, match="use_voltage"):
         Trainer(_config(kinematical_dataset, tmp_path / "nv"))
 

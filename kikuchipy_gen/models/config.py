@@ -135,6 +135,7 @@ class TrainConfig:
     alpha_critic: float = 1.0
     # Bookkeeping
     checkpoint_every: int = 500
+    log_every: int = 10
     max_steps_per_epoch: int | None = None
     max_val_patterns: int = 512
     num_workers: int = 0
@@ -149,6 +150,8 @@ class TrainConfig:
             raise ValueError("orientation_loss must be 'disorientation' or 'dot'")
         if self.bce_reduction not in ("sum", "mean"):
             raise ValueError("bce_reduction must be 'sum' or 'mean'")
+        if self.log_every < 1 or self.checkpoint_every < 1:
+            raise ValueError("log_every and checkpoint_every must be >= 1")
         if self.critic_every < 2:
             raise ValueError("critic_every must be >= 2 (one critic step in critic_every)")
         for name in ("cvae_batch_size", "critic_batch_size", "gan_batch_size"):
