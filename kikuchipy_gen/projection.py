@@ -148,6 +148,12 @@ def project_patterns(master: torch.Tensor, quaternions: torch.Tensor, detector: 
     >>> project_patterns(master, torch.tensor([[1.0, 0, 0, 0]]), default_detector()).shape
     torch.Size([1, 60, 60])
     """
+    if master.dim() not in (3, 4) or master.shape[-3] != 2 or master.shape[-1] != master.shape[-2]:
+        raise ValueError(f"master must be (2, n, n) or (b, 2, n, n) Lambert hemispheres, got {tuple(master.shape)}")
+    if quaternions.dim() != 2 or quaternions.shape[1] != 4:
+        raise ValueError(f"quaternions must be (b, 4), got {tuple(quaternions.shape)}")
+    if master.dim() == 4 and master.shape[0] != quaternions.shape[0]:
+        raise ValueError("Give one master pattern per quaternion, or a single (2, n, n) one")
     if directions is None:
         directions = detector_directions(detector)
     directions = directions.to(quaternions.device)

@@ -68,3 +68,13 @@ def test_detector_errors():
     det.pc = np.tile(det.pc, (2, 1))
     with pytest.raises(ValueError, match="one pattern centre"):
         detector_directions(det)
+
+
+def test_project_bad_shapes():
+    q = torch.tensor([[1.0, 0, 0, 0]])
+    with pytest.raises(ValueError, match="Lambert hemispheres"):
+        project_patterns(torch.rand(3, 11, 11), q, default_detector())
+    with pytest.raises(ValueError, match="quaternions"):
+        project_patterns(torch.rand(2, 11, 11), torch.rand(4), default_detector())
+    with pytest.raises(ValueError, match="one master pattern per"):
+        project_patterns(torch.rand(3, 2, 11, 11), q, default_detector())
