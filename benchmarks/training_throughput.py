@@ -54,7 +54,7 @@ def _time_steps(trainer: Trainer, stage: str, batch_size: int, steps: int) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="compact", choices=("compact", "paper"))
+    parser.add_argument("--preset", default="compact", choices=("compact", "geometric", "paper"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=16)

@@ -18,7 +18,14 @@ import torch
 import torch.nn.functional as F
 from kikuchipy.detectors import EBSDDetector
 
-__all__ = ["detector_directions", "lambert_coordinates", "project_patterns", "rotate_vectors", "sample_lambert"]
+__all__ = [
+    "detector_directions",
+    "lambert_coordinates",
+    "lambert_directions",
+    "project_patterns",
+    "rotate_vectors",
+    "sample_lambert",
+]
 
 
 def detector_directions(detector: EBSDDetector) -> torch.Tensor:
@@ -92,6 +99,44 @@ def lambert_coordinates(vectors: torch.Tensor) -> torch.Tensor:
     big_x = torch.where(use_x, sx * r, sy * r * (4 / math.pi) * torch.atan(x / ay))
     big_y = torch.where(use_x, sx * r * (4 / math.pi) * torch.atan(y / ax), sy * r)
     return torch.stack([big_x, big_y], dim=-1) / math.sqrt(2)
+
+
+def lambert_directions(size: int) -> torch.Tensor:
+    """Unit vectors of every pixel of a square-Lambert master pattern.
+
+    Parameters
+    ----------
+    size
+        Pixels a side (kikuchipy's master patterns are odd, e.g. 401).
+
+    Returns
+    -------
+    torch.Tensor
+        float64 (2, size, size, 3): upper (z >= 0) then lower hemisphere,
+        rows along Lambert Y and columns along X as in kikuchipy, so that
+        ``sample_lambert(master, lambert_directions(n).reshape(1, -1, 3))``
+        returns ``master`` itself.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.projection import lambert_directions
+    >>> v = lambert_directions(5)
+    >>> v.shape, v[0, 2, 2].tolist(), v[1, 2, 2].tolist()
+    (torch.Size([2, 5, 5, 3]), [0.0, 0.0, 1.0], [0.0, 0.0, -1.0])
+    """
+    if size < 2:
+        raise ValueError(f"size must be >= 2, got {size}")
+    try:
+        # Private in kikuchipy 0.13: the inverse of its own Lambert mapping.
+        from kikuchipy.signals.util._master_pattern import _lambert2vector
+    except ImportError as err:  # pragma: no cover - depends on kikuchipy's internals
+        raise ImportError("This kikuchipy version lacks its inverse Lambert mapping; install 0.11-0.13") from err
+    side = np.linspace(-1.0, 1.0, size)
+    x, y = np.meshgrid(side, side)  # x along columns, y along rows
+    upper = _lambert2vector(np.ascontiguousarray(x.ravel()), np.ascontiguousarray(y.ravel()))
+    upper /= np.linalg.norm(upper, axis=1, keepdims=True)
+    lower = upper * np.array([1.0, 1.0, -1.0])
+    return torch.from_numpy(np.stack([upper, lower]).reshape(2, size, size, 3))
 
 
 def sample_lambert(master: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:

@@ -125,7 +125,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.encoder = Encoder(m).to(self.device)
         if m.decoder == "geometric":
-            self.decoder = GeometricDecoder(m, self.dataset.detector).to(self.device)
+            self.decoder = GeometricDecoder(m, self.dataset.detector, self.point_group).to(self.device)
         else:
             self.decoder = Decoder(m).to(self.device)
         self.critic = CriticClassifier(m).to(self.device)

@@ -42,6 +42,11 @@ class ModelConfig:
         Geometric decoder: Lambert pixels a side of the learned master
         pattern, number of voltages it is learned at (evenly spaced over
         ``energy_range`` in kV), and channels of the detector-space head.
+    symmetry
+        Geometric decoder: which symmetry the learned master pattern has by
+        construction (directions are reduced into its fundamental sector):
+        ``"laue"`` (the phase's Laue group, default), ``"point_group"`` or
+        ``"none"`` (learned from data).
     critic_blocks
         (channels, stride) of the critic/classifier trunk.
     leaky_slope
@@ -65,12 +70,15 @@ class ModelConfig:
     voltage_knots: int = 1
     energy_range: tuple[float, float] = (10.0, 30.0)
     head_channels: int = 16
+    symmetry: str = "laue"
 
     def __post_init__(self) -> None:
         self.pattern_shape = tuple(int(s) for s in self.pattern_shape)
         self.energy_range = tuple(float(e) for e in self.energy_range)
         if self.decoder not in ("conv", "geometric"):
             raise ValueError(f"decoder must be 'conv' or 'geometric', got {self.decoder!r}")
+        if self.symmetry not in ("laue", "point_group", "none"):
+            raise ValueError(f"symmetry must be 'laue', 'point_group' or 'none', got {self.symmetry!r}")
         if self.texture_size < 5 or self.texture_size % 2 == 0:
             raise ValueError("texture_size must be odd and >= 5 (Lambert pixels a side)")
         if self.voltage_knots < 1 or (self.voltage_knots > 1 and not self.use_voltage):

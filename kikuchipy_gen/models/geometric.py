@@ -9,19 +9,36 @@ what the physics makes expensive: the master pattern and its dependence on
 the voltage. A small head in detector space then maps the projected
 intensities to the dataset's preprocessing (CLAHE), modulated by the latent z.
 
-This first version interpolates linearly in voltage between learned master
-patterns at evenly spaced knots (one knot for single-voltage data).
+Directions are reduced into the fundamental sector of the phase's Laue group
+(:class:`~kikuchipy_gen.sector.SectorReduction`), so the learned master pattern
+has the crystal's symmetry exactly and every pattern trains the same texels.
+Voltage is interpolated linearly between learned master patterns at evenly
+spaced knots (one knot for single-voltage data). :meth:`GeometricDecoder.
+to_master_pattern` exports the learned master pattern at any voltage as a
+kikuchipy :class:`~kikuchipy.signals.EBSDMasterPattern`.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from kikuchipy.detectors import EBSDDetector
+from kikuchipy.signals import EBSDMasterPattern
+from orix.crystal_map import Phase
+from orix.quaternion import Symmetry
+from orix.quaternion.symmetry import C1
 from torch import nn
 
 from kikuchipy_gen.attributes import VOLTAGE_SCALE
 from kikuchipy_gen.models.config import ModelConfig
-from kikuchipy_gen.projection import detector_directions, rotate_vectors, sample_lambert
+from kikuchipy_gen.projection import (
+    detector_directions,
+    lambert_coordinates,
+    lambert_directions,
+    rotate_vectors,
+    sample_lambert,
+)
+from kikuchipy_gen.sector import SectorReduction
 
 __all__ = ["GeometricDecoder"]
 
@@ -36,6 +53,9 @@ class GeometricDecoder(nn.Module):
         ``energy_range``, ``latent_dim`` and ``head_channels``.
     detector
         Detector to project onto; change it later with :meth:`set_detector`.
+    point_group
+        The phase's point group; with ``config.symmetry`` it fixes the
+        symmetry imposed on the learned master pattern. None imposes none.
 
     Examples
     --------
@@ -43,12 +63,15 @@ class GeometricDecoder(nn.Module):
     >>> from kikuchipy_gen.detector import default_detector
     >>> from kikuchipy_gen.models import preset
     >>> from kikuchipy_gen.models.geometric import GeometricDecoder
-    >>> dec = GeometricDecoder(preset("geometric", texture_size=41), default_detector())
+    >>> from orix.quaternion.symmetry import Oh
+    >>> dec = GeometricDecoder(preset("geometric", texture_size=41), default_detector(), Oh)
     >>> dec(torch.randn(2, 16), torch.tensor([[1.0, 0, 0, 0]] * 2)).shape
     torch.Size([2, 1, 60, 60])
+    >>> dec.sector
+    SectorReduction(symmetry=m-3m, order=48)
     """
 
-    def __init__(self, config: ModelConfig, detector: EBSDDetector) -> None:
+    def __init__(self, config: ModelConfig, detector: EBSDDetector, point_group: Symmetry | None = None) -> None:
         super().__init__()
         n, knots = config.texture_size, config.voltage_knots
         self.use_voltage = config.use_voltage
@@ -62,29 +85,82 @@ class GeometricDecoder(nn.Module):
         self.film = nn.Linear(config.latent_dim, 2 * c)
         self.gain = nn.Parameter(torch.ones(1))
         self.act = nn.LeakyReLU(config.leaky_slope)
+        if point_group is None or config.symmetry == "none":
+            point_group = C1
+        elif config.symmetry == "laue":
+            point_group = point_group.laue
+        self.sector = SectorReduction(point_group)
+        self._set_symmetry_lookup(n)
         self.set_detector(detector)
+
+    def _set_symmetry_lookup(self, n: int) -> None:
+        # Where every texel of the symmetric texture reads the learned one: its
+        # direction reduced into the fundamental sector. Precomputed once, so
+        # the symmetry costs one small resampling of the texture per forward
+        # pass instead of a per-pixel reduction, and the exported master
+        # pattern is exactly what the decoder projects.
+        if self.sector.order == 1:
+            self.register_buffer("symmetry_grid", None, persistent=False)
+            self.register_buffer("symmetry_upper", None, persistent=False)
+            return
+        v = self.sector(lambert_directions(n)).reshape(1, -1, 3)
+        self.register_buffer("symmetry_grid", lambert_coordinates(v).float()[:, None], persistent=False)
+        self.register_buffer("symmetry_upper", (v[0, :, 2] >= 0), persistent=False)
 
     def set_detector(self, detector: EBSDDetector) -> None:
         """Project onto another detector (any shape, pattern centre, tilts)."""
         self.shape = tuple(detector.shape)
         self.register_buffer("directions", detector_directions(detector).float(), persistent=False)
 
-    def master_pattern(self, voltage: torch.Tensor | None = None) -> torch.Tensor:
-        """Learned master pattern(s): (2, n, n), or (b, 2, n, n) for b scaled voltages."""
-        if voltage is None or self.texture.shape[0] == 1:
-            return self.texture[0] if voltage is None else self.texture[0].expand(len(voltage), -1, -1, -1)
+    def symmetric_textures(self) -> torch.Tensor:
+        """The learned master patterns at the knots with the imposed symmetry: (knots, 2, n, n)."""
+        if self.symmetry_grid is None:
+            return self.texture
+        k, _, n, _ = self.texture.shape
+        both = F.grid_sample(self.texture.reshape(1, 2 * k, n, n), self.symmetry_grid.to(self.texture.dtype),
+                             mode="bilinear", padding_mode="border", align_corners=True)
+        both = both.reshape(k, 2, -1)
+        sym = torch.where(self.symmetry_upper, both[:, 0], both[:, 1])  # (k, 2n^2)
+        return sym.reshape(k, 2, n, n)
+
+    def _knots(self, voltage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Outside the knots the end textures are held (no extrapolation).
         knots = self.knot_voltages
         position = (voltage.clamp(knots[0], knots[-1]) - knots[0]) / (knots[1] - knots[0])
         lower = position.floor().long().clamp(max=len(knots) - 2)
-        weight = (position - lower).view(-1, 1, 1, 1)
-        return (1 - weight) * self.texture[lower] + weight * self.texture[lower + 1]
+        return lower, position - lower
+
+    def master_pattern(self, voltage: torch.Tensor | None = None) -> torch.Tensor:
+        """Learned master pattern(s): (2, n, n), or (b, 2, n, n) for b scaled voltages."""
+        textures = self.symmetric_textures()
+        if voltage is None or textures.shape[0] == 1:
+            return textures[0] if voltage is None else textures[0].expand(len(voltage), -1, -1, -1)
+        lower, weight = self._knots(voltage)
+        weight = weight.view(-1, 1, 1, 1)
+        return (1 - weight) * textures[lower] + weight * textures[lower + 1]
+
+    def project(self, quaternions: torch.Tensor, voltage: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw projected intensities (b, rows * cols) of the learned master pattern."""
+        textures = self.symmetric_textures().float()
+        k, _, n, _ = textures.shape
+        v = rotate_vectors(quaternions.float(), self.directions.to(quaternions.device))  # (b, p, 3)
+        b, p = v.shape[:2]
+        grid = lambert_coordinates(v).reshape(1, 1, b * p, 2)
+        # All knots and both hemispheres in one lookup; the voltage blend is
+        # then done on b * p samples, not on b full textures.
+        vals = F.grid_sample(textures.reshape(1, 2 * k, n, n), grid, mode="bilinear",
+                             padding_mode="border", align_corners=True).reshape(k, 2, b, p)
+        vals = torch.where(v[..., 2] >= 0, vals[:, 0], vals[:, 1])  # (k, b, p)
+        if k == 1 or voltage is None:
+            return vals[0]
+        lower, weight = self._knots(voltage.float())
+        items = torch.arange(b, device=v.device)
+        return (1 - weight[:, None]) * vals[lower, items] + weight[:, None] * vals[lower + 1, items]
 
     def forward(self, z: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
         q = attributes[:, :4].float()
         voltage = attributes[:, 4].float() if self.use_voltage else None
-        master = self.master_pattern(voltage) if voltage is not None else self.texture[0]
-        v = rotate_vectors(q, self.directions.to(q.device))
-        x = sample_lambert(master.float(), v).reshape(-1, 1, *self.shape)
+        x = self.project(q, voltage).reshape(-1, 1, *self.shape)
         # Per-pattern standardisation: CLAHE removes absolute intensity anyway.
         x = (x - x.mean(dim=(2, 3), keepdim=True)) / (x.std(dim=(2, 3), keepdim=True) + 1e-4)
         # Bounded modulation: z refines the head, it cannot blow it up (an
@@ -94,3 +170,86 @@ class GeometricDecoder(nn.Module):
         h = self.act(self.head_mid(h) * (1 + scale[..., None, None]) + shift[..., None, None])
         h = self.act(self.head_deep(h)) + h
         return self.gain * x + self.head_out(h)
+
+    @torch.no_grad()
+    def lambert_master_pattern(self, energy: float | None = None, size: int | None = None) -> torch.Tensor:
+        """The learned master pattern as the decoder sees it, on a Lambert grid.
+
+        This is exactly the texture :meth:`forward` projects: symmetric under
+        the imposed group over the whole sphere, both hemispheres, blended
+        between voltage knots. Another ``size`` resamples it.
+
+        Parameters
+        ----------
+        energy
+            Voltage in kV (needed with more than one voltage knot).
+        size
+            Pixels a side (odd); default ``texture_size``.
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (2, size, size) on the CPU, upper hemisphere first.
+        """
+        if self.texture.shape[0] > 1 and energy is None:
+            raise ValueError("This decoder is conditioned on voltage: give an energy in kV")
+        size = self.texture.shape[-1] if size is None else int(size)
+        if size < 5 or size % 2 == 0:
+            raise ValueError(f"size must be odd and >= 5, got {size}")
+        if energy is None:
+            master = self.master_pattern()
+        else:
+            master = self.master_pattern(torch.tensor([energy / VOLTAGE_SCALE], device=self.texture.device))[0]
+        if size != master.shape[-1]:
+            v = lambert_directions(size).to(master.device).reshape(1, -1, 3)
+            master = sample_lambert(master.double(), v).reshape(2, size, size)
+        return master.detach().float().cpu()
+
+    def to_master_pattern(self, phase: Phase, energy: float | None = None, size: int | None = None) -> EBSDMasterPattern:
+        """Export the learned master pattern as a kikuchipy ``EBSDMasterPattern``.
+
+        kikuchipy's ``get_patterns`` on the result reproduces this decoder's
+        projection (before the detector-space head) to interpolation
+        accuracy, so ``EBSD.refine_orientation`` and dictionary generation of
+        kikuchipy run against the learned physics. Intensities are in the
+        texture's arbitrary units (the head standardises each pattern).
+
+        Parameters
+        ----------
+        phase
+            Phase to attach (the one the model was trained on).
+        energy
+            Voltage in kV.
+        size
+            Lambert pixels a side (odd); default ``texture_size``.
+
+        Returns
+        -------
+        kikuchipy.signals.EBSDMasterPattern
+            Lambert projection, both hemispheres, ``phase`` set, one energy.
+
+        Examples
+        --------
+        >>> from orix.crystal_map import Phase
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> phase = Phase("ni", point_group="m-3m")
+        >>> dec = GeometricDecoder(preset("geometric", texture_size=41), default_detector(), phase.point_group)
+        >>> mp = dec.to_master_pattern(phase, energy=20)
+        >>> mp.data.shape, mp.projection, mp.hemisphere
+        ((2, 41, 41), 'lambert', 'both')
+        """
+        if not isinstance(phase, Phase):
+            raise TypeError(f"phase must be an orix Phase, got {type(phase).__name__}")
+        data = self.lambert_master_pattern(energy, size).numpy()
+        mp = EBSDMasterPattern(data, projection="lambert", hemisphere="both", phase=phase.deepcopy())
+        n = data.shape[-1]
+        half = (n - 1) // 2
+        axes = mp.axes_manager
+        axes[0].name, axes[0].scale, axes[0].offset = "hemisphere", 1, 0
+        for ax, name in zip(axes.signal_axes, ("width", "height")):
+            ax.name, ax.offset, ax.scale = name, -half, 1
+        if energy is not None:
+            mp.metadata.set_item("Simulation.EBSD_master_pattern.BSE_simulation.energy", float(energy))
+        return mp

@@ -1,0 +1,610 @@
+"""The ML master pattern: a trained generator that behaves like kikuchipy's ``EBSDMasterPattern``.
+
+:class:`MLMasterPattern` wraps a trained decoder with what it was trained on
+(phase, detector, energies, physics provenance) and offers
+:meth:`~MLMasterPattern.get_patterns`, the same call as
+:meth:`kikuchipy.signals.EBSDMasterPattern.get_patterns`: a ``LazyEBSD`` whose
+dask chunks are decoded by torch (CUDA when available), with ``xmap`` and
+``detector`` set, so the result indexes, refines and plots like any kikuchipy
+signal.
+
+A saved model is a folder::
+
+    model.json            format, model config, phase, detector, energies,
+                          physics provenance, training summary
+    decoder.safetensors   decoder weights (no pickles anywhere)
+
+Patterns are in the training data's scale: CLAHE'd intensities in [0, 1]
+(float) or 0-255 (uint8), not raw physics intensities.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import torch
+from kikuchipy.detectors import EBSDDetector
+from kikuchipy.signals import EBSD, EBSDMasterPattern, LazyEBSD
+from orix.crystal_map import CrystalMap, Phase, PhaseList
+from orix.quaternion import Rotation
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+import kikuchipy_gen
+from kikuchipy_gen.attributes import VOLTAGE_SCALE, fundamental_zone_quaternions
+from kikuchipy_gen.detector import detector_from_dict, detector_to_dict
+from kikuchipy_gen.models.config import ModelConfig
+from kikuchipy_gen.models.geometric import GeometricDecoder
+from kikuchipy_gen.models.networks import Decoder
+from kikuchipy_gen.phases import phase_from_dict, phase_to_dict
+from kikuchipy_gen.sources import source_from_dict
+
+__all__ = ["MODEL_FORMAT", "MLMasterPattern"]
+
+MODEL_FORMAT = "kikuchipy-gen-model/1"
+_PRETRAINED = Path(__file__).parent / "pretrained"
+_DTYPES = ("float32", "float64", "uint8", "uint16")
+
+
+class MLMasterPattern:
+    """A trained EBSD pattern generator with kikuchipy's master-pattern interface.
+
+    Build one with :meth:`load` (a saved model, or a training run or
+    checkpoint folder) or :meth:`from_pretrained` (the model shipped with
+    the package).
+
+    Parameters
+    ----------
+    decoder_config
+        The decoder's model configuration.
+    state_dict
+        Decoder weights.
+    info
+        What the model was trained on: ``phase``, ``detector``,
+        ``energies`` (kV), ``source`` (physics provenance) and optional
+        ``training`` summary, as stored in ``model.json``.
+
+    Attributes
+    ----------
+    phase : orix.crystal_map.Phase
+    detector : kikuchipy.detectors.EBSDDetector
+        The detector the model was trained for (a copy each access).
+    energy_range : tuple of float
+        Lowest and highest training voltage (kV).
+    energies : list of float
+        The training voltages (kV).
+
+    Examples
+    --------
+    >>> import kikuchipy_gen as kpg
+    >>> from orix.quaternion import Rotation
+    >>> mlmp = kpg.MLMasterPattern.from_pretrained()
+    >>> s = mlmp.get_patterns(Rotation.random(10), energy=17.0)
+    >>> s  # doctest: +ELLIPSIS
+    <LazyEBSD, title: ..., dimensions: (10|60, 60)>
+    >>> s.compute(show_progressbar=False)
+    >>> s.xmap.phases[0].point_group.name
+    'm-3m'
+    """
+
+    def __init__(self, decoder_config: ModelConfig, state_dict: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+        missing = {"phase", "detector", "energies", "source"} - set(info)
+        if missing:
+            raise ValueError(f"Model info lacks {sorted(missing)}")
+        self.config = decoder_config
+        self.info = copy.deepcopy(dict(info))
+        self.phase = phase_from_dict(self.info["phase"])
+        self._detector = detector_from_dict(self.info["detector"])
+        self.energies = [float(e) for e in self.info["energies"]]
+        self.energy_range = (min(self.energies), max(self.energies))
+        self._weights = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        self._key = _hash_model(self.config, self._weights, self.info)
+        # Validate the weights now, not at the first compute.
+        _build_decoder(self.config, self._weights, self.info, self._detector, torch.device("cpu"))
+
+    # ------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | Path) -> MLMasterPattern:
+        """Load a saved model, a training checkpoint or a training run folder.
+
+        Parameters
+        ----------
+        path
+            A folder written by :meth:`save`; or a checkpoint folder
+            (``config.json``, ``dataset.json``, ``decoder.safetensors``) of
+            :class:`~kikuchipy_gen.training.Trainer`; or a training run's
+            ``out`` folder, whose best checkpoint (else last) is used.
+
+        Returns
+        -------
+        MLMasterPattern
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"No model folder at {str(path)!r}")
+        if (path / "model.json").is_file():
+            meta = json.loads((path / "model.json").read_text())
+            if meta.get("format") != MODEL_FORMAT:
+                raise ValueError(f"{path} holds format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
+            weights = _read_weights(path / "decoder.safetensors")
+            return cls(ModelConfig(**meta["model"]), weights, meta["info"])
+        for candidate in (path, path / "checkpoints" / "best", path / "checkpoints" / "last"):
+            if (candidate / "config.json").is_file() and (candidate / "decoder.safetensors").is_file():
+                return cls._from_checkpoint(candidate)
+        raise ValueError(
+            f"{str(path)!r} is neither a saved model (model.json) nor a training checkpoint or run folder"
+        )
+
+    @classmethod
+    def _from_checkpoint(cls, path: Path) -> MLMasterPattern:
+        from kikuchipy_gen.models.config import TrainConfig
+
+        config = TrainConfig.from_dict(json.loads((path / "config.json").read_text()))
+        attrs = json.loads((path / "dataset.json").read_text())
+        state = json.loads((path / "state.json").read_text()) if (path / "state.json").is_file() else {}
+        info = {
+            "phase": attrs["source"]["phase"],
+            "detector": attrs["detector"],
+            "energies": attrs["energies"],
+            "source": attrs["source"],
+            "preprocessing": attrs.get("preprocessing"),
+            "training": {
+                "checkpoint": path.name,
+                "dataset_fingerprint": attrs.get("fingerprint"),
+                "splits": attrs.get("splits"),
+                "state": {k: v for k, v in state.items() if isinstance(v, (int, float, str))},
+                "train_config": {k: v for k, v in config.to_dict().items() if k != "model"},
+            },
+        }
+        return cls(config.model, _read_weights(path / "decoder.safetensors"), info)
+
+    @classmethod
+    def from_pretrained(cls, name: str = "ni-10-30kv") -> MLMasterPattern:
+        """The model shipped with the package.
+
+        Parameters
+        ----------
+        name
+            Shipped model name; :func:`available_pretrained` lists them.
+
+        Returns
+        -------
+        MLMasterPattern
+        """
+        names = available_pretrained()
+        if name not in names:
+            raise ValueError(f"No shipped model {name!r}; available: {names}")
+        return cls.load(_PRETRAINED / name)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write ``model.json`` and ``decoder.safetensors`` into a folder.
+
+        Parameters
+        ----------
+        path
+            Folder to create.
+        overwrite
+            Replace the files of an existing model there.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        if (path / "model.json").exists() and not overwrite:
+            raise FileExistsError(f"A model exists at {str(path)!r}; pass overwrite=True")
+        path.mkdir(parents=True, exist_ok=True)
+        from dataclasses import asdict
+
+        meta = {"format": MODEL_FORMAT, "package_version": kikuchipy_gen.__version__,
+                "model": asdict(self.config), "info": self.info}
+        tmp = path / "decoder.safetensors.tmp"
+        tmp.write_bytes(save_safetensors(self._weights))
+        tmp.replace(path / "decoder.safetensors")
+        (path / "model.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    # ---------------------------------------------------------- properties
+    @property
+    def detector(self) -> EBSDDetector:
+        """The detector the model was trained for (a copy)."""
+        return self._detector.deepcopy()
+
+    @property
+    def is_geometric(self) -> bool:
+        """Whether the decoder projects exactly (any detector, master-pattern export)."""
+        return self.config.decoder == "geometric"
+
+    @property
+    def training(self) -> dict[str, Any]:
+        """Training provenance: dataset fingerprint, splits, steps, hyperparameters."""
+        return copy.deepcopy(self.info.get("training", {}))
+
+    def __repr__(self) -> str:
+        lo, hi = self.energy_range
+        kv = f"{lo:g} kV" if lo == hi else f"{lo:g}-{hi:g} kV"
+        rows, cols = self._detector.shape
+        return (f"<MLMasterPattern {self.phase.name} ({self.phase.point_group.name}), {kv}, "
+                f"{rows}x{cols} px, {self.config.decoder} decoder>")
+
+    # ---------------------------------------------------------- physics
+    def reference_master_pattern(self, energy: float | None = None) -> EBSDMasterPattern:
+        """The physics master pattern the model learned from, rebuilt from provenance.
+
+        Parameters
+        ----------
+        energy
+            Voltage in kV; default the only training energy.
+
+        Returns
+        -------
+        kikuchipy.signals.EBSDMasterPattern
+        """
+        energy = self._default_energy(energy)
+        return source_from_dict(self.info["source"]).master_pattern(energy)
+
+    def to_master_pattern(self, energy: float | None = None, size: int | None = None,
+                          extrapolate: bool = False) -> EBSDMasterPattern:
+        """The learned master pattern at a voltage, as a kikuchipy ``EBSDMasterPattern``.
+
+        Only geometry-aware (``geometric``) models have one; see
+        :meth:`kikuchipy_gen.models.geometric.GeometricDecoder.to_master_pattern`.
+        """
+        if not self.is_geometric:
+            raise TypeError("Only geometric-decoder models hold a master pattern; this one is a conv decoder")
+        energy = self._default_energy(energy)
+        self._check_energies(np.asarray([energy]), extrapolate)
+        dec = self._decoder(self._detector, torch.device("cpu"))
+        return dec.to_master_pattern(self.phase, energy if dec.use_voltage else None, size)
+
+    # ---------------------------------------------------------- generation
+    def get_patterns(
+        self,
+        rotations: Rotation,
+        detector: EBSDDetector | None = None,
+        energy: float | np.ndarray | None = None,
+        dtype_out: str | np.dtype = "float32",
+        compute: bool = False,
+        show_progressbar: bool | None = None,
+        chunk_size: int = 256,
+        latent: str | int = "mean",
+        device: str | torch.device | None = None,
+        extrapolate: bool = False,
+    ) -> EBSD | LazyEBSD:
+        """Generate patterns for rotations, like ``EBSDMasterPattern.get_patterns``.
+
+        Parameters
+        ----------
+        rotations
+            orix rotations (or orientations), 1-D or 2-D; the navigation
+            shape of the result.
+        detector
+            Detector to generate for; default the trained one. Geometric
+            models accept any detector (shape, pattern centre, tilts); conv
+            models only the one they were trained for.
+        energy
+            Voltage in kV: a scalar or one per rotation (shape of
+            ``rotations``). Default: the training energy of a single-voltage
+            model.
+        dtype_out
+            ``float32``/``float64`` give intensities in [0, 1];
+            ``uint8``/``uint16`` the same scaled to the type's range.
+        compute
+            Return an in-memory ``EBSD`` (with a progress bar) instead of a
+            ``LazyEBSD``.
+        show_progressbar
+            Progress bar while computing; default: shown when ``compute``.
+        chunk_size
+            Rotations per dask chunk (per torch batch).
+        latent
+            ``"mean"`` decodes z = 0, the prior's mean; an integer seed
+            draws z ~ N(0, I) per pattern, reproducible for that seed
+            whatever the chunking.
+        device
+            torch device for decoding; default CUDA when available, else CPU.
+        extrapolate
+            Allow energies outside :attr:`energy_range`.
+
+        Returns
+        -------
+        kikuchipy.signals.LazyEBSD or kikuchipy.signals.EBSD
+            Navigation shape ``rotations.shape``, signal shape
+            ``detector.shape``; ``xmap`` and ``detector`` set.
+        """
+        rot = _as_rotation(rotations)
+        if rot.ndim not in (1, 2) or rot.size == 0:
+            raise ValueError(f"rotations must be a non-empty 1-D or 2-D orix Rotation, got shape {rot.shape}")
+        detector = self._check_detector(detector)
+        dtype_out = _check_dtype(dtype_out)
+        if int(chunk_size) < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        seed = _check_latent(latent)
+        energies = self._energy_array(energy, rot.shape, extrapolate)
+        if device is not None:
+            torch.device(device)  # fails early on a bad name
+
+        nav_shape = rot.shape
+        q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
+        chunks = _nav_chunks(nav_shape, int(chunk_size))
+        q_da = da.from_array(q, chunks=chunks + ((4,),))
+        e_da = da.from_array(energies, chunks=chunks)
+        decode = _DecodeBlocks(self, detector, dtype_out, seed, None if device is None else str(device))
+        data = da.map_blocks(
+            decode, q_da, e_da[..., None], dtype=dtype_out, drop_axis=rot.ndim,
+            new_axis=list(range(rot.ndim, rot.ndim + 2)),
+            chunks=chunks + tuple((s,) for s in detector.shape),
+            name=f"mlmp-{self._key[:12]}-{dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)}",
+        )
+        signal = LazyEBSD(data)
+        for axis, name in zip(signal.axes_manager.navigation_axes, ("x", "y")):
+            axis.name, axis.scale, axis.offset = name, 1.0, 0.0
+        signal.detector = detector.deepcopy()
+        signal.xmap = _crystal_map(rot, self.phase)
+        signal.metadata.General.title = f"{self.phase.name} generated"
+        if np.ptp(energies) == 0:
+            signal.metadata.set_item("Acquisition_instrument.SEM.beam_energy", float(energies.flat[0]))
+        if compute:
+            show = True if show_progressbar is None else show_progressbar
+            signal.compute(show_progressbar=show)  # in place: LazyEBSD becomes EBSD
+        return signal
+
+    def decode(self, rotations: Rotation, energy: float | np.ndarray | None = None,
+               detector: EBSDDetector | None = None, latent: str | int = "mean",
+               device: str | torch.device | None = None, extrapolate: bool = False) -> np.ndarray:
+        """Generate patterns eagerly as a float32 array (n, rows, cols) in [0, 1].
+
+        A thin eager counterpart of :meth:`get_patterns` for scripts and
+        benchmarks.
+        """
+        s = self.get_patterns(rotations, detector, energy, compute=False, latent=latent, device=device,
+                              extrapolate=extrapolate, chunk_size=max(_as_rotation(rotations).size, 1))
+        return np.asarray(s.data.compute(scheduler="sync")).reshape(-1, *s.axes_manager.signal_shape[::-1])
+
+    # ------------------------------------------------------------ helpers
+    def _default_energy(self, energy: float | None) -> float:
+        if energy is None:
+            if len(self.energies) != 1:
+                raise ValueError(f"Give an energy in kV; the model covers {self.energy_range[0]:g}-"
+                                 f"{self.energy_range[1]:g} kV")
+            return self.energies[0]
+        return float(energy)
+
+    def _energy_array(self, energy: Any, shape: tuple[int, ...], extrapolate: bool) -> np.ndarray:
+        if energy is None:
+            energy = self._default_energy(None)
+        try:
+            e = np.asarray(energy, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"energy must be a number or an array of numbers in kV, got {energy!r}") from err
+        if e.ndim and e.shape != shape:
+            if e.size == int(np.prod(shape)):
+                e = e.reshape(shape)
+            else:
+                raise ValueError(f"energy must be a scalar or one value per rotation {shape}, got shape {e.shape}")
+        e = np.broadcast_to(e, shape).astype(np.float64)
+        if not np.all(np.isfinite(e)) or np.any(e <= 0):
+            raise ValueError("energy must be positive, finite kV")
+        self._check_energies(e, extrapolate)
+        return np.ascontiguousarray(e)
+
+    def _check_energies(self, e: np.ndarray, extrapolate: bool) -> None:
+        lo, hi = self.energy_range
+        if not self.config.use_voltage:
+            if np.any(np.abs(e - lo) > 1e-6):
+                raise ValueError(f"This model is not conditioned on voltage; it generates {lo:g} kV only")
+            return
+        if not extrapolate and (e.min() < lo - 1e-9 or e.max() > hi + 1e-9):
+            raise ValueError(f"energy {e.min():g}-{e.max():g} kV is outside the trained range {lo:g}-{hi:g} kV; "
+                             "pass extrapolate=True to allow it")
+
+    def _check_detector(self, detector: EBSDDetector | None) -> EBSDDetector:
+        if detector is None:
+            return self._detector.deepcopy()
+        if not isinstance(detector, EBSDDetector):
+            raise TypeError(f"detector must be a kikuchipy EBSDDetector, got {type(detector).__name__}")
+        described = detector_to_dict(detector)  # also rejects several pattern centres
+        if not self.is_geometric:
+            trained = detector_to_dict(self._detector)
+            same = described["shape"] == trained["shape"] and all(
+                np.allclose(described[k], trained[k], atol=1e-6) for k in ("pc", "sample_tilt", "tilt", "azimuthal")
+            )
+            if not same:
+                raise ValueError(
+                    "This conv-decoder model generates only for the detector it was trained for "
+                    f"({trained['shape']}, PC {trained['pc']}, tilt {trained['tilt']}, sample tilt "
+                    f"{trained['sample_tilt']}); geometric models accept any detector"
+                )
+        return detector.deepcopy()
+
+    def _decoder(self, detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
+        return _cached_decoder(self._key, self.config, self._weights, self.info, detector, device)
+
+
+def available_pretrained() -> list[str]:
+    """Names of the models shipped with the package."""
+    if not _PRETRAINED.is_dir():
+        return []
+    return sorted(p.name for p in _PRETRAINED.iterdir() if (p / "model.json").is_file())
+
+
+class _DecodeBlocks:
+    """The dask block function: picklable as bytes and JSON, never as torch objects.
+
+    Under ``dask.distributed`` a worker receives the safetensors bytes and
+    builds the decoder once (a per-process cache keyed by the model's hash);
+    in the calling process the already-built decoder is reused.
+    """
+
+    def __init__(self, mlmp: MLMasterPattern, detector: EBSDDetector, dtype_out: str, seed: int | None,
+                 device: str | None) -> None:
+        self.mlmp, self.detector, self.dtype_out, self.seed, self.device = mlmp, detector, dtype_out, seed, device
+
+    def __getstate__(self) -> dict[str, Any]:
+        m = self.mlmp
+        return {"config": json.dumps(_config_dict(m.config)), "weights": save_safetensors(m._weights),
+                "info": json.dumps(m.info), "detector": json.dumps(detector_to_dict(self.detector)),
+                "dtype_out": self.dtype_out, "seed": self.seed, "device": self.device, "key": m._key}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        key = state["key"]
+        with _LOCK:
+            mlmp = _WORKER_MODELS.get(key)
+            if mlmp is None:
+                mlmp = MLMasterPattern(ModelConfig(**json.loads(state["config"])),
+                                       load_safetensors(state["weights"]), json.loads(state["info"]))
+                _WORKER_MODELS[key] = mlmp
+        self.mlmp = mlmp
+        self.detector = detector_from_dict(json.loads(state["detector"]))
+        self.dtype_out, self.seed, self.device = state["dtype_out"], state["seed"], state["device"]
+
+    def __call__(self, q: np.ndarray, e: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        nav = q.shape[:-1]
+        n = int(np.prod(nav))
+        rows, cols = self.detector.shape
+        if n == 0:
+            return np.zeros((*nav, rows, cols), dtype=self.dtype_out)
+        device = torch.device(self.device) if self.device else _default_device()
+        dec = self.mlmp._decoder(self.detector, device)
+        q_t = torch.from_numpy(np.ascontiguousarray(q.reshape(n, 4))).float()
+        if self.mlmp.config.use_voltage:
+            v = torch.from_numpy(np.ascontiguousarray(e.reshape(n, 1)) / VOLTAGE_SCALE).float()
+            attributes = torch.cat([q_t, v], dim=1)
+        else:
+            attributes = q_t
+        z = _latents(self.seed, n, self.mlmp.config.latent_dim, block_info, nav)
+        with torch.inference_mode():
+            out = torch.sigmoid(dec(z.to(device), attributes.to(device)).float()).cpu().numpy()
+        return _to_dtype(out.reshape(*nav, rows, cols), self.dtype_out)
+
+
+_WORKER_MODELS: dict[str, MLMasterPattern] = {}
+_DECODERS: dict[tuple, torch.nn.Module] = {}
+_LOCK = threading.Lock()
+
+
+def _cached_decoder(key: str, config: ModelConfig, weights: dict[str, torch.Tensor], info: dict[str, Any],
+                    detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
+    cache_key = (key, json.dumps(detector_to_dict(detector), sort_keys=True), str(device))
+    with _LOCK:
+        dec = _DECODERS.get(cache_key)
+        if dec is None:
+            dec = _build_decoder(config, weights, info, detector, device)
+            if len(_DECODERS) > 16:  # many detectors in one session: keep memory bounded
+                _DECODERS.clear()
+            _DECODERS[cache_key] = dec
+    return dec
+
+
+def _build_decoder(config: ModelConfig, weights: dict[str, torch.Tensor], info: dict[str, Any],
+                   detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
+    if config.decoder == "geometric":
+        dec = GeometricDecoder(config, detector, phase_from_dict(info["phase"]).point_group)
+    else:
+        dec = Decoder(config)
+    try:
+        dec.load_state_dict(weights)
+    except RuntimeError as err:
+        raise ValueError(f"The weights do not fit the model config: {str(err).splitlines()[0]}") from err
+    return dec.to(device).eval()
+
+
+def _latents(seed: int | None, n: int, dim: int, block_info: dict | None, nav: tuple[int, ...]) -> torch.Tensor:
+    if seed is None:
+        return torch.zeros(n, dim)
+    if block_info is None:
+        index = np.arange(n)
+    else:
+        location = block_info[None]["array-location"][: len(nav)]
+        full = block_info[None]["shape"][: len(nav)]
+        grids = np.meshgrid(*[np.arange(a, b) for a, b in location], indexing="ij")
+        index = np.ravel_multi_index([g.ravel() for g in grids], full)
+    # One generator per pattern, keyed by (seed, global index): the same z
+    # whatever the chunking, the device or the worker.
+    z = np.stack([np.random.default_rng([seed, int(i)]).standard_normal(dim) for i in index])
+    return torch.from_numpy(z).float()
+
+
+def _to_dtype(x: np.ndarray, dtype_out: str) -> np.ndarray:
+    if dtype_out in ("uint8", "uint16"):
+        top = np.iinfo(dtype_out).max
+        return np.rint(np.clip(x, 0, 1) * top).astype(dtype_out)
+    return x.astype(dtype_out)
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _as_rotation(rotations: Any) -> Rotation:
+    if isinstance(rotations, Rotation):
+        return Rotation(rotations.data)
+    raise TypeError(f"rotations must be an orix Rotation or Orientation, got {type(rotations).__name__}")
+
+
+def _check_dtype(dtype_out: Any) -> str:
+    try:
+        name = np.dtype(dtype_out).name
+    except TypeError as err:
+        raise ValueError(f"dtype_out must be one of {_DTYPES}, got {dtype_out!r}") from err
+    if name not in _DTYPES:
+        raise ValueError(f"dtype_out must be one of {_DTYPES}, got {name!r}")
+    return name
+
+
+def _check_latent(latent: Any) -> int | None:
+    if isinstance(latent, str):
+        if latent != "mean":
+            raise ValueError(f"latent must be 'mean' or an integer seed, got {latent!r}")
+        return None
+    if isinstance(latent, (int, np.integer)) and not isinstance(latent, bool) and latent >= 0:
+        return int(latent)
+    raise ValueError(f"latent must be 'mean' or a non-negative integer seed, got {latent!r}")
+
+
+def _nav_chunks(shape: tuple[int, ...], chunk_size: int) -> tuple[tuple[int, ...], ...]:
+    if len(shape) == 1:
+        return da.core.normalize_chunks((chunk_size,), shape)
+    # 2-D maps: whole rows per chunk, so chunks follow the scan order.
+    rows_per_chunk = max(1, chunk_size // shape[1])
+    return da.core.normalize_chunks((rows_per_chunk, min(shape[1], chunk_size)), shape)
+
+
+def _crystal_map(rot: Rotation, phase: Phase) -> CrystalMap:
+    # C order: orix's flatten() is column-major (DESIGN.md section 4).
+    flat = Rotation(rot.data.reshape(-1, 4))
+    n = flat.size
+    if rot.ndim == 1:
+        return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()), x=np.arange(n))
+    ny, nx = rot.shape
+    y, x = np.divmod(np.arange(n), nx)
+    return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()),
+                      x=x.astype(float), y=y.astype(float))
+
+
+def _config_dict(config: ModelConfig) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(config)
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights at {str(path)!r}")
+    return load_safetensors(path.read_bytes())
+
+
+def _hash_model(config: ModelConfig, weights: dict[str, torch.Tensor], info: dict[str, Any]) -> str:
+    h = hashlib.sha256(json.dumps(_config_dict(config), sort_keys=True).encode())
+    h.update(json.dumps(info, sort_keys=True, default=str).encode())
+    buffer = io.BytesIO(save_safetensors(weights))
+    h.update(buffer.getvalue())
+    return h.hexdigest()

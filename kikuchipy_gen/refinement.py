@@ -1,0 +1,395 @@
+"""Orientation refinement and disorientation metrics on top of kikuchipy/orix.
+
+The paper refines indexed orientations with BOBYQA. kikuchipy has no BOBYQA
+of its own, but :meth:`kikuchipy.signals.EBSD.refine_orientation` accepts any
+SciPy "custom minimizer" through ``method="minimize"``; :func:`bobyqa_minimizer`
+is such a callable around Py-BOBYQA. :func:`refine_orientations` picks the
+method, and :func:`disorientation` / :func:`summarize` measure the result with
+orix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+from orix.crystal_map import CrystalMap, Phase
+from orix.quaternion import Orientation, Rotation, Symmetry
+from scipy.optimize import Bounds, OptimizeResult
+
+from kikuchipy_gen.phases import get_point_group
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kikuchipy.detectors import EBSDDetector
+    from kikuchipy.signals import EBSD, EBSDMasterPattern
+
+__all__ = [
+    "REFINEMENT_METHODS",
+    "bobyqa_minimizer",
+    "disorientation",
+    "refine_orientations",
+    "summarize",
+]
+
+#: Methods :func:`refine_orientations` understands. ``"ln_neldermead"`` is
+#: kikuchipy's NLopt Nelder-Mead, which needs the optional ``nlopt`` package.
+REFINEMENT_METHODS = ("bobyqa", "nelder-mead", "ln_neldermead")
+
+# Py-BOBYQA's stand-in for an infinite bound (it uses the same when bounds=None).
+_PYBOBYQA_INF = 1e20
+
+
+def _import_pybobyqa() -> Any:
+    try:
+        import pybobyqa
+    except ImportError:  # pragma: no cover - exercised only without the package
+        raise ImportError(
+            "BOBYQA refinement needs Py-BOBYQA: install the 'py-bobyqa' package "
+            "(pip install py-bobyqa)"
+        ) from None
+    return pybobyqa
+
+
+def _box(bounds: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (lower, upper) arrays from SciPy-style bounds, or None if unbounded."""
+    if bounds is None:
+        return None
+    if isinstance(bounds, Bounds):
+        lower = np.broadcast_to(np.asarray(bounds.lb, dtype=float), (n,)).copy()
+        upper = np.broadcast_to(np.asarray(bounds.ub, dtype=float), (n,)).copy()
+    else:
+        pairs = np.array(
+            [[-np.inf if lo is None else lo, np.inf if hi is None else hi] for lo, hi in bounds],
+            dtype=float,
+        )
+        if pairs.shape != (n, 2):
+            raise ValueError(f"Expected {n} (lower, upper) bound pairs, got {len(pairs)}")
+        lower, upper = pairs[:, 0], pairs[:, 1]
+    if np.any(np.isnan(lower)) or np.any(np.isnan(upper)):
+        raise ValueError("Bounds must not be NaN")
+    if np.any(upper <= lower):
+        # BOBYQA builds its model from points inside the box on every axis.
+        raise ValueError(f"Every upper bound must exceed its lower bound: {lower} vs {upper}")
+    if np.all(np.isinf(lower) & np.isinf(upper)):
+        return None
+    return np.clip(lower, -_PYBOBYQA_INF, None), np.clip(upper, None, _PYBOBYQA_INF)
+
+
+def bobyqa_minimizer(
+    fun: Callable[..., float],
+    x0: Sequence[float] | np.ndarray,
+    args: tuple = (),
+    bounds: Sequence[tuple[float | None, float | None]] | Bounds | None = None,
+    jac: Any = None,
+    hess: Any = None,
+    hessp: Any = None,
+    constraints: Any = (),
+    callback: Any = None,
+    tol: float | None = None,
+    **options: Any,
+) -> OptimizeResult:
+    """Minimize with Py-BOBYQA behind SciPy's custom-minimizer interface.
+
+    Pass it as ``scipy.optimize.minimize(fun, x0, method=bobyqa_minimizer)``,
+    or to kikuchipy as ``method="minimize", method_kwargs={"method":
+    bobyqa_minimizer}``. BOBYQA is derivative free, so ``jac``, ``hess``,
+    ``hessp`` and ``callback`` are accepted and ignored.
+
+    Parameters
+    ----------
+    fun
+        Objective ``fun(x, *args) -> float``.
+    x0
+        Starting point, shape (n,). Projected onto the bounds if outside.
+    args
+        Extra arguments to ``fun``.
+    bounds
+        A sequence of ``(lower, upper)`` pairs (``None`` for unbounded) or a
+        :class:`scipy.optimize.Bounds`. Every upper bound must exceed its lower
+        bound.
+    jac, hess, hessp, callback
+        Ignored.
+    constraints
+        Must be empty: BOBYQA handles bound constraints only.
+    tol
+        Used as ``rhoend`` when that is not given (SciPy forwards its ``tol``).
+    **options
+        Passed to :func:`pybobyqa.solve`, e.g. ``rhobeg``, ``rhoend``,
+        ``maxfun``, ``npt``, ``seek_global_minimum`` or ``user_params``.
+        ``rhobeg`` defaults to Py-BOBYQA's ``0.1 * max(|x0|, 1)``, capped at a
+        quarter of the narrowest bound gap (Py-BOBYQA needs at most half).
+        SciPy's generic ``disp`` and ``return_all`` are ignored; Py-BOBYQA's
+        logging is off unless ``do_logging=True``.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        With ``x``, ``fun``, ``nfev``, ``success`` (Py-BOBYQA exit flag 0),
+        ``status`` (the exit flag) and ``message``.
+
+    Raises
+    ------
+    ValueError
+        If the bounds or options are invalid, or constraints are given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import minimize
+    >>> from kikuchipy_gen.refinement import bobyqa_minimizer
+    >>> f = lambda x: float(np.sum((x - 0.3) ** 2))
+    >>> res = minimize(f, [0.0, 0.0], method=bobyqa_minimizer, bounds=[(-1, 1), (-1, 0.2)])
+    >>> np.round(res.x, 6).tolist(), bool(res.success)
+    ([0.3, 0.2], True)
+    """
+    pybobyqa = _import_pybobyqa()
+    if constraints is not None and len(np.atleast_1d(constraints)) > 0:
+        raise ValueError("bobyqa_minimizer handles bound constraints only, not `constraints`")
+    # Generic SciPy options that Py-BOBYQA would reject as unknown keywords.
+    options.pop("disp", None)
+    options.pop("return_all", None)
+
+    x = np.array(x0, dtype=float).reshape(-1)
+    box = _box(bounds, x.size)
+    if box is not None:
+        # Py-BOBYQA would do the same, but with a RuntimeWarning per call.
+        x = np.clip(x, box[0], box[1])
+    if options.get("rhobeg") is None:
+        rhobeg = 0.1 * max(float(np.max(np.abs(x), initial=0.0)), 1.0)
+        if box is not None:
+            rhobeg = min(rhobeg, 0.25 * float(np.min(box[1] - box[0])))
+        options["rhobeg"] = rhobeg
+    if options.get("rhoend") is None:
+        if tol is not None:
+            options["rhoend"] = tol
+        else:
+            options.pop("rhoend", None)  # Py-BOBYQA's default, 1e-8
+    options.setdefault("do_logging", False)
+
+    soln = pybobyqa.solve(fun, x, args=tuple(args), bounds=box, **options)
+    if soln.x is None:  # Py-BOBYQA refused the input and evaluated nothing
+        raise ValueError(f"Py-BOBYQA: {soln.msg}")
+    return OptimizeResult(
+        x=np.asarray(soln.x, dtype=float),
+        fun=float(soln.f),
+        nfev=int(soln.nf),
+        success=soln.flag == soln.EXIT_SUCCESS,
+        status=int(soln.flag),
+        message=str(soln.msg),
+    )
+
+
+def refine_orientations(
+    patterns: EBSD,
+    xmap: CrystalMap,
+    detector: EBSDDetector,
+    master_pattern: EBSDMasterPattern,
+    energy: float,
+    method: str = "bobyqa",
+    trust_region: Sequence[float] = (5.0, 5.0, 5.0),
+    tol: float = 1e-3,
+    maxfun: int = 300,
+    **kwargs: Any,
+) -> CrystalMap:
+    """Refine orientations by maximizing NCC against a physics master pattern.
+
+    A thin wrapper over :meth:`kikuchipy.signals.EBSD.refine_orientation`
+    (Euler angles optimized, pattern centre fixed) that selects the optimizer.
+
+    Parameters
+    ----------
+    patterns
+        Patterns to refine, navigation shape equal to ``xmap.shape``.
+    xmap
+        Starting orientations, e.g. from dictionary indexing.
+    detector
+        Detector with the patterns' geometry.
+    master_pattern
+        Lambert master pattern of the xmap's phase (both hemispheres).
+    energy
+        Master-pattern energy in kV.
+    method
+        ``"bobyqa"`` (Py-BOBYQA, as in the paper), ``"nelder-mead"``
+        (SciPy's, as kikuchipy's default) or ``"ln_neldermead"`` (NLopt's,
+        needs the ``nlopt`` package).
+    trust_region
+        Half-widths in degrees of the box searched about each starting
+        (phi1, Phi, phi2), passed to kikuchipy. Make it several times the
+        expected misorientation: the Euler-angle change a misorientation needs
+        grows as 1/sin(Phi) for phi1 and phi2 (a 1 deg error at Phi = 22 deg
+        needed 2.6 deg in phi2). The first steps are at most 1 deg whatever
+        the box.
+    tol
+        Stopping tolerance on the Euler angles in degrees: BOBYQA's final
+        trust-region radius or Nelder-Mead's ``xatol``. Unused by NLopt, which
+        stops on kikuchipy's ``rtol`` (pass it in ``kwargs``).
+    maxfun
+        Most objective evaluations per pattern.
+    **kwargs
+        Passed to :meth:`~kikuchipy.signals.EBSD.refine_orientation`, e.g.
+        ``signal_mask``, ``navigation_mask``, ``compute`` or ``chunk_kwargs``.
+
+    Returns
+    -------
+    orix.crystal_map.CrystalMap
+        Refined orientations, with ``"scores"`` (NCC) and ``"num_evals"``
+        properties, as kikuchipy returns them (a Dask array if
+        ``compute=False`` is passed).
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown or ``trust_region`` is not three positive
+        angles.
+
+    Examples
+    --------
+    >>> import kikuchipy as kp
+    >>> from orix.crystal_map import CrystalMap
+    >>> from orix.quaternion import Rotation
+    >>> from kikuchipy_gen.detector import default_detector
+    >>> from kikuchipy_gen.refinement import disorientation, refine_orientations
+    >>> mp = kp.data.nickel_ebsd_master_pattern_small(projection="lambert", hemisphere="both")
+    >>> det = default_detector()
+    >>> truth = Rotation.from_axes_angles([1, 2, 3], [20, 40], degrees=True)
+    >>> s = mp.get_patterns(truth, det, energy=20, compute=True, show_progressbar=False)
+    >>> start = Rotation.from_axes_angles([1, 0, 0], 1, degrees=True) * truth
+    >>> xmap = CrystalMap(start, phase_list=s.xmap.phases)
+    >>> ref = refine_orientations(s, xmap, det, mp, 20)  # doctest: +SKIP
+    >>> bool(disorientation(ref, truth, mp.phase).max() < 0.05)  # doctest: +SKIP
+    True
+    """
+    method = method.lower()
+    if method not in REFINEMENT_METHODS:
+        raise ValueError(
+            f"Unknown refinement method {method!r}; choose one of {list(REFINEMENT_METHODS)}"
+        )
+    half_deg = np.asarray(trust_region, dtype=float)
+    if half_deg.shape != (3,) or not np.all(half_deg > 0):
+        raise ValueError(
+            f"trust_region must be three positive angles in degrees, got {trust_region}"
+        )
+    # Start locally (at most 1 deg, the size of indexing errors) however big the
+    # box; at most half the narrowest gap, as Py-BOBYQA requires.
+    rhobeg = float(np.deg2rad(min(0.5 * half_deg.min(), 1.0)))
+    common = dict(
+        xmap=xmap,
+        detector=detector,
+        master_pattern=master_pattern,
+        energy=energy,
+        trust_region=half_deg.tolist(),
+    )
+    kwargs.setdefault("compute", True)
+
+    if method == "ln_neldermead":
+        # NLopt inside kikuchipy; its initial_step is in radians despite the docs.
+        kwargs.setdefault("initial_step", rhobeg)
+        kwargs.setdefault("maxeval", int(maxfun))
+        return patterns.refine_orientation(method=method, **common, **kwargs)
+
+    if method == "bobyqa":
+        # kikuchipy turns trust_region into per-pattern Euler (lower, upper) bounds
+        # and, for method="minimize", writes them into method_kwargs["bounds"]
+        # before each pattern, so SciPy passes them on to bobyqa_minimizer. Each
+        # gap is at least min(trust_region) (kikuchipy clips the box to Euler
+        # ranges widened by 5 deg), so rhobeg <= gap / 2 as Py-BOBYQA requires.
+        options = {"rhobeg": rhobeg, "rhoend": float(np.deg2rad(tol)), "maxfun": int(maxfun)}
+        method_kwargs = {"method": bobyqa_minimizer, "options": options}
+    else:
+        options = {"xatol": float(np.deg2rad(tol)), "fatol": 1e-7, "maxfev": int(maxfun)}
+        method_kwargs = {"method": "Nelder-Mead", "options": options}
+    # Built afresh on every call because kikuchipy mutates it (the bounds).
+    return patterns.refine_orientation(
+        method="minimize", method_kwargs=method_kwargs, **common, **kwargs
+    )
+
+
+def _as_rotation_data(x: Rotation | CrystalMap | np.ndarray) -> np.ndarray:
+    if isinstance(x, CrystalMap):
+        # Only points in the data, one rotation each, like xmap.rotations.
+        return x.rotations.data
+    if isinstance(x, Rotation):  # Orientation is a Rotation
+        return x.data
+    q = np.asarray(x, dtype=float)
+    if q.ndim < 1 or q.shape[-1] != 4:
+        raise ValueError(f"Quaternion arrays must have shape (..., 4), got {q.shape}")
+    return q
+
+
+def disorientation(
+    rotations_a: Rotation | CrystalMap | np.ndarray,
+    rotations_b: Rotation | CrystalMap | np.ndarray,
+    phase_or_point_group: Phase | Symmetry | str,
+) -> np.ndarray:
+    """Elementwise symmetry-reduced disorientation angle in degrees.
+
+    Parameters
+    ----------
+    rotations_a, rotations_b
+        orix Rotations or Orientations (their own symmetry is ignored),
+        CrystalMaps (their rotations in the data) or quaternion arrays of
+        shape (..., 4). Both must have the same shape.
+    phase_or_point_group
+        The crystal symmetry of both: an orix Phase, a point group
+        :class:`~orix.quaternion.Symmetry`, or a name such as ``"m-3m"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Angles in degrees, shape of the inputs.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ.
+
+    Examples
+    --------
+    >>> from orix.quaternion import Rotation
+    >>> from kikuchipy_gen.refinement import disorientation
+    >>> a = Rotation.from_axes_angles([0, 0, 1], [90, 10], degrees=True)
+    >>> disorientation(a, Rotation.identity((2,)), "m-3m").round(6).tolist()
+    [0.0, 10.0]
+    """
+    qa, qb = _as_rotation_data(rotations_a), _as_rotation_data(rotations_b)
+    if qa.shape != qb.shape:
+        raise ValueError(f"Shapes differ: {qa.shape[:-1]} vs {qb.shape[:-1]}")
+    pg = phase_or_point_group
+    pg = pg.point_group if isinstance(pg, Phase) else get_point_group(pg)
+    # Orientations carry the proper rotations only (432 for m-3m), as in orix.
+    sym = pg.proper_subgroup
+    oa, ob = Orientation(qa, symmetry=sym), Orientation(qb, symmetry=sym)
+    return np.asarray(oa.angle_with(ob, degrees=True), dtype=float)
+
+
+def summarize(angles: np.ndarray | Sequence[float]) -> dict[str, float]:
+    """Summary statistics of disorientation angles (NaNs dropped).
+
+    Parameters
+    ----------
+    angles
+        Angles, any shape.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``std``, ``median``, ``max`` (NaN if empty) and ``n``.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.refinement import summarize
+    >>> stats = summarize([0.1, 0.2, 0.3, float("nan")])
+    >>> {k: round(v, 4) for k, v in stats.items()}
+    {'mean': 0.2, 'std': 0.0816, 'median': 0.2, 'max': 0.3, 'n': 3}
+    """
+    a = np.asarray(angles, dtype=float).reshape(-1)
+    a = a[~np.isnan(a)]
+    if a.size == 0:
+        return {"mean": np.nan, "std": np.nan, "median": np.nan, "max": np.nan, "n": 0}
+    return {
+        "mean": float(np.mean(a)),
+        "std": float(np.std(a)),
+        "median": float(np.median(a)),
+        "max": float(np.max(a)),
+        "n": int(a.size),
+    }
