@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, ImportError, FloatingPointError) as err:
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError, FloatingPointError) as err:
         print(f"kikuchipy-gen {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -132,6 +132,35 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last")
     tr.add_argument("--no-progress", action="store_true", help="hide progress bars")
     tr.set_defaults(func=_cmd_train)
+
+    gen = sub.add_parser(
+        "generate",
+        help="generate EBSD patterns with a trained model into a kikuchipy file",
+        description=(
+            "Generate patterns with an ML master pattern (a saved model, a training run, or the "
+            "shipped model) for random or given orientations and write them as kikuchipy h5ebsd, "
+            "with the orientations and detector, readable by kikuchipy.load."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    gen.add_argument("--model", default="pretrained",
+                     help="model folder or training run, or 'pretrained' for the shipped model")
+    gen.add_argument("--energy", type=float, help="voltage in kV (default: the model's only one)")
+    which = gen.add_mutually_exclusive_group(required=True)
+    which.add_argument("--n", type=int, help="number of uniformly random orientations")
+    which.add_argument("--orientations", type=Path,
+                       help=".npy/.txt/.csv of quaternions (n, 4) or Bunge Euler angles in degrees (n, 3), "
+                            "or a crystal map orix reads (.ang, .ctf, .h5)")
+    gen.add_argument("--out", type=Path, required=True, help="output file (.h5)")
+    gen.add_argument("--seed", type=int, default=0, help="seed of the random orientations")
+    gen.add_argument("--latent", default="mean", help="'mean' (z = 0) or an integer seed for z ~ N(0, I)")
+    gen.add_argument("--dtype", default="uint8", choices=("uint8", "uint16", "float32"))
+    gen.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    gen.add_argument("--chunk-size", type=int, default=1024, help="patterns per chunk")
+    gen.add_argument("--extrapolate", action="store_true", help="allow energies outside the trained range")
+    gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    gen.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    gen.set_defaults(func=_cmd_generate)
 
     demo = sub.add_parser(
         "demo",
@@ -246,6 +275,65 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         plot_patterns_per_energy(ds, "test").savefig(figure, dpi=120)
         print(f"{ds} built in {time.perf_counter() - t0:.1f} s; figure: {figure}")
     return 0
+
+
+def _read_orientations(path: Path):
+    import numpy as np
+    from orix.quaternion import Rotation
+
+    if not path.is_file():
+        raise ValueError(f"No orientation file at {str(path)!r}")
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".txt", ".csv"):
+        data = np.load(path) if suffix == ".npy" else np.loadtxt(path, delimiter="," if suffix == ".csv" else None)
+        data = np.atleast_2d(np.asarray(data, dtype=float))
+        if data.shape[-1] == 4:
+            return Rotation(data.reshape(-1, 4))
+        if data.shape[-1] == 3:
+            return Rotation.from_euler(np.deg2rad(data.reshape(-1, 3)))
+        raise ValueError(f"{path.name}: expected rows of 4 quaternion components or 3 Euler angles, "
+                         f"got shape {data.shape}")
+    from orix import io
+
+    xmap = io.load(path)
+    rot = xmap.rotations
+    return Rotation(rot.data.reshape(*xmap.shape, 4)) if xmap.size == int(np.prod(xmap.shape)) else rot
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import numpy as np
+    from orix.quaternion import Rotation
+
+    from kikuchipy_gen.master_pattern import MLMasterPattern
+
+    if args.out.exists() and not args.overwrite:
+        raise FileExistsError(f"{str(args.out)!r} exists; pass --overwrite to replace it")
+    if args.out.suffix.lower() not in (".h5", ".hdf5", ".h5ebsd"):
+        raise ValueError("--out must be an .h5 file (kikuchipy h5ebsd)")
+    latent = args.latent if args.latent == "mean" else _int_or_error(args.latent, "--latent")
+    model = MLMasterPattern.from_pretrained() if args.model == "pretrained" else MLMasterPattern.load(args.model)
+    if args.orientations is not None:
+        rot = _read_orientations(args.orientations)
+    else:
+        if args.n < 1:
+            raise ValueError("--n must be >= 1")
+        q = np.random.default_rng(args.seed).standard_normal((args.n, 4))
+        rot = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))  # uniform on SO(3)
+    t0 = time.perf_counter()
+    s = model.get_patterns(rot, energy=args.energy, dtype_out=args.dtype, compute=True,
+                           show_progressbar=not args.no_progress, chunk_size=args.chunk_size,
+                           latent=latent, device=args.device, extrapolate=args.extrapolate)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    s.save(args.out, overwrite=True)
+    print(f"Wrote {rot.size:,} patterns from {model} to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _int_or_error(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError as err:
+        raise ValueError(f"{name} must be 'mean' or an integer seed, got {value!r}") from err
 
 
 if __name__ == "__main__":

@@ -344,11 +344,11 @@ class MLMasterPattern:
             chunks=chunks + tuple((s,) for s in detector.shape),
             name=f"mlmp-{self._key[:12]}-{dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)}",
         )
-        signal = LazyEBSD(data)
+        # As kikuchipy's get_patterns: xmap and detector through the
+        # constructor (the xmap setter rejects a single pattern's map).
+        signal = LazyEBSD(data, xmap=_crystal_map(rot, self.phase), detector=detector.deepcopy())
         for axis, name in zip(signal.axes_manager.navigation_axes, ("x", "y")):
             axis.name, axis.scale, axis.offset = name, 1.0, 0.0
-        signal.detector = detector.deepcopy()
-        signal.xmap = _crystal_map(rot, self.phase)
         signal.metadata.General.title = f"{self.phase.name} generated"
         if np.ptp(energies) == 0:
             signal.metadata.set_item("Acquisition_instrument.SEM.beam_energy", float(energies.flat[0]))
@@ -403,8 +403,9 @@ class MLMasterPattern:
                 raise ValueError(f"This model is not conditioned on voltage; it generates {lo:g} kV only")
             return
         if not extrapolate and (e.min() < lo - 1e-9 or e.max() > hi + 1e-9):
-            raise ValueError(f"energy {e.min():g}-{e.max():g} kV is outside the trained range {lo:g}-{hi:g} kV; "
-                             "pass extrapolate=True to allow it")
+            span = f"{e.min():g}" if e.min() == e.max() else f"{e.min():g}-{e.max():g}"
+            raise ValueError(f"energy {span} kV is outside the trained range {lo:g}-{hi:g} kV; "
+                             "pass extrapolate=True (--extrapolate) to allow it")
 
     def _check_detector(self, detector: EBSDDetector | None) -> EBSDDetector:
         if detector is None:

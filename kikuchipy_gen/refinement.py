@@ -306,8 +306,10 @@ def refine_orientations(
 
 def _as_rotation_data(x: Rotation | CrystalMap | np.ndarray) -> np.ndarray:
     if isinstance(x, CrystalMap):
-        # Only points in the data, one rotation each, like xmap.rotations.
-        return x.rotations.data
+        # Only points in the data; of several matches per point (dictionary
+        # indexing with keep_n > 1) the best, which kikuchipy stores first.
+        q = x.rotations.data
+        return q[:, 0] if q.ndim == 3 else q
     if isinstance(x, Rotation):  # Orientation is a Rotation
         return x.data
     q = np.asarray(x, dtype=float)
@@ -327,8 +329,9 @@ def disorientation(
     ----------
     rotations_a, rotations_b
         orix Rotations or Orientations (their own symmetry is ignored),
-        CrystalMaps (their rotations in the data) or quaternion arrays of
-        shape (..., 4). Both must have the same shape.
+        CrystalMaps (their rotations in the data, the best match per point)
+        or quaternion arrays of shape (..., 4). Both must have the same
+        shape.
     phase_or_point_group
         The crystal symmetry of both: an orix Phase, a point group
         :class:`~orix.quaternion.Symmetry`, or a name such as ``"m-3m"``.

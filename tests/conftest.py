@@ -83,3 +83,20 @@ def local_dataset(tmp_path_factory, ni_source):
     path = tmp_path_factory.mktemp("data") / "local.zarr"
     splits = {"train": near(60), "val": near(37)}
     return build_dataset(path, ni_source, splits, chunk_size=128, show_progressbar=False)
+
+
+@pytest.fixture(scope="session")
+def geometric_run(local_dataset, tmp_path_factory):
+    """A tiny geometric-decoder model trained on ``local_dataset`` (about 64 CVAE steps)."""
+    from kikuchipy_gen.models import preset
+    from kikuchipy_gen.training import Trainer
+
+    from .test_training import _config
+
+    model = preset("geometric", texture_size=61)
+    out = tmp_path_factory.mktemp("run") / "geometric"
+    cfg = _config(local_dataset, out, model=model, cvae_epochs=4, critic_epochs=1, gan_epochs=1,
+                  cvae_lr=3e-3, gan_lr=3e-4)
+    trainer = Trainer(cfg)
+    trainer.run(show_progressbar=False)
+    return trainer

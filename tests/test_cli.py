@@ -77,3 +77,49 @@ def test_demo(tmp_path):
     for name in ("ni_emsoft_20kV", "ni_kinematical"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
         assert open_dataset(tmp_path / f"{name}.zarr").sizes["train"] > 0
+
+
+def test_generate_command(tmp_path, capsys):
+    import kikuchipy as kp
+    from orix.quaternion import Rotation
+
+    out = tmp_path / "gen.h5"
+    assert main(["generate", "--n", "12", "--energy", "17", "--out", str(out), "--no-progress"]) == 0
+    s = kp.load(out)
+    assert s.data.shape == (12, 60, 60) and s.data.dtype == np.uint8
+    assert s.xmap.size == 12 and s.xmap.phases[0].point_group.name == "m-3m"
+    assert "Wrote 12 patterns" in capsys.readouterr().out
+    # Given orientations (quaternions or Euler angles) give the same patterns as the API.
+    rot = Rotation.random(3)
+    np.save(tmp_path / "q.npy", rot.data)
+    np.savetxt(tmp_path / "euler.txt", np.rad2deg(rot.to_euler()))
+    for name in ("q.npy", "euler.txt"):
+        target = tmp_path / f"{name}.h5"
+        assert main(["generate", "--orientations", str(tmp_path / name), "--energy", "25", "--dtype", "float32",
+                     "--out", str(target), "--no-progress"]) == 0
+        from kikuchipy_gen.master_pattern import MLMasterPattern
+
+        ref = MLMasterPattern.from_pretrained().decode(rot, energy=25)
+        assert np.allclose(kp.load(target).data, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--n", "3", "--energy", "40"], "outside the trained range"),
+        (["--n", "3", "--energy", "20", "--latent", "x"], "--latent"),
+        (["--orientations", "missing.npy", "--energy", "20"], "No orientation file"),
+        (["--n", "3", "--energy", "20", "--model", "no/such/dir"], "No model folder"),
+    ],
+)
+def test_generate_errors(tmp_path, capsys, argv, message):
+    assert main(["generate", *argv, "--out", str(tmp_path / "x.h5"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_generate_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "x.h5"
+    out.write_bytes(b"")
+    assert main(["generate", "--n", "2", "--energy", "20", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["generate", "--n", "2", "--energy", "20", "--out", str(tmp_path / "x.png")]) == 2

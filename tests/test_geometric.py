@@ -8,7 +8,7 @@ from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.projection import project_patterns
 from kikuchipy_gen.training import Trainer
 
-from .test_training import _config, _mean_pattern_bce
+from .test_training import _mean_pattern_bce
 
 
 def test_projects_its_texture_exactly():
@@ -38,12 +38,8 @@ def test_any_detector_and_voltage_knots():
         preset("geometric", voltage_knots=2)
 
 
-def test_geometric_training_learns_fast(local_dataset, tmp_path):
-    model = preset("geometric", texture_size=61)
-    cfg = _config(local_dataset, tmp_path / "g", model=model, cvae_epochs=4, critic_epochs=1, gan_epochs=1,
-                  cvae_lr=3e-3, gan_lr=3e-4)
-    trainer = Trainer(cfg)
-    trainer.run(show_progressbar=False)
+def test_geometric_training_learns_fast(local_dataset, geometric_run):
+    trainer, cfg, model = geometric_run, geometric_run.config, geometric_run.config.model
     rows = [r for r in trainer.state.history if r["stage"] == "cvae" and "val_bce_per_pixel" in r]
     baseline = _mean_pattern_bce(local_dataset)
     # 64 steps are enough to beat every input-ignoring prediction by a wide margin.

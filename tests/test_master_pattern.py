@@ -1,0 +1,237 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from kikuchipy.signals import EBSD, LazyEBSD
+from orix.crystal_map import CrystalMap, PhaseList
+from orix.quaternion import Rotation
+
+from kikuchipy_gen.detector import default_detector, detector_to_dict
+from kikuchipy_gen.master_pattern import MLMasterPattern, available_pretrained
+from kikuchipy_gen.models import preset
+from kikuchipy_gen.models.networks import Decoder
+from kikuchipy_gen.preprocessing import preprocess
+from kikuchipy_gen.refinement import disorientation
+
+from .conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return MLMasterPattern.from_pretrained()
+
+
+@pytest.fixture(scope="module")
+def tiny(geometric_run):
+    return MLMasterPattern.load(geometric_run.out)
+
+
+@pytest.fixture(scope="module")
+def conv_model(ni_dataset):
+    cfg = preset("compact", **TINY)
+    torch.manual_seed(0)
+    info = {"phase": ni_dataset.attrs["source"]["phase"], "detector": ni_dataset.attrs["detector"],
+            "energies": ni_dataset.energies, "source": ni_dataset.provenance}
+    return MLMasterPattern(cfg, Decoder(cfg).state_dict(), info)
+
+
+def test_attributes_and_repr(pretrained):
+    assert "ni-10-30kv" in available_pretrained()
+    assert pretrained.energy_range == (10.0, 30.0) and pretrained.energies == [10.0, 15.0, 20.0, 25.0, 30.0]
+    assert pretrained.phase.point_group.name == "m-3m"
+    assert pretrained.detector.shape == (60, 60)
+    assert pretrained.training["dataset_fingerprint"]
+    assert repr(pretrained) == "<MLMasterPattern ni (m-3m), 10-30 kV, 60x60 px, geometric decoder>"
+    with pytest.raises(ValueError, match="available"):
+        MLMasterPattern.from_pretrained("nope")
+
+
+def test_lazy_equals_computed_and_chunking(pretrained):
+    rot = Rotation.random(23)
+    lazy = pretrained.get_patterns(rot, energy=17.0, chunk_size=5)
+    assert isinstance(lazy, LazyEBSD) and lazy.data.chunks[0] == (5, 5, 5, 5, 3)
+    eager = pretrained.get_patterns(rot, energy=17.0, chunk_size=16, compute=True, show_progressbar=False)
+    assert isinstance(eager, EBSD) and not isinstance(eager, LazyEBSD)
+    lazy.compute(show_progressbar=False)
+    assert np.allclose(lazy.data, eager.data, atol=1e-6)
+    assert eager.data.dtype == np.float32 and 0 <= eager.data.min() and eager.data.max() <= 1
+    # Seeded latents: the same per pattern whatever the chunking, and not the mean.
+    a = pretrained.get_patterns(rot, energy=17.0, latent=7, chunk_size=4, compute=True, show_progressbar=False)
+    b = pretrained.get_patterns(rot, energy=17.0, latent=7, chunk_size=23, compute=True, show_progressbar=False)
+    c = pretrained.get_patterns(rot, energy=17.0, latent=8, compute=True, show_progressbar=False)
+    assert np.allclose(a.data, b.data, atol=1e-6)
+    assert not np.allclose(a.data, c.data, atol=1e-3) and not np.allclose(a.data, eager.data, atol=1e-3)
+
+
+def test_xmap_detector_and_2d_rotations(pretrained):
+    rot = Rotation.random((3, 4))
+    s = pretrained.get_patterns(rot, energy=20, chunk_size=5, compute=True, show_progressbar=False)
+    assert s.data.shape == (3, 4, 60, 60) and s.axes_manager.navigation_shape == (4, 3)
+    assert s.xmap.shape == (3, 4)
+    assert np.allclose(s.xmap.rotations.data, rot.data.reshape(-1, 4))
+    assert s.detector.shape == (60, 60) and np.allclose(s.detector.pc, pretrained.detector.pc)
+    # Pattern [i, j] is the one for rotation [i, j] (C order throughout).
+    flat = pretrained.get_patterns(Rotation(rot.data.reshape(-1, 4)), energy=20, compute=True,
+                                   show_progressbar=False)
+    assert np.allclose(s.data.reshape(12, 60, 60), flat.data, atol=1e-6)
+
+
+def test_energy_per_rotation(pretrained):
+    rot = Rotation.random(4)
+    energies = np.array([10.0, 14.0, 22.5, 30.0])
+    s = pretrained.get_patterns(rot, energy=energies, compute=True, show_progressbar=False)
+    for i, e in enumerate(energies):
+        one = pretrained.get_patterns(rot[i:i + 1], energy=e, compute=True, show_progressbar=False)
+        assert np.allclose(s.data[i], one.data[0], atol=1e-6)
+    # Voltage changes the pattern.
+    assert np.abs(s.data[0] - pretrained.decode(rot[:1], energy=30.0)[0]).mean() > 1e-3
+
+
+def test_energy_errors(pretrained, tiny):
+    rot = Rotation.random(2)
+    with pytest.raises(ValueError, match="outside the trained range 10-30 kV"):
+        pretrained.get_patterns(rot, energy=35)
+    assert pretrained.get_patterns(rot, energy=35, extrapolate=True).data.shape == (2, 60, 60)
+    with pytest.raises(ValueError, match="Give an energy"):
+        pretrained.get_patterns(rot)
+    with pytest.raises(ValueError, match="one value per rotation"):
+        pretrained.get_patterns(rot, energy=[10, 20, 30])
+    with pytest.raises(ValueError, match="positive"):
+        pretrained.get_patterns(rot, energy=-5)
+    with pytest.raises(ValueError, match="number"):
+        pretrained.get_patterns(rot, energy="high")
+    # A single-voltage model generates its voltage only.
+    assert tiny.get_patterns(rot).data.shape == (2, 60, 60)
+    with pytest.raises(ValueError, match="not conditioned on voltage"):
+        tiny.get_patterns(rot, energy=15)
+
+
+def test_bad_inputs(pretrained):
+    rot = Rotation.random(2)
+    with pytest.raises(TypeError, match="orix Rotation"):
+        pretrained.get_patterns(np.zeros((2, 4)), energy=20)
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        pretrained.get_patterns(Rotation.random((2, 2, 2)), energy=20)
+    with pytest.raises(ValueError, match="dtype_out"):
+        pretrained.get_patterns(rot, energy=20, dtype_out="int8")
+    with pytest.raises(ValueError, match="latent"):
+        pretrained.get_patterns(rot, energy=20, latent="random")
+    with pytest.raises(ValueError, match="latent"):
+        pretrained.get_patterns(rot, energy=20, latent=-1)
+    with pytest.raises(ValueError, match="chunk_size"):
+        pretrained.get_patterns(rot, energy=20, chunk_size=0)
+    with pytest.raises(TypeError, match="EBSDDetector"):
+        pretrained.get_patterns(rot, detector="60x60", energy=20)
+    with pytest.raises(RuntimeError):
+        pretrained.get_patterns(rot, energy=20, device="tpu9")
+
+
+def test_uint8_output(pretrained):
+    rot = Rotation.random(3)
+    f = pretrained.get_patterns(rot, energy=20, compute=True, show_progressbar=False).data
+    u = pretrained.get_patterns(rot, energy=20, dtype_out="uint8", compute=True, show_progressbar=False).data
+    assert u.dtype == np.uint8 and np.abs(u.astype(float) - 255 * f).max() <= 0.5 + 1e-3
+
+
+def test_detectors(pretrained, conv_model):
+    rot = Rotation.random(3)
+    other = default_detector(shape=(40, 52), pc=(0.45, 0.35, 0.6), tilt=5)
+    s = pretrained.get_patterns(rot, detector=other, energy=20, compute=True, show_progressbar=False)
+    assert s.data.shape == (3, 40, 52) and s.detector.shape == (40, 52)
+    # Conv decoders know one detector only.
+    assert conv_model.get_patterns(rot, detector=conv_model.detector).data.shape == (3, 60, 60)
+    with pytest.raises(ValueError, match="only for the detector it was trained for"):
+        conv_model.get_patterns(rot, detector=other)
+    with pytest.raises(ValueError, match="only for the detector"):
+        conv_model.get_patterns(rot, detector=default_detector(pc=(0.5, 0.5, 0.5)))
+    with pytest.raises(TypeError, match="conv decoder"):
+        conv_model.to_master_pattern()
+
+
+def test_save_load_round_trip(tiny, geometric_run, tmp_path):
+    rot = Rotation.random(5)
+    ref = tiny.get_patterns(rot, compute=True, show_progressbar=False).data
+    path = tiny.save(tmp_path / "model")
+    meta = json.loads((path / "model.json").read_text())
+    assert meta["format"] == "kikuchipy-gen-model/1" and meta["info"]["energies"] == [20.0]
+    again = MLMasterPattern.load(path)
+    assert np.array_equal(again.get_patterns(rot, compute=True, show_progressbar=False).data, ref)
+    # A checkpoint folder loads too.
+    ckpt = MLMasterPattern.load(geometric_run.out / "checkpoints" / "last")
+    assert ckpt.get_patterns(rot, compute=True, show_progressbar=False).data.shape == (5, 60, 60)
+    with pytest.raises(FileExistsError):
+        tiny.save(path)
+    tiny.save(path, overwrite=True)
+    with pytest.raises(FileNotFoundError):
+        MLMasterPattern.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="neither a saved model"):
+        MLMasterPattern.load(tmp_path / "empty")
+    meta["format"] = "something/9"
+    (path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format"):
+        MLMasterPattern.load(path)
+
+
+def test_to_master_pattern(pretrained, tiny):
+    mp = pretrained.to_master_pattern(17.5)
+    assert mp.data.shape == (2, 201, 201) and mp.phase.point_group.name == "m-3m"
+    with pytest.raises(ValueError, match="outside"):
+        pretrained.to_master_pattern(40)
+    assert tiny.to_master_pattern().data.shape == (2, 61, 61)
+
+
+def _physics(ni_source, rot, detector):
+    mp = ni_source.master_pattern(20)
+    s = mp.get_patterns(rot, detector, energy=20, compute=True, show_progressbar=False)
+    return preprocess(s).astype(np.float32) / 255
+
+
+def _as_signal(data, rot, phase, detector):
+    xmap = CrystalMap(rot, phase_list=PhaseList(phase), x=np.arange(rot.size))
+    return EBSD(data, xmap=xmap, detector=detector)
+
+
+@pytest.mark.parametrize("detector", [None, default_detector(shape=(48, 64), pc=(0.5, 0.3, 0.62), tilt=3)],
+                         ids=["trained detector", "unseen detector"])
+def test_generated_dictionary_indexes_physics(tiny, local_dataset, ni_source, detector):
+    """A lazily generated dictionary recovers the orientations of physics patterns."""
+    det = tiny.detector if detector is None else detector
+    train, val = local_dataset.rotations("train"), local_dataset.rotations("val")
+    experimental = _as_signal(_physics(ni_source, val, det), val, tiny.phase, det)
+    dictionary = tiny.get_patterns(train, detector=det, chunk_size=64)  # lazy
+    xmap = experimental.dictionary_indexing(dictionary, keep_n=1)
+    found = disorientation(xmap, val, tiny.phase)
+    # The best any method can do here: the nearest training orientation.
+    physics = _as_signal(_physics(ni_source, train, det), train, tiny.phase, det)
+    best = experimental.dictionary_indexing(physics, keep_n=1)
+    floor = disorientation(best, val, tiny.phase)
+    assert found.mean() < floor.mean() + 0.5, (found.mean(), floor.mean())
+    assert np.median(found) < 2.0
+
+
+def test_refine_orientation_on_generated_patterns(tiny, ni_source):
+    """The paper's evaluation: refine generated patterns against the physics master pattern."""
+    from kikuchipy_gen.refinement import refine_orientations
+
+    rot = Rotation.from_axes_angles([1, 2, 3], 30, degrees=True) * Rotation.from_axes_angles(
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]], 2, degrees=True)
+    generated = tiny.get_patterns(rot, compute=True, show_progressbar=False)
+    start = Rotation.from_axes_angles([0, 1, 1], 1.0, degrees=True) * rot
+    xmap = CrystalMap(start, phase_list=PhaseList(tiny.phase), x=np.arange(rot.size))
+    refined = refine_orientations(generated, xmap, tiny.detector, ni_source.master_pattern(20), energy=20)
+    before = disorientation(start, rot, tiny.phase)
+    after = disorientation(refined.rotations, rot, tiny.phase)
+    assert np.all(after < before), (before, after)
+
+
+def test_dask_distributed_local_cluster(pretrained):
+    distributed = pytest.importorskip("distributed")
+    rot = Rotation.random(12)
+    ref = pretrained.get_patterns(rot, energy=20, latent=3, compute=True, show_progressbar=False).data
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster):
+            s = pretrained.get_patterns(rot, energy=20, latent=3, chunk_size=4)
+            out = s.data.compute()
+    assert np.allclose(out, ref, atol=1e-6)
