@@ -1,0 +1,116 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from orix.quaternion import Rotation
+
+from kikuchipy_gen.evaluation import (
+    band_width,
+    bce_per_pixel,
+    comparison_table,
+    deviation_summary,
+    evaluate,
+    optimal_bce,
+)
+from kikuchipy_gen.evaluation.physics import clahe_from_info, physics_dictionary, physics_patterns
+from kikuchipy_gen.master_pattern import MLMasterPattern
+from kikuchipy_gen.models import preset
+from kikuchipy_gen.models.geometric import GeometricDecoder
+
+
+def test_metrics_by_hand():
+    real = np.array([[[0.0, 1.0], [0.25, 0.5]]])
+    gen = np.array([[[0.5, 0.5], [0.25, 0.9]]])
+    # BCE per pixel by hand: (ln 2 + ln 2 + H(0.25) + -(0.5 ln 0.9 + 0.5 ln 0.1)) / 4
+    h25 = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75))
+    expected = (2 * np.log(2) + h25 - 0.5 * np.log(0.9) - 0.5 * np.log(0.1)) / 4
+    assert bce_per_pixel(gen, real) == pytest.approx(expected, rel=1e-6)
+    assert optimal_bce(real) == pytest.approx((h25 + np.log(2)) / 4, rel=1e-5)
+    assert bce_per_pixel(real, real) == pytest.approx(optimal_bce(real), abs=1e-5)
+    d = deviation_summary(gen, real, threshold=0.4)
+    assert d["mean"] == pytest.approx((0.5 + 0.5 + 0 + 0.4) / 4)
+    assert d["fraction_within"] == pytest.approx(0.5)  # 0 and 0.4 (<= 0.4)
+    with pytest.raises(ValueError, match="shape"):
+        bce_per_pixel(gen, real[..., :1])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        deviation_summary(gen * 2, real)
+
+
+def test_band_width_follows_voltage():
+    from kikuchipy_gen.detector import default_detector
+    from kikuchipy_gen.sources import KinematicalSource
+
+    src = KinematicalSource("ni", half_size=100)
+    rot = Rotation.random(20)
+    widths = [band_width(physics_patterns(src.master_pattern(e), rot, default_detector(), e)) for e in (10, 20, 30)]
+    assert widths[0] > widths[1] > widths[2], widths
+    # Hand-made stripes: the half-width of a box autocorrelation is half the box.
+    x = np.arange(200)[None, :] * np.ones((200, 1))
+    stripes = (np.abs((x % 40) - 20) < 4).astype(float)  # 7 px wide
+    assert 2.0 < band_width(stripes) < 5.0
+    with pytest.raises(ValueError, match="flat"):
+        band_width(np.ones((3, 10, 10)))
+
+
+def test_lazy_physics_dictionary(ni_source):
+    from kikuchipy_gen.detector import default_detector
+
+    rot = Rotation.random(10)
+    mp = ni_source.master_pattern(20)
+    lazy = physics_dictionary(mp, rot, default_detector(), 20, chunk_size=4)
+    assert lazy.data.chunks[0] == (4, 4, 2) and lazy.xmap.size == 10
+    assert np.allclose(lazy.data.compute(), physics_patterns(mp, rot, default_detector(), 20))
+    assert clahe_from_info({"clahe": {"clip_limit": 10.0, "tiles": [4, 4], "nbins": 256}}).tiles == (4, 4)
+    assert clahe_from_info({"clahe": None}) is None
+
+
+@pytest.fixture(scope="module")
+def kinematical_model(kinematical_dataset):
+    cfg = preset("geometric", texture_size=41, use_voltage=True, n_attributes=5, voltage_knots=2,
+                 energy_range=(10.0, 30.0))
+    torch.manual_seed(0)
+    ds = kinematical_dataset
+    dec = GeometricDecoder(cfg, ds.detector, ds.phase.point_group)
+    info = {"phase": ds.attrs["source"]["phase"], "detector": ds.attrs["detector"], "energies": ds.energies,
+            "source": ds.provenance, "preprocessing": ds.attrs["preprocessing"]}
+    return MLMasterPattern(cfg, dec.state_dict(), info)
+
+
+def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
+    m = evaluate(kinematical_model, tmp_path / "report", n_test=12, dictionary_n=15, n_refine=8, matrix_patterns=2,
+                 show_progressbar=False)
+    files = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"report.md", "metrics.json", "comparison.png", "histograms.png", "deviation.png",
+            "disorientation.png", "band_width.png", "voltage_matrix.png"} <= files
+    saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(saved["energies"]) == {"10", "20", "30"}  # 20 kV: between the training voltages
+    assert saved["energies"]["20"]["trained"] is False and saved["energies"]["10"]["trained"] is True
+    for e in saved["energies"].values():
+        assert {"bce", "optimal_bce", "deviation", "band_width_px", "dictionary_indexing", "refined"} <= set(e)
+        assert e["refined"]["generated"]["n"] == 8 and e["dictionary_indexing"]["physics"]["n"] == 12
+    assert np.array(saved["voltage_matrix"]["mean_refined_deg"]).shape == (2, 2)
+    assert len(saved["timing"]) == 3 and saved["settings"]["dictionary_size"] > 10
+    # The stored BCE is the BCE of the model's patterns against the physics, recomputed here.
+    q = np.random.default_rng(0).standard_normal((12, 4))
+    rot = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
+    mp = kinematical_model.reference_master_pattern(30)
+    real = physics_patterns(mp, rot, kinematical_model.detector, 30)
+    gen = kinematical_model.decode(rot, energy=30)
+    assert saved["energies"]["30"]["bce"] == pytest.approx(bce_per_pixel(gen, real), rel=1e-6)
+    # Physics patterns index and refine far better than an untrained model's.
+    phys, rand = saved["energies"]["30"]["refined"]["physics"], saved["energies"]["30"]["refined"]["generated"]
+    assert phys["mean"] < 1.0 and phys["mean"] < rand["mean"]
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Voltage matrix" in report and "![voltage_matrix.png](voltage_matrix.png)" in report
+    table = comparison_table({"a": m, "b": saved})
+    assert table.count("| 20 | BCE |") == 1
+
+
+def test_evaluate_errors(kinematical_model, tmp_path):
+    with pytest.raises(ValueError, match="method"):
+        evaluate(kinematical_model, tmp_path, method="simplex")
+    with pytest.raises(ValueError, match="outside the trained range"):
+        evaluate(kinematical_model, tmp_path, unseen=[40])
+    with pytest.raises(ValueError, match="n_refine"):
+        evaluate(kinematical_model, tmp_path, n_test=5, n_refine=10)
