@@ -75,3 +75,40 @@ def plot_patterns_per_energy(
     fig.suptitle(f"{dataset.phase.name}: {split} patterns (Euler angles in deg)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_generated_per_energy(mlmp, rotations, energies: Sequence[float], latent="mean"):
+    """Grid of generated patterns: one row per voltage, one column per orientation.
+
+    Parameters
+    ----------
+    mlmp
+        :class:`~kikuchipy_gen.MLMasterPattern`.
+    rotations
+        orix Rotation, 1-D (the columns).
+    energies
+        Voltages in kV (the rows); outside the trained range they are
+        extrapolated and marked.
+    latent
+        As in :meth:`~kikuchipy_gen.MLMasterPattern.get_patterns`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    lo, hi = mlmp.energy_range
+    n = rotations.size
+    fig, axes = plt.subplots(len(energies), n, figsize=(1.5 * n, 1.5 * len(energies)), squeeze=False)
+    for i, e in enumerate(energies):
+        outside = not lo <= e <= hi
+        patterns = mlmp.decode(rotations, energy=e, latent=latent, extrapolate=outside)
+        for j in range(n):
+            ax = axes[i, j]
+            ax.imshow(patterns[j], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+        axes[i, 0].set_ylabel(f"{e:g} kV" + (" (extrap.)" if outside else ""))
+    fig.suptitle(f"{mlmp!r}"[1:-1], fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -79,7 +79,7 @@ def kinematical_model(kinematical_dataset):
 
 def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     m = evaluate(kinematical_model, tmp_path / "report", n_test=12, dictionary_n=15, n_refine=8, matrix_patterns=2,
-                 show_progressbar=False)
+                 time_physics=True, show_progressbar=False)
     files = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"report.md", "metrics.json", "comparison.png", "histograms.png", "deviation.png",
             "disorientation.png", "band_width.png", "voltage_matrix.png"} <= files
@@ -91,6 +91,10 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
         assert e["refined"]["generated"]["n"] == 8 and e["dictionary_indexing"]["physics"]["n"] == 12
     assert np.array(saved["voltage_matrix"]["mean_refined_deg"]).shape == (2, 2)
     assert len(saved["timing"]) == 3 and saved["settings"]["dictionary_size"] > 10
+    fresh = {t["energy"]: t["master_pattern_uncached_s"] for t in saved["timing"]}
+    assert fresh[10.0] > 0 and fresh[20.0] is None  # computed afresh at the training voltages only
+    ok = saved["energies"]["10"]["refined_indexed"]
+    assert 0 < ok["fraction"] <= 1 and ok["physics"]["max"] < 0.5
     # The stored BCE is the BCE of the model's patterns against the physics, recomputed here.
     q = np.random.default_rng(0).standard_normal((12, 4))
     rot = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))

@@ -10,6 +10,7 @@ from orix.quaternion import Rotation
 from kikuchipy_gen.detector import default_detector, detector_to_dict
 from kikuchipy_gen.master_pattern import MLMasterPattern, available_pretrained
 from kikuchipy_gen.models import preset
+from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.models.networks import Decoder
 from kikuchipy_gen.preprocessing import preprocess
 from kikuchipy_gen.refinement import disorientation
@@ -209,6 +210,13 @@ def test_generated_dictionary_indexes_physics(tiny, local_dataset, ni_source, de
     floor = disorientation(best, val, tiny.phase)
     assert found.mean() < floor.mean() + 0.5, (found.mean(), floor.mean())
     assert np.median(found) < 2.0
+    if detector is None:
+        # Training is what made the dictionary useful: the untrained model's is not.
+        torch.manual_seed(1)
+        untrained = MLMasterPattern(tiny.config, GeometricDecoder(tiny.config, det, tiny.phase.point_group).state_dict(),
+                                    tiny.info)
+        xmap0 = experimental.dictionary_indexing(untrained.get_patterns(train, chunk_size=64), keep_n=1)
+        assert disorientation(xmap0, val, tiny.phase).mean() > found.mean() + 2.0
 
 
 def test_refine_orientation_on_generated_patterns(tiny, ni_source):

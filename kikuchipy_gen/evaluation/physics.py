@@ -21,7 +21,7 @@ from orix.quaternion import Rotation
 
 from kikuchipy_gen.preprocessing import CLAHE, preprocess
 
-__all__ = ["as_ebsd", "clahe_from_info", "physics_dictionary", "physics_patterns"]
+__all__ = ["as_ebsd", "best_matches", "clahe_from_info", "physics_dictionary", "physics_patterns"]
 
 
 def clahe_from_info(preprocessing: dict[str, Any] | None) -> CLAHE | None:
@@ -83,6 +83,19 @@ def physics_dictionary(master_pattern: EBSDMasterPattern, rotations: Rotation, d
     s = LazyEBSD(data, xmap=xmap, detector=detector.deepcopy())
     s.axes_manager.navigation_axes[0].name = "x"
     return s
+
+
+def best_matches(xmap: CrystalMap, index: slice | np.ndarray | None = None) -> CrystalMap:
+    """A plain 1-D crystal map of the best match per point (of ``keep_n``), optionally a subset.
+
+    Dictionary indexing stores ``keep_n`` rotations per point, and slicing a
+    map keeps the parent's point mask; refinement wants neither.
+    """
+    data = xmap.rotations.data
+    data = data[:, 0] if data.ndim == 3 else data
+    if index is not None:
+        data = data[index]
+    return CrystalMap(Rotation(data), phase_list=xmap.phases, x=np.arange(len(data)))
 
 
 def as_ebsd(patterns: np.ndarray, rotations: Rotation, phase, detector: EBSDDetector) -> EBSD:
