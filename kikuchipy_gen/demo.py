@@ -44,6 +44,11 @@ def run_demo(out: str | Path = "demo_output", n_dictionary: int = 30, n_patterns
     dict
         Mean/median disorientations (deg) after indexing and refinement, and
         timings (s).
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.demo import run_demo
+    >>> results = run_demo("demo_output")  # doctest: +SKIP
     """
     import matplotlib
 

@@ -431,7 +431,14 @@ class MLMasterPattern:
 
 
 def available_pretrained() -> list[str]:
-    """Names of the models shipped with the package."""
+    """Names of the models shipped with the package.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.master_pattern import available_pretrained
+    >>> available_pretrained()
+    ['ni-10-30kv']
+    """
     if not _PRETRAINED.is_dir():
         return []
     return sorted(p.name for p in _PRETRAINED.iterdir() if (p / "model.json").is_file())

@@ -95,6 +95,15 @@ def plot_generated_per_energy(mlmp, rotations, energies: Sequence[float], latent
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from orix.quaternion import Rotation
+    >>> import kikuchipy_gen as kpg
+    >>> from kikuchipy_gen.plotting import plot_generated_per_energy
+    >>> fig = plot_generated_per_energy(kpg.MLMasterPattern.from_pretrained(), Rotation.random(2), [10, 30])
+    >>> len(fig.axes)
+    4
     """
     import matplotlib.pyplot as plt
 

@@ -187,6 +187,10 @@ class Trainer:
                         self.save_checkpoint()
                 bar.close()
                 self._end_epoch(stage)
+            if stage != "critic" and epochs[stage] > 0:
+                # The model as each generator stage left it: the paper compares
+                # the CVAE with the CVAE/GAN (Table 1).
+                self.save_checkpoint(f"{stage}_end")
             self.state.epoch, self.state.batch = 0, 0
         self.state.stage = "done"
         self.save_checkpoint()

@@ -158,9 +158,11 @@ def test_save_load_round_trip(tiny, geometric_run, tmp_path):
     assert meta["format"] == "kikuchipy-gen-model/1" and meta["info"]["energies"] == [20.0]
     again = MLMasterPattern.load(path)
     assert np.array_equal(again.get_patterns(rot, compute=True, show_progressbar=False).data, ref)
-    # A checkpoint folder loads too.
+    # A checkpoint folder loads too, e.g. the CVAE before its GAN stage.
     ckpt = MLMasterPattern.load(geometric_run.out / "checkpoints" / "last")
     assert ckpt.get_patterns(rot, compute=True, show_progressbar=False).data.shape == (5, 60, 60)
+    cvae = MLMasterPattern.load(geometric_run.out / "checkpoints" / "cvae_end")
+    assert cvae.training["state"]["stage"] == "cvae" and ckpt.training["state"]["stage"] == "done"
     with pytest.raises(FileExistsError):
         tiny.save(path)
     tiny.save(path, overwrite=True)

@@ -69,6 +69,17 @@ def physics_dictionary(master_pattern: EBSDMasterPattern, rotations: Rotation, d
     kikuchipy.signals.LazyEBSD
         float32 in [0, 1], 1-D navigation, ready for
         :meth:`kikuchipy.signals.EBSD.dictionary_indexing`.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.detector import default_detector
+    >>> from kikuchipy_gen.evaluation.physics import physics_dictionary
+    >>> from kikuchipy_gen.sampling import sample_orientations
+    >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+    >>> mp = KikuchipyNickelSource().master_pattern(20)
+    >>> d = physics_dictionary(mp, sample_orientations("m-3m", n=5), default_detector(), 20, chunk_size=20)
+    >>> d.data.chunks[0], int(d.xmap.size)  # nothing projected yet
+    ((20, 20, 11), 51)
     """
     rot = Rotation(rotations.data.reshape(-1, 4))
     q = da.from_array(rot.data, chunks=(chunk_size, 4))
@@ -90,6 +101,16 @@ def best_matches(xmap: CrystalMap, index: slice | np.ndarray | None = None) -> C
 
     Dictionary indexing stores ``keep_n`` rotations per point, and slicing a
     map keeps the parent's point mask; refinement wants neither.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from orix.crystal_map import CrystalMap
+    >>> from orix.quaternion import Rotation
+    >>> from kikuchipy_gen.evaluation.physics import best_matches
+    >>> xmap = CrystalMap(Rotation.random((5, 3)), x=np.arange(5))  # keep_n = 3
+    >>> best_matches(xmap, slice(1, 3)).rotations.shape
+    (2,)
     """
     data = xmap.rotations.data
     data = data[:, 0] if data.ndim == 3 else data

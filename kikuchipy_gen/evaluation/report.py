@@ -389,6 +389,13 @@ def comparison_table(reports: dict[str, dict[str, Any]]) -> str:
     -------
     str
         A Markdown table.
+
+    Examples
+    --------
+    >>> import json
+    >>> from kikuchipy_gen.evaluation import comparison_table
+    >>> reports = {name: json.load(open(f"{name}/metrics.json")) for name in ("cvae", "cvae_gan")}  # doctest: +SKIP
+    >>> print(comparison_table(reports))  # doctest: +SKIP
     """
     labels = list(reports)
     lines = ["| kV | metric | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
