@@ -403,7 +403,8 @@ def comparison_table(reports: dict[str, dict[str, Any]]) -> str:
     rows = [("BCE", lambda e: f"{e['bce']:.4f}"),
             ("within 0.15", lambda e: f"{100 * e['deviation']['fraction_within']:.1f} %"),
             ("DI (deg)", lambda e: _fmt(e["dictionary_indexing"]["generated"])),
-            ("refined (deg)", lambda e: _fmt(e.get("refined", {}).get("generated")))]
+            ("refined (deg)", lambda e: _fmt(e.get("refined", {}).get("generated"))),
+            ("refined, indexed (deg)", lambda e: _fmt(e.get("refined_indexed", {}).get("generated")))]
     for kv in kvs:
         for name, get in rows:
             cells = [get(r["energies"][kv]) if kv in r["energies"] else "-" for r in reports.values()]
