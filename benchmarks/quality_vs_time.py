@@ -43,10 +43,8 @@ from kikuchipy_gen.training import Trainer
 
 
 def _model(trainer: Trainer, ds) -> MLMasterPattern:
-    info = {"phase": ds.attrs["source"]["phase"], "detector": ds.attrs["detector"], "energies": ds.energies,
-            "source": ds.provenance, "preprocessing": ds.attrs["preprocessing"]}
     state = {k: v.detach().cpu().clone() for k, v in trainer.decoder.state_dict().items()}
-    return MLMasterPattern(trainer.config.model, state, info)
+    return MLMasterPattern.from_dataset(trainer.config.model, state, ds)
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from kikuchipy_gen.detector import detector_from_dict, detector_to_dict
 from kikuchipy_gen.models.config import ModelConfig
 from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.models.networks import Decoder
-from kikuchipy_gen.phases import phase_from_dict, phase_to_dict
+from kikuchipy_gen.phases import phase_from_dict
 from kikuchipy_gen.sources import source_from_dict
 
 __all__ = ["MODEL_FORMAT", "MLMasterPattern"]
@@ -152,11 +152,7 @@ class MLMasterPattern:
         attrs = json.loads((path / "dataset.json").read_text())
         state = json.loads((path / "state.json").read_text()) if (path / "state.json").is_file() else {}
         info = {
-            "phase": attrs["source"]["phase"],
-            "detector": attrs["detector"],
-            "energies": attrs["energies"],
-            "source": attrs["source"],
-            "preprocessing": attrs.get("preprocessing"),
+            **_info_from_attrs(attrs),
             "training": {
                 "checkpoint": path.name,
                 "dataset_fingerprint": attrs.get("fingerprint"),
@@ -166,6 +162,37 @@ class MLMasterPattern:
             },
         }
         return cls(config.model, _read_weights(path / "decoder.safetensors"), info)
+
+    @classmethod
+    def from_dataset(cls, config: ModelConfig, state_dict: dict[str, torch.Tensor], dataset) -> MLMasterPattern:
+        """A model from decoder weights and the dataset they were trained on.
+
+        Parameters
+        ----------
+        config
+            The decoder's model configuration.
+        state_dict
+            Decoder weights (e.g. ``trainer.decoder.state_dict()``).
+        dataset
+            :class:`~kikuchipy_gen.dataset.EBSDDataset`: phase, detector,
+            energies, source provenance and preprocessing come from it.
+
+        Returns
+        -------
+        MLMasterPattern
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.dataset import open_dataset
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> ds = open_dataset("ni.zarr")  # doctest: +SKIP
+        >>> cfg = preset("geometric")
+        >>> dec = GeometricDecoder(cfg, ds.detector, ds.phase.point_group)  # doctest: +SKIP
+        >>> MLMasterPattern.from_dataset(cfg, dec.state_dict(), ds)  # doctest: +SKIP
+        <MLMasterPattern ni (m-3m), 20 kV, 60x60 px, geometric decoder>
+        """
+        return cls(config, state_dict, _info_from_attrs(dataset.attrs))
 
     @classmethod
     def from_pretrained(cls, name: str = "ni-10-30kv") -> MLMasterPattern:
@@ -203,10 +230,8 @@ class MLMasterPattern:
         if (path / "model.json").exists() and not overwrite:
             raise FileExistsError(f"A model exists at {str(path)!r}; pass overwrite=True")
         path.mkdir(parents=True, exist_ok=True)
-        from dataclasses import asdict
-
         meta = {"format": MODEL_FORMAT, "package_version": kikuchipy_gen.__version__,
-                "model": asdict(self.config), "info": self.info}
+                "model": _config_dict(self.config), "info": self.info}
         tmp = path / "decoder.safetensors.tmp"
         tmp.write_bytes(save_safetensors(self._weights))
         tmp.replace(path / "decoder.safetensors")
@@ -599,9 +624,13 @@ def _crystal_map(rot: Rotation, phase: Phase) -> CrystalMap:
 
 
 def _config_dict(config: ModelConfig) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return asdict(config)
+
+
+def _info_from_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    # What a model keeps of its dataset's attributes (dataset.json in checkpoints).
+    return {"phase": attrs["source"]["phase"], "detector": attrs["detector"], "energies": attrs["energies"],
+            "source": attrs["source"], "preprocessing": attrs.get("preprocessing")}
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -613,6 +642,5 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def _hash_model(config: ModelConfig, weights: dict[str, torch.Tensor], info: dict[str, Any]) -> str:
     h = hashlib.sha256(json.dumps(_config_dict(config), sort_keys=True).encode())
     h.update(json.dumps(info, sort_keys=True, default=str).encode())
-    buffer = io.BytesIO(save_safetensors(weights))
-    h.update(buffer.getvalue())
+    h.update(save_safetensors(weights))
     return h.hexdigest()

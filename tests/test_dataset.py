@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import zarr
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.dataset import EBSDDataset, build_dataset, open_dataset

@@ -72,9 +72,7 @@ def kinematical_model(kinematical_dataset):
     torch.manual_seed(0)
     ds = kinematical_dataset
     dec = GeometricDecoder(cfg, ds.detector, ds.phase.point_group)
-    info = {"phase": ds.attrs["source"]["phase"], "detector": ds.attrs["detector"], "energies": ds.energies,
-            "source": ds.provenance, "preprocessing": ds.attrs["preprocessing"]}
-    return MLMasterPattern(cfg, dec.state_dict(), info)
+    return MLMasterPattern.from_dataset(cfg, dec.state_dict(), ds)
 
 
 def test_report_has_every_figure_and_number(kinematical_model, tmp_path):

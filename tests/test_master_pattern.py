@@ -7,7 +7,7 @@ from kikuchipy.signals import EBSD, LazyEBSD
 from orix.crystal_map import CrystalMap, PhaseList
 from orix.quaternion import Rotation
 
-from kikuchipy_gen.detector import default_detector, detector_to_dict
+from kikuchipy_gen.detector import default_detector
 from kikuchipy_gen.master_pattern import MLMasterPattern, available_pretrained
 from kikuchipy_gen.models import preset
 from kikuchipy_gen.models.geometric import GeometricDecoder
@@ -32,9 +32,7 @@ def tiny(geometric_run):
 def conv_model(ni_dataset):
     cfg = preset("compact", **TINY)
     torch.manual_seed(0)
-    info = {"phase": ni_dataset.attrs["source"]["phase"], "detector": ni_dataset.attrs["detector"],
-            "energies": ni_dataset.energies, "source": ni_dataset.provenance}
-    return MLMasterPattern(cfg, Decoder(cfg).state_dict(), info)
+    return MLMasterPattern.from_dataset(cfg, Decoder(cfg).state_dict(), ni_dataset)
 
 
 def test_attributes_and_repr(pretrained):

@@ -9,7 +9,6 @@ from kikuchipy_gen.detector import default_detector
 from kikuchipy_gen.sources import (
     DynamicalSource,
     EMsoftFileSource,
-    KikuchipyNickelSource,
     KinematicalSource,
     source_from_dict,
     validate_master_pattern,
