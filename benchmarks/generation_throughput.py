@@ -1,10 +1,17 @@
 """Throughput of MLMasterPattern.get_patterns against kikuchipy's own get_patterns.
 
-Both routes make the same 60x60 patterns for the same rotations in the same
-run: kikuchipy projects the shipped EMsoft Ni master pattern (numba, CPU), the
-ML master pattern decodes with torch on each device given (the whole product
-path: dask chunks, attribute encoding, decoder, sigmoid). Throughput does not
-depend on the weights, so a model folder is optional.
+All routes make 60x60 patterns for the same rotations in the same run:
+
+* kikuchipy projects the shipped EMsoft Ni master pattern (numba, CPU): the
+  baseline, ratio 1;
+* the same plus rescaling and CLAHE, the physics route to what the model
+  outputs (CLAHE'd patterns);
+* ``MLMasterPattern.get_patterns`` on each device, the whole product path (dask
+  chunks, attribute encoding, decoder): on CPU the fused numba kernel
+  (kikuchipy_gen/models/_cpu_decode.py), on a GPU torch;
+* the torch decoder's forward pass on CPU, the route the kernel replaced.
+
+Throughput does not depend on the weights, so a model folder is optional.
 
     python benchmarks/generation_throughput.py [--model DIR] [--n 4096] [--devices cpu cuda]
 """
@@ -20,11 +27,13 @@ import time
 import torch
 from orix.quaternion import Rotation
 
+from kikuchipy_gen.attributes import VOLTAGE_SCALE
 from kikuchipy_gen.detector import default_detector, detector_to_dict
 from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.models import preset
 from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.phases import phase_to_dict
+from kikuchipy_gen.preprocessing import preprocess
 from kikuchipy_gen.sources import KikuchipyNickelSource
 
 
@@ -59,22 +68,45 @@ def main() -> None:
           f"torch {torch.__version__}, threads {torch.get_num_threads()}"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     mlmp = MLMasterPattern.load(args.model) if args.model else _fresh_model()
-    energy = sum(mlmp.energy_range) / 2
+    lo, hi = mlmp.energy_range
+    # On a voltage knot (one lookup per pixel) and between two (two lookups, blended).
+    energies = sorted({(lo + hi) / 2, lo + 0.375 * (hi - lo)})
+    energy = energies[0]
     rot = Rotation.random(args.n)
     det = mlmp.detector
     physics = KikuchipyNickelSource().master_pattern(20)
     phys = _rate(lambda: physics.get_patterns(rot, det, energy=20, compute=True, show_progressbar=False), args.n)
+    clahe = _rate(lambda: preprocess(physics.get_patterns(rot, det, energy=20, compute=True,
+                                                          show_progressbar=False)), args.n, repeats=1)
     print(f"model: {mlmp}\n| route | patterns/s | ratio to kikuchipy |\n|---|---|---|")
     print(f"| kikuchipy EBSDMasterPattern.get_patterns (numba, CPU) | {phys:,.0f} | 1.00 |")
+    print(f"| kikuchipy get_patterns + rescale + CLAHE (the physics route to the model's output) "
+          f"| {clahe:,.0f} | {clahe / phys:.2f} |")
     for device in args.devices:
-        def run() -> None:
-            s = mlmp.get_patterns(rot, energy=energy, chunk_size=args.chunk_size, device=device)
-            s.data.compute()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+        for kv in energies:
+            def run() -> None:
+                s = mlmp.get_patterns(rot, energy=kv, chunk_size=args.chunk_size, device=device)
+                s.data.compute()
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
 
-        gen = _rate(run, args.n)
-        print(f"| MLMasterPattern.get_patterns, {device}, chunks of {args.chunk_size} | {gen:,.0f} | {gen / phys:.2f} |")
+            gen = _rate(run, args.n)
+            how = "fused numba kernel" if device == "cpu" else "torch"
+            print(f"| MLMasterPattern.get_patterns at {kv:g} kV, {device} ({how}), chunks of {args.chunk_size} "
+                  f"| {gen:,.0f} | {gen / phys:.2f} |")
+    dec = mlmp._decoder(det, torch.device("cpu"))
+    attr = torch.from_numpy(rot.data).float()
+    if mlmp.config.use_voltage:
+        attr = torch.cat([attr, torch.full((args.n, 1), energy / VOLTAGE_SCALE)], dim=1)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            for part in attr.split(args.chunk_size):
+                torch.sigmoid(dec(torch.zeros(len(part), mlmp.config.latent_dim), part))
+
+    slow = _rate(forward, args.n, repeats=1)
+    print(f"| torch decoder forward on CPU ({torch.get_num_threads()} threads), batches of {args.chunk_size} "
+          f"| {slow:,.0f} | {slow / phys:.2f} |")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from safetensors.torch import save as save_safetensors
 import kikuchipy_gen
 from kikuchipy_gen.attributes import VOLTAGE_SCALE, fundamental_zone_quaternions
 from kikuchipy_gen.detector import detector_from_dict, detector_to_dict
+from kikuchipy_gen.models._cpu_decode import decode_cpu, supports_cpu_kernel
 from kikuchipy_gen.models.config import ModelConfig
 from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.models.networks import Decoder
@@ -329,7 +330,8 @@ class MLMasterPattern:
         show_progressbar
             Progress bar while computing; default: shown when ``compute``.
         chunk_size
-            Rotations per dask chunk (per torch batch).
+            Rotations per dask chunk: one torch batch on a GPU, one call of
+            the numba kernel on CPU (chunks run in dask's threads).
         latent
             ``"mean"`` decodes z = 0, the prior's mean; an integer seed
             draws z ~ N(0, I) per pattern, reproducible for that seed
@@ -390,9 +392,14 @@ class MLMasterPattern:
         A thin eager counterpart of :meth:`get_patterns` for scripts and
         benchmarks.
         """
+        n = max(_as_rotation(rotations).size, 1)
+        gpu = (torch.device(device) if device is not None else _default_device()).type != "cpu"
+        # One batch on a GPU; on CPU chunks in dask's threads (the numba kernel
+        # releases the GIL).
         s = self.get_patterns(rotations, detector, energy, compute=False, latent=latent, device=device,
-                              extrapolate=extrapolate, chunk_size=max(_as_rotation(rotations).size, 1))
-        return np.asarray(s.data.compute(scheduler="sync")).reshape(-1, *s.axes_manager.signal_shape[::-1])
+                              extrapolate=extrapolate, chunk_size=n if gpu else 256)
+        data = s.data.compute(scheduler="sync") if gpu else s.data.compute()
+        return np.asarray(data).reshape(-1, *s.axes_manager.signal_shape[::-1])
 
     # ------------------------------------------------------------ helpers
     def _default_energy(self, energy: float | None) -> float:
@@ -514,8 +521,11 @@ class _DecodeBlocks:
         else:
             attributes = q_t
         z = _latents(self.seed, n, self.mlmp.config.latent_dim, block_info, nav)
-        with torch.inference_mode():
-            out = torch.sigmoid(dec(z.to(device), attributes.to(device)).float()).cpu().numpy()
+        if device.type == "cpu" and supports_cpu_kernel(dec):
+            out = decode_cpu(dec, z, attributes)
+        else:
+            with torch.inference_mode():
+                out = torch.sigmoid(dec(z.to(device), attributes.to(device)).float()).cpu().numpy()
         return _to_dtype(out.reshape(*nav, rows, cols), self.dtype_out)
 
 

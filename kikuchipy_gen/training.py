@@ -287,11 +287,9 @@ class Trainer:
         """Reconstruction (latent mean) and classifier metrics on the validation split."""
         split = "val" if "val" in self.dataset.sizes else "train"
         self.encoder.eval(), self.decoder.eval(), self.critic.eval()
-        # Every rank validates on the whole split, so all agree on the best model.
-        stream = PatternStream(self.dataset, split, shuffle=False, rank=0, world_size=1)
         sums: dict[str, float] = {}
         n = 0
-        for batch in self._batches(stream, 64):
+        for batch in self._validation_batches(split):
             x, attr = batch["pattern"], batch["attributes"]
             with self._autocast():
                 mean, logvar = self.encoder(x, attr)
@@ -306,9 +304,23 @@ class Trainer:
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value * len(x)
             n += len(x)
-            if n >= self.config.max_val_patterns:
-                break
         return {k: v / n for k, v in sums.items()}
+
+    def _validation_batches(self, split: str) -> Iterator[dict[str, torch.Tensor]]:
+        # The same patterns every time, an equal share per voltage: the stream is
+        # voltage-major, so capping it as a whole would judge the best model on
+        # the first voltages alone. Every rank validates on the whole split, so
+        # all agree on the best model.
+        energies = self.dataset.energies
+        share = math.ceil(self.config.max_val_patterns / len(energies))
+        for energy in energies:
+            stream = PatternStream(self.dataset, split, energies=[energy], shuffle=False, rank=0, world_size=1)
+            seen = 0
+            for batch in self._batches(stream, min(64, share)):
+                yield batch
+                seen += len(batch["pattern"])
+                if seen >= share:
+                    break
 
     # -------------------------------------------------------------- helpers
     def _batches(self, stream: PatternStream, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:

@@ -19,7 +19,7 @@ def test_projects_its_texture_exactly():
         direct = project_patterns(dec.texture[0], q, default_detector())
         # The head sees the standardised projection of the learned texture.
         x = (direct - direct.mean(dim=(1, 2), keepdim=True)) / (direct.std(dim=(1, 2), keepdim=True) + 1e-4)
-        dec.head_out.weight.zero_(), dec.head_out.bias.zero_()
+        dec.head.mix_out.weight.zero_(), dec.head.mix_out.bias.zero_()
         out = dec(torch.zeros(3, cfg.latent_dim), q)
     assert torch.allclose(out[:, 0], x, atol=1e-5)
 

@@ -120,6 +120,15 @@ def test_voltage_attribute_run(kinematical_dataset, tmp_path):
     assert [r["step"] for r in step_rows] == [2, 4, 6, 8, 10, 12]
     with pytest.raises(ValueError, match="use_voltage"):
         Trainer(_config(kinematical_dataset, tmp_path / "nv"))
+    # Validation takes an equal share of every voltage, not the first ones only
+    # (the split is stored voltage-major), and the same patterns every time.
+    trainer.config.max_val_patterns = 10
+    seen = [b["attributes"][:, 4] * 30 for b in trainer._validation_batches("val")]
+    volts = torch.cat(seen)
+    assert sorted(volts.unique().round().tolist()) == [10.0, 30.0]
+    assert (volts.round() == 10).sum() == (volts.round() == 30).sum() == 5
+    again = torch.cat([b["pattern"] for b in trainer._validation_batches("val")])
+    assert torch.equal(again, torch.cat([b["pattern"] for b in trainer._validation_batches("val")]))
 
 
 def test_training_bad_input(local_dataset, kinematical_dataset, tmp_path, trained):

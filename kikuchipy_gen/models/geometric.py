@@ -7,7 +7,10 @@ a *learned* square-Lambert master pattern
 (:func:`~kikuchipy_gen.projection.project_patterns`). The network learns only
 what the physics makes expensive: the master pattern and its dependence on
 the voltage. A small head in detector space then maps the projected
-intensities to the dataset's preprocessing (CLAHE), modulated by the latent z.
+intensities to the dataset's preprocessing (CLAHE), modulated by the latent z:
+by default :class:`LocalContrastHead`, which mirrors what CLAHE does (a
+local, monotone contrast stretch) at a cost small enough for a fused CPU
+kernel (:mod:`kikuchipy_gen.models._cpu_decode`).
 
 Directions are reduced into the fundamental sector of the phase's Laue group
 (:class:`~kikuchipy_gen.sector.SectorReduction`), so the learned master pattern
@@ -40,7 +43,12 @@ from kikuchipy_gen.projection import (
 )
 from kikuchipy_gen.sector import SectorReduction
 
-__all__ = ["GeometricDecoder"]
+__all__ = ["DilatedHead", "GeometricDecoder", "LocalContrastHead"]
+
+# Channels of the 3x3 edge filters the local-contrast head adds to its features.
+_EDGE_FEATURES = 4
+# Added to the local variance: flat regions are not blown up to +-inf.
+_LOCAL_EPS = 1e-2
 
 
 class GeometricDecoder(nn.Module):
@@ -77,14 +85,8 @@ class GeometricDecoder(nn.Module):
         self.use_voltage = config.use_voltage
         self.register_buffer("knot_voltages", torch.linspace(*config.energy_range, knots) / VOLTAGE_SCALE)
         self.texture = nn.Parameter(0.01 * torch.randn(knots, 2, n, n))
-        c = config.head_channels
-        self.head_in = nn.Conv2d(1, c, 3, padding=1)
-        self.head_mid = nn.Conv2d(c, c, 3, padding=2, dilation=2)
-        self.head_deep = nn.Conv2d(c, c, 3, padding=4, dilation=4)
-        self.head_out = nn.Conv2d(c, 1, 3, padding=1)
-        self.film = nn.Linear(config.latent_dim, 2 * c)
-        self.gain = nn.Parameter(torch.ones(1))
-        self.act = nn.LeakyReLU(config.leaky_slope)
+        head = LocalContrastHead if config.head == "local-contrast" else DilatedHead
+        self.head = head(config)
         if point_group is None or config.symmetry == "none":
             point_group = C1
         elif config.symmetry == "laue":
@@ -163,13 +165,7 @@ class GeometricDecoder(nn.Module):
         x = self.project(q, voltage).reshape(-1, 1, *self.shape)
         # Per-pattern standardisation: CLAHE removes absolute intensity anyway.
         x = (x - x.mean(dim=(2, 3), keepdim=True)) / (x.std(dim=(2, 3), keepdim=True) + 1e-4)
-        # Bounded modulation: z refines the head, it cannot blow it up (an
-        # unbounded FiLM let the KL run away when one batch was overfitted).
-        scale, shift = torch.tanh(self.film(z.float())).chunk(2, dim=1)
-        h = self.act(self.head_in(x))
-        h = self.act(self.head_mid(h) * (1 + scale[..., None, None]) + shift[..., None, None])
-        h = self.act(self.head_deep(h)) + h
-        return self.gain * x + self.head_out(h)
+        return self.head(x, z.float())
 
     @torch.no_grad()
     def lambert_master_pattern(self, energy: float | None = None, size: int | None = None) -> torch.Tensor:
@@ -253,3 +249,99 @@ class GeometricDecoder(nn.Module):
         if energy is not None:
             mp.metadata.set_item("Simulation.EBSD_master_pattern.BSE_simulation.energy", float(energy))
         return mp
+
+
+class LocalContrastHead(nn.Module):
+    """Detector-space head: local standardisation and a per-pixel MLP, modulated by z.
+
+    CLAHE maps each pixel through its neighbourhood's (clipped) intensity
+    distribution, which for band contrast is close to a monotone function
+    of the locally standardised intensity. The head therefore computes, per
+    pixel, the standardised projection ``x``, ``(x - mean) / std`` over a
+    ``head_window`` box and four 3x3 edge filters of ``x``, and maps them
+    through a two-layer MLP whose hidden units are scaled and shifted by the
+    latent z (bounded by tanh). The output is ``gain * x + MLP``, logits.
+
+    Box sums use cumulative sums and the MLP is per pixel, so a 60x60 pattern
+    costs about 0.6 MMAC with 8 hidden units (the ``geometric`` preset),
+    against 18 for the dilated head with 16 channels (see
+    :class:`DilatedHead`); on CPU the whole decoder runs as one numba kernel.
+
+    Parameters
+    ----------
+    config
+        Uses ``latent_dim``, ``head_channels``, ``head_window`` and
+        ``leaky_slope``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c = config.head_channels
+        self.window = config.head_window
+        self.slope = config.leaky_slope
+        self.edges = nn.Conv2d(1, _EDGE_FEATURES, 3, padding=1)
+        self.mix_in = nn.Linear(2 + _EDGE_FEATURES, c)
+        self.mix_mid = nn.Linear(c, c)
+        self.mix_out = nn.Linear(c, 1)
+        self.film = nn.Linear(config.latent_dim, 2 * c)
+        self.gain = nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Logits (b, 1, rows, cols) from standardised projections ``x`` of the same shape."""
+        mean = _box_mean(x[:, 0], self.window)
+        var = (_box_mean(x[:, 0] ** 2, self.window) - mean**2).clamp(min=0)
+        local = (x[:, 0] - mean) * torch.rsqrt(var + _LOCAL_EPS)
+        # Pixels last, so the per-pixel MLP is plain matrix products.
+        features = torch.cat([x[:, 0, ..., None], local[..., None], self.edges(x).permute(0, 2, 3, 1)], dim=-1)
+        scale, shift = torch.tanh(self.film(z)).chunk(2, dim=1)
+        h = F.leaky_relu(self.mix_in(features), self.slope)
+        h = F.leaky_relu(self.mix_mid(h) * (1 + scale[:, None, None]) + shift[:, None, None], self.slope)
+        return self.gain * x + self.mix_out(h).permute(0, 3, 1, 2)
+
+
+class DilatedHead(nn.Module):
+    """Detector-space head: four 3x3 convolutions, dilated 1-2-4-1, modulated by z.
+
+    A 17-pixel receptive field of ``head_channels`` channels: a little lower
+    BCE than :class:`LocalContrastHead` for the same training steps, but
+    about 18 MMAC per 60x60 pattern with 16 channels, which made CPU
+    generation ten times slower than kikuchipy's projection.
+
+    Parameters
+    ----------
+    config
+        Uses ``latent_dim``, ``head_channels`` and ``leaky_slope``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c = config.head_channels
+        self.head_in = nn.Conv2d(1, c, 3, padding=1)
+        self.head_mid = nn.Conv2d(c, c, 3, padding=2, dilation=2)
+        self.head_deep = nn.Conv2d(c, c, 3, padding=4, dilation=4)
+        self.head_out = nn.Conv2d(c, 1, 3, padding=1)
+        self.film = nn.Linear(config.latent_dim, 2 * c)
+        self.gain = nn.Parameter(torch.ones(1))
+        self.act = nn.LeakyReLU(config.leaky_slope)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Logits (b, 1, rows, cols) from standardised projections ``x`` of the same shape."""
+        # Bounded modulation: z refines the head, it cannot blow it up (an
+        # unbounded FiLM let the KL run away when one batch was overfitted).
+        scale, shift = torch.tanh(self.film(z)).chunk(2, dim=1)
+        h = self.act(self.head_in(x))
+        h = self.act(self.head_mid(h) * (1 + scale[..., None, None]) + shift[..., None, None])
+        h = self.act(self.head_deep(h)) + h
+        return self.gain * x + self.head_out(h)
+
+
+def _box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean over a ``window`` x ``window`` box clipped at the borders, of (b, rows, cols)."""
+    for dim in (1, 2):
+        n, half = x.shape[dim], window // 2
+        idx = torch.arange(n, device=x.device)
+        hi, lo = (idx + half).clamp(max=n - 1) + 1, (idx - half).clamp(min=0)
+        sums = F.pad(x.cumsum(dim), (0, 0, 1, 0) if dim == 1 else (1, 0))
+        shape = (1, n, 1) if dim == 1 else (1, 1, n)
+        x = (sums.index_select(dim, hi) - sums.index_select(dim, lo)) / (hi - lo).to(x.dtype).reshape(shape)
+    return x

@@ -1,0 +1,276 @@
+"""The geometric decoder with the local-contrast head as one fused numba kernel, for CPU inference.
+
+On a CPU the torch decoder is bound by memory traffic: every step of the
+projection and the head writes a full (batch, channels, rows, cols) tensor.
+This kernel does the same arithmetic per pattern with everything in cache:
+projection of the learned master pattern (rotation, square Lambert
+coordinates, bilinear lookup, voltage blend between knots, exactly as
+:meth:`GeometricDecoder.project`), standardisation, and the
+:class:`LocalContrastHead`. It runs without the GIL and is serial, so dask's
+threads run chunks in parallel, as kikuchipy's own projection does.
+
+It is an inference path only (no gradients); ``tests/test_cpu_decode.py``
+holds it to the torch decoder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+import torch
+
+from kikuchipy_gen.models.geometric import _EDGE_FEATURES, _LOCAL_EPS, GeometricDecoder, LocalContrastHead
+
+__all__ = ["decode_cpu", "supports_cpu_kernel"]
+
+
+def supports_cpu_kernel(decoder: torch.nn.Module) -> bool:
+    """Whether :func:`decode_cpu` can run this decoder (geometric, local-contrast head)."""
+    return isinstance(decoder, GeometricDecoder) and isinstance(decoder.head, LocalContrastHead)
+
+
+@torch.no_grad()
+def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Tensor) -> np.ndarray:
+    """Pattern intensities in [0, 1], like ``sigmoid(decoder(z, attributes))``, computed by numba.
+
+    Parameters
+    ----------
+    decoder
+        A geometric decoder with the local-contrast head.
+    z
+        (n, latent_dim) latent vectors.
+    attributes
+        (n, 4) quaternions, or (n, 5) with the scaled voltage last.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, rows, cols).
+    """
+    if not supports_cpu_kernel(decoder):
+        raise TypeError("decode_cpu runs geometric decoders with the local-contrast head only")
+    n = len(attributes)
+    textures = _symmetric_textures(decoder)
+    if decoder.use_voltage and textures.shape[0] > 1:
+        lower, weight = decoder._knots(attributes[:, 4].float().cpu())
+    else:
+        lower, weight = torch.zeros(n, dtype=torch.long), torch.zeros(n)
+    head = decoder.head
+    scale, shift = torch.tanh(head.film(z.float().cpu())).chunk(2, dim=1)
+    rows, cols = decoder.shape
+    out = np.empty((n, rows * cols), dtype=np.float32)
+
+    def f32(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().float().cpu().numpy())
+
+    _decode(
+        f32(decoder.directions), f32(attributes[:, :4]), textures,
+        np.ascontiguousarray(lower.cpu().numpy().astype(np.int64)), f32(weight),
+        rows, cols, head.window,
+        f32(head.edges.weight.reshape(_EDGE_FEATURES, 9)), f32(head.edges.bias),
+        f32(head.mix_in.weight), f32(head.mix_in.bias), f32(head.mix_mid.weight), f32(head.mix_mid.bias),
+        f32(scale), f32(shift), f32(head.mix_out.weight[0]), float(head.mix_out.bias[0]),
+        float(head.gain[0]), float(head.slope), out,
+    )
+    return out.reshape(n, rows, cols)
+
+
+# Pixels per tile of the head: long enough to amortise loop overhead, short
+# enough that a tile's hidden units stay in L1 (measured best at 240-360).
+_TILE_PIXELS = 240
+
+
+def _symmetric_textures(decoder: GeometricDecoder) -> np.ndarray:
+    # Resampling the texture into its symmetric form costs more than a small
+    # chunk of patterns; keep it until the texture changes (an optimiser step
+    # bumps the tensor's version counter).
+    key = (decoder.texture.data_ptr(), decoder.texture._version)
+    cached = getattr(decoder, "_cpu_textures", None)
+    if cached is None or cached[0] != key:
+        textures = np.ascontiguousarray(decoder.symmetric_textures().detach().float().cpu().numpy())
+        decoder._cpu_textures = cached = (key, textures)
+    return cached[1]
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _decode(dirs, quats, textures, lower, weight, rows, cols, window, edge_w, edge_b, w1, b1, w2, b2,
+            scale, shift, w3, b3, gain, slope, out):  # pragma: no cover - compiled; tested against torch
+    # The head runs a tile of whole detector rows at a time, pixels innermost,
+    # so its buffers stay in L1 and the loops vectorise.
+    p = rows * cols
+    n_edges, hidden = edge_w.shape[0], w1.shape[0]
+    tile_rows = max(1, _TILE_PIXELS // cols)
+    tile = tile_rows * cols
+    flat = textures.ravel()
+    x = np.empty(p, dtype=np.float32)
+    padded = np.zeros((rows + 2, cols + 2), dtype=np.float32)
+    mean = np.empty(p, dtype=np.float32)
+    mean_sq = np.empty(p, dtype=np.float32)
+    corner = np.empty(p, dtype=np.int32)
+    col_step = np.empty(p, dtype=np.int32)
+    row_step = np.empty(p, dtype=np.int32)
+    frac_col = np.empty(p, dtype=np.float32)
+    frac_row = np.empty(p, dtype=np.float32)
+    sq = np.empty(p, dtype=np.float32)
+    across = np.empty(p, dtype=np.float32)
+    across_sq = np.empty(p, dtype=np.float32)
+    side = max(rows, cols)
+    sums_a = np.empty((side + 1, side), dtype=np.float32)
+    sums_b = np.empty((side + 1, side), dtype=np.float32)
+    features = np.empty((2 + n_edges, tile), dtype=np.float32)
+    h1 = np.empty((hidden, tile), dtype=np.float32)
+    h2 = np.empty((hidden, tile), dtype=np.float32)
+    logit = np.empty(tile, dtype=np.float32)
+    for i in range(quats.shape[0]):
+        _project(dirs, quats[i], flat, textures.shape[-1], lower[i], weight[i], x,
+                 corner, col_step, row_step, frac_col, frac_row)
+        # Standardise as torch does: unbiased standard deviation, plus 1e-4.
+        m = np.float32(0.0)
+        for j in range(p):
+            m += x[j]
+        m /= p
+        v = np.float32(0.0)
+        for j in range(p):
+            v += (x[j] - m) ** 2
+        s = np.float32(1.0) / (math.sqrt(v / (p - 1)) + np.float32(1e-4))
+        for j in range(p):
+            x[j] = (x[j] - m) * s
+            sq[j] = x[j] * x[j]
+        _box_pass(x, sq, rows, cols, window // 2, sums_a, sums_b, across, across_sq)
+        _box_pass(across, across_sq, cols, rows, window // 2, sums_a, sums_b, mean, mean_sq)
+        for r in range(rows):
+            for c in range(cols):
+                padded[r + 1, c + 1] = x[r * cols + c]
+        for r0 in range(0, rows, tile_rows):
+            r1 = min(r0 + tile_rows, rows)
+            start, n = r0 * cols, (r1 - r0) * cols
+            for t in range(n):
+                j = start + t
+                var = max(mean_sq[j] - mean[j] * mean[j], np.float32(0.0))
+                features[0, t] = x[j]
+                features[1, t] = (x[j] - mean[j]) / math.sqrt(var + np.float32(_LOCAL_EPS))
+            # 3x3 edge filters; the padded copy gives torch's zero padding. All
+            # nine taps in one expression: one store per output, and it vectorises.
+            for k in range(n_edges):
+                f = features[2 + k]
+                w = edge_w[k]
+                for r in range(r0, r1):
+                    above, middle, below, t0 = padded[r], padded[r + 1], padded[r + 2], (r - r0) * cols
+                    for c in range(cols):
+                        f[t0 + c] = (edge_b[k] + w[0] * above[c] + w[1] * above[c + 1] + w[2] * above[c + 2]
+                                     + w[3] * middle[c] + w[4] * middle[c + 1] + w[5] * middle[c + 2]
+                                     + w[6] * below[c] + w[7] * below[c + 1] + w[8] * below[c + 2])
+            _dense(w1, b1, features, h1, n)
+            for u in range(hidden):
+                h = h1[u]
+                for t in range(n):
+                    h[t] = max(h[t], slope * h[t])
+            _dense(w2, b2, h1, h2, n)
+            for t in range(n):
+                logit[t] = b3 + gain * x[start + t]
+            for u in range(hidden):
+                h, a, b, wo = h2[u], 1 + scale[i, u], shift[i, u], w3[u]
+                for t in range(n):
+                    z = h[t] * a + b
+                    logit[t] += wo * max(z, slope * z)
+            for t in range(n):
+                out[i, start + t] = 1 / (1 + math.exp(-logit[t]))
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _dense(w, b, inputs, outputs, n):  # pragma: no cover - compiled; tested against torch
+    # outputs[u, :n] = b[u] + sum_k w[u, k] inputs[k, :n], a row of weights at a time.
+    for u in range(w.shape[0]):
+        o = outputs[u]
+        for t in range(n):
+            o[t] = b[u]
+        for k in range(w.shape[1]):
+            wk, inp = w[u, k], inputs[k]
+            for t in range(n):
+                o[t] += wk * inp[t]
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _atan01(t):  # pragma: no cover - compiled; tested against torch
+    # arctan on [0, 1] to 2e-8 (Abramowitz & Stegun 4.4.49): a polynomial
+    # vectorises where a call to atanf does not.
+    t2 = t * t
+    return t * (np.float32(0.9999993329) + t2 * (np.float32(-0.3332985605) + t2 * (np.float32(0.1994653599)
+                + t2 * (np.float32(-0.1390853351) + t2 * (np.float32(0.0964200441) + t2 * (np.float32(-0.0559098861)
+                + t2 * (np.float32(0.0218612288) + t2 * np.float32(-0.0040540580))))))))
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _project(dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, frac_col, frac_row):
+    # pragma: no cover - compiled; tested against torch
+    # GeometricDecoder.project for one pattern: the active rotation q v q* as
+    # a matrix, square Lambert coordinates, bilinear lookup with border
+    # clamping, hemisphere by the sign of z, linear blend of two voltage knots.
+    # Coordinates first, lookups second: the first loop then vectorises.
+    half = np.float32(0.5 * (size - 1))
+    top = np.float32(size - 1)
+    k4pi = np.float32(4 / math.pi)
+    rs2 = np.float32(1 / math.sqrt(2))
+    plane = size * size
+    w, a, b, c = q[0], q[1], q[2], q[3]
+    norm = np.float32(1.0) / math.sqrt(w * w + a * a + b * b + c * c)
+    w, a, b, c = w * norm, a * norm, b * norm, c * norm
+    r00, r01, r02 = 1 - 2 * (b * b + c * c), 2 * (a * b - w * c), 2 * (a * c + w * b)
+    r10, r11, r12 = 2 * (a * b + w * c), 1 - 2 * (a * a + c * c), 2 * (b * c - w * a)
+    r20, r21, r22 = 2 * (a * c - w * b), 2 * (b * c + w * a), 1 - 2 * (a * a + b * b)
+    for j in range(dirs.shape[0]):
+        dx, dy, dz = dirs[j, 0], dirs[j, 1], dirs[j, 2]
+        vx = r00 * dx + r01 * dy + r02 * dz
+        vy = r10 * dx + r11 * dy + r12 * dz
+        vz = r20 * dx + r21 * dy + r22 * dz
+        r = math.sqrt(max(2 * (1 - abs(vz)), np.float32(0.0)))
+        ax, ay = abs(vx), abs(vy)
+        ra = r * k4pi * _atan01(min(ax, ay) / max(max(ax, ay), np.float32(1e-30)))
+        sx = np.float32(1.0) if vx > 0 else (np.float32(-1.0) if vx < 0 else np.float32(0.0))
+        sy = np.float32(1.0) if vy > 0 else (np.float32(-1.0) if vy < 0 else np.float32(0.0))
+        on_x = ay <= ax
+        col = min(max((sx * (r if on_x else ra) * rs2 + 1) * half, np.float32(0.0)), top)
+        row = min(max((sy * (ra if on_x else r) * rs2 + 1) * half, np.float32(0.0)), top)
+        c0, r0 = np.int32(col), np.int32(row)
+        corner[j] = (2 * lower + (0 if vz >= 0 else 1)) * plane + r0 * size + c0
+        col_step[j] = 1 if c0 < size - 1 else 0
+        row_step[j] = size if r0 < size - 1 else 0
+        frac_col[j] = col - c0
+        frac_row[j] = row - r0
+    for j in range(dirs.shape[0]):
+        i00 = corner[j]
+        i01, i10 = i00 + col_step[j], i00 + row_step[j]
+        i11 = i10 + col_step[j]
+        fc, fr = frac_col[j], frac_row[j]
+        x[j] = (flat[i00] * (1 - fc) + flat[i01] * fc) * (1 - fr) + (flat[i10] * (1 - fc) + flat[i11] * fc) * fr
+    if weight != 0:
+        # The next knot's texture lies two hemispheres further on.
+        for j in range(dirs.shape[0]):
+            i00 = corner[j] + 2 * plane
+            i01, i10 = i00 + col_step[j], i00 + row_step[j]
+            i11 = i10 + col_step[j]
+            fc, fr = frac_col[j], frac_row[j]
+            upper = (flat[i00] * (1 - fc) + flat[i01] * fc) * (1 - fr) + (flat[i10] * (1 - fc) + flat[i11] * fc) * fr
+            x[j] = (1 - weight) * x[j] + weight * upper
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _box_pass(a, b, rows, cols, half, sums_a, sums_b, out_a, out_b):  # pragma: no cover - compiled
+    # Clipped box means down the rows of two (rows, cols) images, written
+    # transposed. Running sums go down the rows for all columns at once
+    # (vectorised, no serial chain); two passes give geometric._box_mean.
+    for c in range(cols):
+        sums_a[0, c] = 0
+        sums_b[0, c] = 0
+    for r in range(rows):
+        for c in range(cols):
+            sums_a[r + 1, c] = sums_a[r, c] + a[r * cols + c]
+            sums_b[r + 1, c] = sums_b[r, c] + b[r * cols + c]
+    for r in range(rows):
+        lo, hi = max(r - half, 0), min(r + half, rows - 1) + 1
+        inv = np.float32(1.0) / (hi - lo)
+        for c in range(cols):
+            out_a[c * rows + r] = (sums_a[hi, c] - sums_a[lo, c]) * inv
+            out_b[c * rows + r] = (sums_b[hi, c] - sums_b[lo, c]) * inv

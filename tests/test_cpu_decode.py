@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+from orix.quaternion import Rotation
+from orix.quaternion.symmetry import Oh
+
+from kikuchipy_gen.detector import default_detector
+from kikuchipy_gen.models import preset
+from kikuchipy_gen.models._cpu_decode import decode_cpu, supports_cpu_kernel
+from kikuchipy_gen.models.geometric import GeometricDecoder
+
+
+def _decoder(detector, **overrides):
+    torch.manual_seed(3)
+    cfg = preset("geometric", texture_size=41, **overrides)
+    dec = GeometricDecoder(cfg, detector, Oh).eval()
+    with torch.no_grad():
+        # Smooth structure plus noise, and weights away from their init, so
+        # every term of the head matters.
+        u = torch.linspace(-3, 3, 41)
+        dec.texture.copy_(torch.sin(2 * u)[:, None] * torch.cos(3 * u) + 0.3 * torch.randn_like(dec.texture))
+        for p in dec.head.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return dec
+
+
+def _compare(dec, z, attributes):
+    fast = decode_cpu(dec, z, attributes)
+    with torch.no_grad():
+        ref = torch.sigmoid(dec(z, attributes))[:, 0].numpy()
+    assert fast.shape == ref.shape and fast.dtype == np.float32
+    diff = np.abs(fast - ref)
+    # float32 in both; the two only part where the Lambert map is ill-conditioned (its poles).
+    assert diff.mean() < 1e-5 and np.quantile(diff, 0.9999) < 1e-3, (diff.mean(), diff.max())
+    assert ref.std() > 0.05  # the patterns are not flat, so the comparison means something
+    return fast
+
+
+def test_kernel_equals_torch_decoder_with_voltage_blend():
+    dec = _decoder(default_detector(), use_voltage=True, n_attributes=5, voltage_knots=3)
+    n = 40
+    q = torch.from_numpy(Rotation.random(n).data).float()
+    # On knots, between knots, and clamped outside the knots (10-30 kV, scaled by 30).
+    volts = torch.tensor([10, 15, 20, 27.5, 30, 5, 40, 12.3] * 5, dtype=torch.float32)[:, None] / 30
+    _compare(dec, torch.randn(n, 16), torch.cat([q, volts], dim=1))
+
+
+def test_kernel_on_an_unseen_detector_without_voltage():
+    det = default_detector(shape=(48, 64), pc=(0.45, 0.3, 0.6))
+    dec = _decoder(det)
+    q = torch.from_numpy(Rotation.random(12).data).float()
+    out = _compare(dec, torch.randn(12, 16), q)
+    assert out.shape == (12, 48, 64)
+
+
+def test_kernel_rejects_other_decoders():
+    dec = GeometricDecoder(preset("geometric", texture_size=21, head="dilated"), default_detector(), Oh)
+    assert not supports_cpu_kernel(dec) and supports_cpu_kernel(_decoder(default_detector()))
+    with pytest.raises(TypeError, match="local-contrast"):
+        decode_cpu(dec, torch.zeros(1, 16), torch.tensor([[1.0, 0, 0, 0]]))
+
+
+def test_kernel_follows_texture_updates():
+    dec = _decoder(default_detector())
+    z, q = torch.zeros(2, 16), torch.tensor([[1.0, 0, 0, 0], [0.5, 0.5, 0.5, 0.5]])
+    before = decode_cpu(dec, z, q)
+    with torch.no_grad():
+        dec.texture.mul_(-1)  # an in-place update, as an optimiser step makes
+    after = decode_cpu(dec, z, q)
+    with torch.no_grad():
+        ref = torch.sigmoid(dec(z, q))[:, 0].numpy()
+    assert np.abs(after - before).mean() > 0.05 and np.abs(after - ref).mean() < 1e-5
