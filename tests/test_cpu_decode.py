@@ -58,6 +58,11 @@ def test_kernel_rejects_other_decoders():
     assert not supports_cpu_kernel(dec) and supports_cpu_kernel(_decoder(default_detector()))
     with pytest.raises(TypeError, match="local-contrast"):
         decode_cpu(dec, torch.zeros(1, 16), torch.tensor([[1.0, 0, 0, 0]]))
+    voltage = _decoder(default_detector(), use_voltage=True, n_attributes=5, voltage_knots=2)
+    with pytest.raises(ValueError, match=r"attributes must be \(n, 5\)"):
+        decode_cpu(voltage, torch.zeros(1, 16), torch.tensor([[1.0, 0, 0, 0]]))
+    with pytest.raises(ValueError, match="z must be"):
+        decode_cpu(voltage, torch.zeros(2, 16), torch.tensor([[1.0, 0, 0, 0, 0.5]]))
 
 
 def test_kernel_follows_texture_updates():

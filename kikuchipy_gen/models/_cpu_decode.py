@@ -48,10 +48,27 @@ def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Ten
     -------
     numpy.ndarray
         float32 (n, rows, cols).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from orix.quaternion.symmetry import Oh
+    >>> from kikuchipy_gen.detector import default_detector
+    >>> from kikuchipy_gen.models import preset
+    >>> from kikuchipy_gen.models._cpu_decode import decode_cpu
+    >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+    >>> dec = GeometricDecoder(preset("geometric", texture_size=41), default_detector(), Oh)
+    >>> decode_cpu(dec, torch.zeros(2, 16), torch.tensor([[1.0, 0, 0, 0]] * 2)).shape
+    (2, 60, 60)
     """
     if not supports_cpu_kernel(decoder):
         raise TypeError("decode_cpu runs geometric decoders with the local-contrast head only")
     n = len(attributes)
+    columns = 5 if decoder.use_voltage else 4
+    if attributes.dim() != 2 or attributes.shape[1] < columns:
+        raise ValueError(f"attributes must be (n, {columns}), got {tuple(attributes.shape)}")
+    if z.dim() != 2 or len(z) != n or z.shape[1] != decoder.head.film.in_features:
+        raise ValueError(f"z must be (n, {decoder.head.film.in_features}) for {n} attributes, got {tuple(z.shape)}")
     textures = _symmetric_textures(decoder)
     if decoder.use_voltage and textures.shape[0] > 1:
         lower, weight = decoder._knots(attributes[:, 4].float().cpu())
@@ -203,8 +220,8 @@ def _atan01(t):  # pragma: no cover - compiled; tested against torch
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
-def _project(dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, frac_col, frac_row):
-    # pragma: no cover - compiled; tested against torch
+def _project(dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, frac_col,
+             frac_row):  # pragma: no cover - compiled; tested against torch
     # GeometricDecoder.project for one pattern: the active rotation q v q* as
     # a matrix, square Lambert coordinates, bilinear lookup with border
     # clamping, hemisphere by the sign of z, linear blend of two voltage knots.
