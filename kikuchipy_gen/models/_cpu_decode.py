@@ -257,20 +257,19 @@ def _project(dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, 
         frac_col[j] = col - c0
         frac_row[j] = row - r0
     for j in range(dirs.shape[0]):
-        i00 = corner[j]
-        i01, i10 = i00 + col_step[j], i00 + row_step[j]
-        i11 = i10 + col_step[j]
-        fc, fr = frac_col[j], frac_row[j]
-        x[j] = (flat[i00] * (1 - fc) + flat[i01] * fc) * (1 - fr) + (flat[i10] * (1 - fc) + flat[i11] * fc) * fr
+        x[j] = _bilinear(flat, corner[j], col_step[j], row_step[j], frac_col[j], frac_row[j])
     if weight != 0:
         # The next knot's texture lies two hemispheres further on.
         for j in range(dirs.shape[0]):
-            i00 = corner[j] + 2 * plane
-            i01, i10 = i00 + col_step[j], i00 + row_step[j]
-            i11 = i10 + col_step[j]
-            fc, fr = frac_col[j], frac_row[j]
-            upper = (flat[i00] * (1 - fc) + flat[i01] * fc) * (1 - fr) + (flat[i10] * (1 - fc) + flat[i11] * fc) * fr
+            upper = _bilinear(flat, corner[j] + 2 * plane, col_step[j], row_step[j], frac_col[j], frac_row[j])
             x[j] = (1 - weight) * x[j] + weight * upper
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True, inline="always")
+def _bilinear(flat, i00, col_step, row_step, fc, fr):  # pragma: no cover - compiled; tested against torch
+    i10 = i00 + row_step
+    return ((flat[i00] * (1 - fc) + flat[i00 + col_step] * fc) * (1 - fr)
+            + (flat[i10] * (1 - fc) + flat[i10 + col_step] * fc) * fr)
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)

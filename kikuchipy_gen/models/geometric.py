@@ -58,7 +58,8 @@ class GeometricDecoder(nn.Module):
     ----------
     config
         Model configuration; uses ``texture_size``, ``voltage_knots``,
-        ``energy_range``, ``latent_dim`` and ``head_channels``.
+        ``energy_range``, ``symmetry``, ``latent_dim`` and the head's fields
+        (``head``, ``head_channels``, ``head_window``).
     detector
         Detector to project onto; change it later with :meth:`set_detector`.
     point_group
