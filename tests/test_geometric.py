@@ -36,6 +36,10 @@ def test_any_detector_and_voltage_knots():
     assert dec(torch.randn(3, cfg.latent_dim), attr).shape == (3, 1, 32, 48)
     with pytest.raises(ValueError, match="use_voltage"):
         preset("geometric", voltage_knots=2)
+    with pytest.raises(ValueError, match="head must be"):
+        preset("geometric", head="conv")
+    with pytest.raises(ValueError, match="head_window must be odd"):
+        preset("geometric", head_window=14)
 
 
 def test_geometric_training_learns_fast(local_dataset, geometric_run):

@@ -273,6 +273,15 @@ class LocalContrastHead(nn.Module):
     config
         Uses ``latent_dim``, ``head_channels``, ``head_window`` and
         ``leaky_slope``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kikuchipy_gen.models import preset
+    >>> from kikuchipy_gen.models.geometric import LocalContrastHead
+    >>> head = LocalContrastHead(preset("geometric"))
+    >>> head(torch.randn(2, 1, 60, 60), torch.zeros(2, 16)).shape
+    torch.Size([2, 1, 60, 60])
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -312,6 +321,15 @@ class DilatedHead(nn.Module):
     ----------
     config
         Uses ``latent_dim``, ``head_channels`` and ``leaky_slope``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kikuchipy_gen.models import preset
+    >>> from kikuchipy_gen.models.geometric import DilatedHead
+    >>> head = DilatedHead(preset("geometric", head="dilated"))
+    >>> head(torch.randn(2, 1, 60, 60), torch.zeros(2, 16)).shape
+    torch.Size([2, 1, 60, 60])
     """
 
     def __init__(self, config: ModelConfig) -> None:
