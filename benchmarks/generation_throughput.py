@@ -27,7 +27,7 @@ import time
 import torch
 from orix.quaternion import Rotation
 
-from kikuchipy_gen.attributes import VOLTAGE_SCALE
+from kikuchipy_gen.attributes import encode_attributes
 from kikuchipy_gen.detector import default_detector, detector_to_dict
 from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.models import preset
@@ -94,10 +94,8 @@ def main() -> None:
             how = "fused numba kernel" if device == "cpu" else "torch"
             print(f"| MLMasterPattern.get_patterns at {kv:g} kV, {device} ({how}), chunks of {args.chunk_size} "
                   f"| {gen:,.0f} | {gen / phys:.2f} |")
-    dec = mlmp._decoder(det, torch.device("cpu"))
-    attr = torch.from_numpy(rot.data).float()
-    if mlmp.config.use_voltage:
-        attr = torch.cat([attr, torch.full((args.n, 1), energy / VOLTAGE_SCALE)], dim=1)
+    dec = mlmp.bundle.build_decoder(det)
+    attr = encode_attributes(rot, mlmp.phase.point_group, energy if mlmp.config.use_voltage else None)
 
     def forward() -> None:
         with torch.inference_mode():

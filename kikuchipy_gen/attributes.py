@@ -19,10 +19,21 @@ from orix.quaternion.symmetry import Symmetry
 
 from kikuchipy_gen.phases import get_point_group
 
-__all__ = ["VOLTAGE_SCALE", "encode_attributes", "fundamental_zone_quaternions", "symmetry_quaternions"]
+__all__ = [
+    "ENERGY_TOLERANCE",
+    "VOLTAGE_SCALE",
+    "attribute_tensor",
+    "encode_attributes",
+    "fundamental_zone_quaternions",
+    "symmetry_quaternions",
+]
 
 #: Voltages enter the networks divided by this (kV).
 VOLTAGE_SCALE = 30.0
+
+#: Two beam energies closer than this (kV) are the same energy everywhere in
+#: the package: dataset lookups, source energy bins and the trained range.
+ENERGY_TOLERANCE = 1e-3
 
 
 def fundamental_zone_quaternions(rotations: Rotation | np.ndarray, point_group: str | Symmetry) -> np.ndarray:
@@ -84,13 +95,47 @@ def encode_attributes(
     >>> encode_attributes(Rotation.identity((3,)), "m-3m", 15.0)[0]
     tensor([1.0000, 0.0000, 0.0000, 0.0000, 0.5000])
     """
-    q = fundamental_zone_quaternions(rotations, point_group)
+    return attribute_tensor(fundamental_zone_quaternions(rotations, point_group), energies)
+
+
+def attribute_tensor(
+    quaternions: np.ndarray | torch.Tensor, energies: float | np.ndarray | torch.Tensor | None = None
+) -> torch.Tensor:
+    """Attribute vectors from quaternions already in the fundamental zone.
+
+    The one place where the voltage joins the quaternion: datasets store
+    fundamental-zone quaternions, so training and generation start here,
+    and :func:`encode_attributes` reduces arbitrary rotations first.
+
+    Parameters
+    ----------
+    quaternions
+        (n, 4) fundamental-zone quaternions, scalar part >= 0.
+    energies
+        Beam energies in kV (scalar or n), or None for an orientation-only
+        model.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (n, 4) or (n, 5): ``[q, kV / 30]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kikuchipy_gen.attributes import attribute_tensor
+    >>> attribute_tensor(np.array([[1.0, 0, 0, 0]]), [30.0])
+    tensor([[1., 0., 0., 0., 1.]])
+    """
+    q = torch.as_tensor(quaternions).reshape(-1, 4).float()
     if energies is None:
-        return torch.from_numpy(q).float()
-    e = np.broadcast_to(np.asarray(energies, dtype=float).reshape(-1), (len(q),))
-    if not np.all(np.isfinite(e)):
+        return q
+    e = torch.as_tensor(energies, dtype=torch.float64).reshape(-1)
+    if not bool(torch.isfinite(e).all()):
         raise ValueError("Energies must be finite numbers in kV")
-    return torch.from_numpy(np.column_stack([q, e / VOLTAGE_SCALE])).float()
+    e = torch.broadcast_to(e, (len(q),))
+    # Scaled in float64 then cast, as the datasets' float64 energies always were.
+    return torch.cat([q, (e / VOLTAGE_SCALE).float()[:, None]], dim=1)
 
 
 def symmetry_quaternions(point_group: str | Symmetry) -> torch.Tensor:

@@ -34,7 +34,7 @@ from orix.quaternion import Rotation
 from tqdm.auto import tqdm
 
 import kikuchipy_gen
-from kikuchipy_gen.attributes import fundamental_zone_quaternions
+from kikuchipy_gen.attributes import ENERGY_TOLERANCE, fundamental_zone_quaternions
 from kikuchipy_gen.detector import default_detector, detector_from_dict, detector_to_dict
 from kikuchipy_gen.phases import phase_from_dict
 from kikuchipy_gen.preprocessing import CLAHE, preprocess
@@ -307,7 +307,7 @@ class EBSDDataset:
 
     def energy_index(self, energy: float) -> int:
         """Index of ``energy`` (kV) along the energy axis."""
-        match = [i for i, e in enumerate(self.energies) if abs(e - float(energy)) < 1e-3]
+        match = [i for i, e in enumerate(self.energies) if abs(e - float(energy)) < ENERGY_TOLERANCE]
         if not match:
             raise ValueError(f"No {energy} kV patterns; the dataset has {self.energies} kV")
         return match[0]

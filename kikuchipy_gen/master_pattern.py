@@ -21,10 +21,7 @@ Patterns are in the training data's scale: CLAHE'd intensities in [0, 1]
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import threading
-from dataclasses import asdict
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +33,22 @@ from kikuchipy.detectors import EBSDDetector
 from kikuchipy.signals import EBSD, EBSDMasterPattern, LazyEBSD
 from orix.crystal_map import CrystalMap, Phase, PhaseList
 from orix.quaternion import Rotation
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
-import kikuchipy_gen
-from kikuchipy_gen.attributes import VOLTAGE_SCALE, fundamental_zone_quaternions
+from kikuchipy_gen.attributes import ENERGY_TOLERANCE, fundamental_zone_quaternions
 from kikuchipy_gen.detector import detector_from_dict, detector_to_dict
-from kikuchipy_gen.models._cpu_decode import decode_cpu, supports_cpu_kernel
+from kikuchipy_gen.models.bundle import BUNDLE_FORMAT, ModelBundle, info_from_dataset
 from kikuchipy_gen.models.config import ModelConfig
-from kikuchipy_gen.models.geometric import GeometricDecoder
-from kikuchipy_gen.models.networks import Decoder
-from kikuchipy_gen.phases import phase_from_dict
+from kikuchipy_gen.models.runtime import DecoderRuntime, default_device
 from kikuchipy_gen.sources import source_from_dict
 
-__all__ = ["MODEL_FORMAT", "MLMasterPattern"]
+__all__ = ["MODEL_FORMAT", "PRETRAINED_DIR", "MLMasterPattern", "available_pretrained"]
 
-MODEL_FORMAT = "kikuchipy-gen-model/1"
-_PRETRAINED = Path(__file__).parent / "pretrained"
+_logger = logging.getLogger(__name__)
+
+#: Format tag of saved models (:data:`kikuchipy_gen.models.bundle.BUNDLE_FORMAT`).
+MODEL_FORMAT = BUNDLE_FORMAT
+#: Folder of the models shipped with the package.
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 _DTYPES = ("float32", "float64", "uint8", "uint16")
 
 
@@ -98,21 +94,46 @@ class MLMasterPattern:
     """
 
     def __init__(self, decoder_config: ModelConfig, state_dict: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
-        missing = {"phase", "detector", "energies", "source"} - set(info)
-        if missing:
-            raise ValueError(f"Model info lacks {sorted(missing)}")
-        self.config = decoder_config
-        self.info = copy.deepcopy(dict(info))
-        self.phase = phase_from_dict(self.info["phase"])
-        self._detector = detector_from_dict(self.info["detector"])
-        self.energies = [float(e) for e in self.info["energies"]]
+        self._init(ModelBundle(decoder_config, state_dict, info))
+
+    def _init(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        self.config = bundle.config
+        self.info = bundle.info
+        self.phase = bundle.phase.deepcopy()
+        self._detector = bundle.detector
+        self.energies = bundle.energies
         self.energy_range = (min(self.energies), max(self.energies))
-        self._weights = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-        self._key = _hash_model(self.config, self._weights, self.info)
-        # Validate the weights now, not at the first compute.
-        _build_decoder(self.config, self._weights, self.info, self._detector, torch.device("cpu"))
+        self._runtime = DecoderRuntime(bundle)
 
     # ------------------------------------------------------------ loading
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle) -> MLMasterPattern:
+        """The ML master pattern of a model bundle.
+
+        Parameters
+        ----------
+        bundle
+            A :class:`~kikuchipy_gen.models.bundle.ModelBundle`.
+
+        Returns
+        -------
+        MLMasterPattern
+
+        Examples
+        --------
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> MLMasterPattern.from_bundle(ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv"))
+        <MLMasterPattern ni (m-3m), 10-30 kV, 60x60 px, geometric decoder>
+        """
+        if not isinstance(bundle, ModelBundle):
+            raise TypeError(f"bundle must be a ModelBundle, got {type(bundle).__name__}")
+        mlmp = cls.__new__(cls)
+        mlmp._init(bundle)
+        return mlmp
+
     @classmethod
     def load(cls, path: str | Path) -> MLMasterPattern:
         """Load a saved model, a training checkpoint or a training run folder.
@@ -120,49 +141,35 @@ class MLMasterPattern:
         Parameters
         ----------
         path
-            A folder written by :meth:`save`; or a checkpoint folder
-            (``config.json``, ``dataset.json``, ``decoder.safetensors``) of
-            :class:`~kikuchipy_gen.training.Trainer`; or a training run's
-            ``out`` folder, whose best checkpoint (else last) is used.
+            A model folder (``model.json`` and ``decoder.safetensors``,
+            written by :meth:`save` and by every training checkpoint), or a
+            training run's ``out`` folder, whose best checkpoint (else last)
+            is used.
 
         Returns
         -------
         MLMasterPattern
+
+        Examples
+        --------
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> MLMasterPattern.load(PRETRAINED_DIR / "ni-10-30kv").energy_range
+        (10.0, 30.0)
         """
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"No model folder at {str(path)!r}")
-        if (path / "model.json").is_file():
-            meta = json.loads((path / "model.json").read_text())
-            if meta.get("format") != MODEL_FORMAT:
-                raise ValueError(f"{path} holds format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
-            weights = _read_weights(path / "decoder.safetensors")
-            return cls(ModelConfig(**meta["model"]), weights, meta["info"])
         for candidate in (path, path / "checkpoints" / "best", path / "checkpoints" / "last"):
-            if (candidate / "config.json").is_file() and (candidate / "decoder.safetensors").is_file():
-                return cls._from_checkpoint(candidate)
-        raise ValueError(
-            f"{str(path)!r} is neither a saved model (model.json) nor a training checkpoint or run folder"
-        )
-
-    @classmethod
-    def _from_checkpoint(cls, path: Path) -> MLMasterPattern:
-        from kikuchipy_gen.models.config import TrainConfig
-
-        config = TrainConfig.from_dict(json.loads((path / "config.json").read_text()))
-        attrs = json.loads((path / "dataset.json").read_text())
-        state = json.loads((path / "state.json").read_text()) if (path / "state.json").is_file() else {}
-        info = {
-            **_info_from_attrs(attrs),
-            "training": {
-                "checkpoint": path.name,
-                "dataset_fingerprint": attrs.get("fingerprint"),
-                "splits": attrs.get("splits"),
-                "state": {k: v for k, v in state.items() if isinstance(v, (int, float, str))},
-                "train_config": {k: v for k, v in config.to_dict().items() if k != "model"},
-            },
-        }
-        return cls(config.model, _read_weights(path / "decoder.safetensors"), info)
+            if (candidate / "model.json").is_file():
+                return cls.from_bundle(ModelBundle.read(candidate))
+        for candidate in (path, path / "checkpoints" / "best", path / "checkpoints" / "last"):
+            if (candidate / "config.json").is_file():
+                raise ValueError(
+                    f"{str(candidate)!r} is a checkpoint written before checkpoints held a model.json; "
+                    "convert it once with kikuchipy_gen.training.export_checkpoint(path)"
+                )
+        raise ValueError(f"{str(path)!r} is neither a saved model (model.json) nor a training run folder")
 
     @classmethod
     def from_dataset(cls, config: ModelConfig, state_dict: dict[str, torch.Tensor], dataset) -> MLMasterPattern:
@@ -193,7 +200,7 @@ class MLMasterPattern:
         >>> MLMasterPattern.from_dataset(cfg, dec.state_dict(), ds)  # doctest: +SKIP
         <MLMasterPattern ni (m-3m), 20 kV, 60x60 px, geometric decoder>
         """
-        return cls(config, state_dict, _info_from_attrs(dataset.attrs))
+        return cls(config, state_dict, info_from_dataset(dataset.attrs))
 
     @classmethod
     def from_pretrained(cls, name: str = "ni-10-30kv") -> MLMasterPattern:
@@ -207,11 +214,17 @@ class MLMasterPattern:
         Returns
         -------
         MLMasterPattern
+
+        Examples
+        --------
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> MLMasterPattern.from_pretrained().phase.point_group.name
+        'm-3m'
         """
         names = available_pretrained()
         if name not in names:
             raise ValueError(f"No shipped model {name!r}; available: {names}")
-        return cls.load(_PRETRAINED / name)
+        return cls.load(PRETRAINED_DIR / name)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write ``model.json`` and ``decoder.safetensors`` into a folder.
@@ -226,18 +239,17 @@ class MLMasterPattern:
         Returns
         -------
         pathlib.Path
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> mlmp = MLMasterPattern.from_pretrained()
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     MLMasterPattern.load(mlmp.save(tmp + "/ni")).energies == mlmp.energies
+        True
         """
-        path = Path(path)
-        if (path / "model.json").exists() and not overwrite:
-            raise FileExistsError(f"A model exists at {str(path)!r}; pass overwrite=True")
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": MODEL_FORMAT, "package_version": kikuchipy_gen.__version__,
-                "model": _config_dict(self.config), "info": self.info}
-        tmp = path / "decoder.safetensors.tmp"
-        tmp.write_bytes(save_safetensors(self._weights))
-        tmp.replace(path / "decoder.safetensors")
-        (path / "model.json").write_text(json.dumps(meta, indent=2))
-        return path
+        return self.bundle.write(path, overwrite)
 
     # ---------------------------------------------------------- properties
     @property
@@ -248,7 +260,7 @@ class MLMasterPattern:
     @property
     def is_geometric(self) -> bool:
         """Whether the decoder projects exactly (any detector, master-pattern export)."""
-        return self.config.decoder == "geometric"
+        return self.config.decoder.kind == "geometric"
 
     @property
     def training(self) -> dict[str, Any]:
@@ -260,7 +272,7 @@ class MLMasterPattern:
         kv = f"{lo:g} kV" if lo == hi else f"{lo:g}-{hi:g} kV"
         rows, cols = self._detector.shape
         return (f"<MLMasterPattern {self.phase.name} ({self.phase.point_group.name}), {kv}, "
-                f"{rows}x{cols} px, {self.config.decoder} decoder>")
+                f"{rows}x{cols} px, {self.config.decoder.kind} decoder>")
 
     # ---------------------------------------------------------- physics
     def reference_master_pattern(self, energy: float | None = None) -> EBSDMasterPattern:
@@ -289,7 +301,7 @@ class MLMasterPattern:
             raise TypeError("Only geometric-decoder models hold a master pattern; this one is a conv decoder")
         energy = self._default_energy(energy)
         self._check_energies(np.asarray([energy]), extrapolate)
-        dec = self._decoder(self._detector, torch.device("cpu"))
+        dec = self._runtime.decoder(self._detector, torch.device("cpu"))
         return dec.to_master_pattern(self.phase, energy if dec.use_voltage else None, size)
 
     # ---------------------------------------------------------- generation
@@ -364,12 +376,12 @@ class MLMasterPattern:
         chunks = _nav_chunks(nav_shape, int(chunk_size))
         q_da = da.from_array(q, chunks=chunks + ((4,),))
         e_da = da.from_array(energies, chunks=chunks)
-        decode = _DecodeBlocks(self, detector, dtype_out, seed, None if device is None else str(device))
+        decode = _DecodeBlocks(self._runtime, detector, dtype_out, seed, None if device is None else str(device))
         data = da.map_blocks(
             decode, q_da, e_da[..., None], dtype=dtype_out, drop_axis=rot.ndim,
             new_axis=list(range(rot.ndim, rot.ndim + 2)),
             chunks=chunks + tuple((s,) for s in detector.shape),
-            name=f"mlmp-{self._key[:12]}-{dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)}",
+            name=f"mlmp-{self.bundle.digest[:12]}-{dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)}",
         )
         # As kikuchipy's get_patterns: xmap and detector through the
         # constructor (the xmap setter rejects a single pattern's map).
@@ -393,7 +405,7 @@ class MLMasterPattern:
         benchmarks.
         """
         n = max(_as_rotation(rotations).size, 1)
-        gpu = (torch.device(device) if device is not None else _default_device()).type != "cpu"
+        gpu = (torch.device(device) if device is not None else default_device()).type != "cpu"
         # One batch on a GPU; on CPU chunks in dask's threads (the numba kernel
         # releases the GIL).
         s = self.get_patterns(rotations, detector, energy, compute=False, latent=latent, device=device,
@@ -431,10 +443,10 @@ class MLMasterPattern:
     def _check_energies(self, e: np.ndarray, extrapolate: bool) -> None:
         lo, hi = self.energy_range
         if not self.config.use_voltage:
-            if np.any(np.abs(e - lo) > 1e-6):
+            if np.any(np.abs(e - lo) > ENERGY_TOLERANCE):
                 raise ValueError(f"This model is not conditioned on voltage; it generates {lo:g} kV only")
             return
-        if not extrapolate and (e.min() < lo - 1e-9 or e.max() > hi + 1e-9):
+        if not extrapolate and (e.min() < lo - ENERGY_TOLERANCE or e.max() > hi + ENERGY_TOLERANCE):
             span = f"{e.min():g}" if e.min() == e.max() else f"{e.min():g}-{e.max():g}"
             raise ValueError(f"energy {span} kV is outside the trained range {lo:g}-{hi:g} kV; "
                              "pass extrapolate=True (--extrapolate) to allow it")
@@ -458,9 +470,6 @@ class MLMasterPattern:
                 )
         return detector.deepcopy()
 
-    def _decoder(self, detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
-        return _cached_decoder(self._key, self.config, self._weights, self.info, detector, device)
-
 
 def available_pretrained() -> list[str]:
     """Names of the models shipped with the package.
@@ -471,40 +480,23 @@ def available_pretrained() -> list[str]:
     >>> available_pretrained()
     ['ni-10-30kv']
     """
-    if not _PRETRAINED.is_dir():
+    if not PRETRAINED_DIR.is_dir():
         return []
-    return sorted(p.name for p in _PRETRAINED.iterdir() if (p / "model.json").is_file())
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.json").is_file())
 
 
 class _DecodeBlocks:
-    """The dask block function: picklable as bytes and JSON, never as torch objects.
+    """The dask block function; pickles as its runtime's bytes (see :class:`DecoderRuntime`)."""
 
-    Under ``dask.distributed`` a worker receives the safetensors bytes and
-    builds the decoder once (a per-process cache keyed by the model's hash);
-    in the calling process the already-built decoder is reused.
-    """
-
-    def __init__(self, mlmp: MLMasterPattern, detector: EBSDDetector, dtype_out: str, seed: int | None,
+    def __init__(self, runtime: DecoderRuntime, detector: EBSDDetector, dtype_out: str, seed: int | None,
                  device: str | None) -> None:
-        self.mlmp, self.detector, self.dtype_out, self.seed, self.device = mlmp, detector, dtype_out, seed, device
+        self.runtime, self.detector, self.dtype_out, self.seed, self.device = runtime, detector, dtype_out, seed, device
 
     def __getstate__(self) -> dict[str, Any]:
-        m = self.mlmp
-        return {"config": json.dumps(_config_dict(m.config)), "weights": save_safetensors(m._weights),
-                "info": json.dumps(m.info), "detector": json.dumps(detector_to_dict(self.detector)),
-                "dtype_out": self.dtype_out, "seed": self.seed, "device": self.device, "key": m._key}
+        return {**self.__dict__, "detector": detector_to_dict(self.detector)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        key = state["key"]
-        with _LOCK:
-            mlmp = _WORKER_MODELS.get(key)
-            if mlmp is None:
-                mlmp = MLMasterPattern(ModelConfig(**json.loads(state["config"])),
-                                       load_safetensors(state["weights"]), json.loads(state["info"]))
-                _WORKER_MODELS[key] = mlmp
-        self.mlmp = mlmp
-        self.detector = detector_from_dict(json.loads(state["detector"]))
-        self.dtype_out, self.seed, self.device = state["dtype_out"], state["seed"], state["device"]
+        self.__dict__.update({**state, "detector": detector_from_dict(state["detector"])})
 
     def __call__(self, q: np.ndarray, e: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         nav = q.shape[:-1]
@@ -512,52 +504,10 @@ class _DecodeBlocks:
         rows, cols = self.detector.shape
         if n == 0:
             return np.zeros((*nav, rows, cols), dtype=self.dtype_out)
-        device = torch.device(self.device) if self.device else _default_device()
-        dec = self.mlmp._decoder(self.detector, device)
-        q_t = torch.from_numpy(np.ascontiguousarray(q.reshape(n, 4))).float()
-        if self.mlmp.config.use_voltage:
-            v = torch.from_numpy(np.ascontiguousarray(e.reshape(n, 1)) / VOLTAGE_SCALE).float()
-            attributes = torch.cat([q_t, v], dim=1)
-        else:
-            attributes = q_t
-        z = _latents(self.seed, n, self.mlmp.config.latent_dim, block_info, nav)
-        if device.type == "cpu" and supports_cpu_kernel(dec):
-            out = decode_cpu(dec, z, attributes)
-        else:
-            with torch.inference_mode():
-                out = torch.sigmoid(dec(z.to(device), attributes.to(device)).float()).cpu().numpy()
+        z = _latents(self.seed, n, self.runtime.bundle.config.latent_dim, block_info, nav)
+        out = self.runtime.decode(q.reshape(n, 4), e.reshape(n), z, self.detector,
+                                  None if self.device is None else torch.device(self.device))
         return _to_dtype(out.reshape(*nav, rows, cols), self.dtype_out)
-
-
-_WORKER_MODELS: dict[str, MLMasterPattern] = {}
-_DECODERS: dict[tuple, torch.nn.Module] = {}
-_LOCK = threading.Lock()
-
-
-def _cached_decoder(key: str, config: ModelConfig, weights: dict[str, torch.Tensor], info: dict[str, Any],
-                    detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
-    cache_key = (key, json.dumps(detector_to_dict(detector), sort_keys=True), str(device))
-    with _LOCK:
-        dec = _DECODERS.get(cache_key)
-        if dec is None:
-            dec = _build_decoder(config, weights, info, detector, device)
-            if len(_DECODERS) > 16:  # many detectors in one session: keep memory bounded
-                _DECODERS.clear()
-            _DECODERS[cache_key] = dec
-    return dec
-
-
-def _build_decoder(config: ModelConfig, weights: dict[str, torch.Tensor], info: dict[str, Any],
-                   detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
-    if config.decoder == "geometric":
-        dec = GeometricDecoder(config, detector, phase_from_dict(info["phase"]).point_group)
-    else:
-        dec = Decoder(config)
-    try:
-        dec.load_state_dict(weights)
-    except RuntimeError as err:
-        raise ValueError(f"The weights do not fit the model config: {str(err).splitlines()[0]}") from err
-    return dec.to(device).eval()
 
 
 def _latents(seed: int | None, n: int, dim: int, block_info: dict | None, nav: tuple[int, ...]) -> torch.Tensor:
@@ -581,10 +531,6 @@ def _to_dtype(x: np.ndarray, dtype_out: str) -> np.ndarray:
         top = np.iinfo(dtype_out).max
         return np.rint(np.clip(x, 0, 1) * top).astype(dtype_out)
     return x.astype(dtype_out)
-
-
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _as_rotation(rotations: Any) -> Rotation:
@@ -631,26 +577,3 @@ def _crystal_map(rot: Rotation, phase: Phase) -> CrystalMap:
     y, x = np.divmod(np.arange(n), nx)
     return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()),
                       x=x.astype(float), y=y.astype(float))
-
-
-def _config_dict(config: ModelConfig) -> dict[str, Any]:
-    return asdict(config)
-
-
-def _info_from_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    # What a model keeps of its dataset's attributes (dataset.json in checkpoints).
-    return {"phase": attrs["source"]["phase"], "detector": attrs["detector"], "energies": attrs["energies"],
-            "source": attrs["source"], "preprocessing": attrs.get("preprocessing")}
-
-
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise FileNotFoundError(f"No weights at {str(path)!r}")
-    return load_safetensors(path.read_bytes())
-
-
-def _hash_model(config: ModelConfig, weights: dict[str, torch.Tensor], info: dict[str, Any]) -> str:
-    h = hashlib.sha256(json.dumps(_config_dict(config), sort_keys=True).encode())
-    h.update(json.dumps(info, sort_keys=True, default=str).encode())
-    h.update(save_safetensors(weights))
-    return h.hexdigest()

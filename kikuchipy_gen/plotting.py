@@ -1,14 +1,20 @@
-"""Figures people would rather look at than read."""
+"""Figures people would rather look at than read.
+
+The figures are plain :class:`matplotlib.figure.Figure` objects made without
+pyplot: no backend is chosen and pyplot's list of open figures does not grow,
+so there is nothing to close; save them with ``fig.savefig(...)``.
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from kikuchipy_gen.dataset import EBSDDataset
 
-__all__ = ["plot_patterns_per_energy"]
+__all__ = ["plot_generated_per_energy", "plot_patterns_per_energy"]
 
 
 def plot_patterns_per_energy(
@@ -47,8 +53,6 @@ def plot_patterns_per_energy(
     >>> fig = plot_patterns_per_energy(open_dataset("ni.zarr"))  # doctest: +SKIP
     >>> fig.savefig("patterns.png")  # doctest: +SKIP
     """
-    import matplotlib.pyplot as plt
-
     energies = dataset.energies if energies is None else list(energies)
     dataset._group(split)  # unknown split -> clear error
     n = dataset.sizes[split]
@@ -58,9 +62,8 @@ def plot_patterns_per_energy(
     pick = np.sort(np.random.default_rng(seed).choice(n, size=cols, replace=False))
     euler = np.rad2deg(dataset.rotations(split)[pick].to_euler())
     arr = dataset.patterns_array(split)
-    fig, axes = plt.subplots(
-        len(energies), cols, figsize=(1.8 * cols, 1.8 * len(energies) + 0.4), squeeze=False
-    )
+    fig = Figure(figsize=(1.8 * cols, 1.8 * len(energies) + 0.4))
+    axes = fig.subplots(len(energies), cols, squeeze=False)
     for r, energy in enumerate(energies):
         ie = dataset.energy_index(energy)
         for c, i in enumerate(pick):
@@ -105,11 +108,10 @@ def plot_generated_per_energy(mlmp, rotations, energies: Sequence[float], latent
     >>> len(fig.axes)
     4
     """
-    import matplotlib.pyplot as plt
-
     lo, hi = mlmp.energy_range
     n = rotations.size
-    fig, axes = plt.subplots(len(energies), n, figsize=(1.5 * n, 1.5 * len(energies)), squeeze=False)
+    fig = Figure(figsize=(1.5 * n, 1.5 * len(energies)))
+    axes = fig.subplots(len(energies), n, squeeze=False)
     for i, e in enumerate(energies):
         outside = not lo <= e <= hi
         patterns = mlmp.decode(rotations, energy=e, latent=latent, extrapolate=outside)

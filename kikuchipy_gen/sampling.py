@@ -22,6 +22,7 @@ from kikuchipy_gen.phases import get_point_group
 __all__ = [
     "MAX_SEMI_EDGE_STEPS",
     "nearest_disorientation",
+    "random_rotations",
     "resolution_to_steps",
     "sample_orientations",
     "split_orientations",
@@ -30,22 +31,30 @@ __all__ = [
 #: Largest accepted density: ~9 million orientations for m-3m (0.3 GB as float64).
 MAX_SEMI_EDGE_STEPS = 300
 
-# EMsoft's empirical relation between grid density and mean disorientation.
-_RES_A, _RES_B = 131.97049, 0.03732
+# Below this (EMsoft's offset of 0.03732 deg) the resolution formula diverges.
+_MIN_RESOLUTION = 0.03732
 
 
 def resolution_to_steps(resolution: float) -> int:
     """Convert an angular resolution in degrees to EMsoft's cubochoric ``n``.
 
+    A thin, checked wrapper of the conversion orix applies in
+    :func:`orix.sampling.get_sample_fundamental` for ``method="cubochoric"``:
+    ``round(131.97049 / (resolution - 0.03732))``, Eq. (9) of Singh and De
+    Graef (2016), as EMsoft's ``EMsampleRFZ``. orix keeps the conversion
+    private, so it is called here rather than copied, and
+    ``tests/test_sampling.py`` pins its values.
+
     Parameters
     ----------
     resolution
-        Mean angular spacing of the grid in degrees.
+        Mean angular spacing of the grid in degrees, in (0.04, 180].
 
     Returns
     -------
     int
-        Semi-edge steps ``n`` of the cubochoric grid, as orix and EMsoft use.
+        Semi-edge steps ``n`` of the cubochoric grid, as orix and EMsoft
+        use, at least 1.
 
     Examples
     --------
@@ -53,10 +62,14 @@ def resolution_to_steps(resolution: float) -> int:
     >>> resolution_to_steps(3), resolution_to_steps(2)
     (45, 67)
     """
+    # Private in orix 0.15 (orix.sampling._cubochoric_sampling); imported here
+    # so that a rename there breaks this function only, loudly, in the tests.
+    from orix.sampling._cubochoric_sampling import resolution_to_semi_edge_steps
+
     resolution = float(resolution)
-    if not (_RES_B < resolution <= 180) or not math.isfinite(resolution):
+    if not (_MIN_RESOLUTION < resolution <= 180) or not math.isfinite(resolution):
         raise ValueError(f"resolution must be in (0.04, 180] degrees, got {resolution}")
-    return max(1, int(round(_RES_A / (resolution - _RES_B))))
+    return max(1, int(resolution_to_semi_edge_steps(resolution)))
 
 
 def sample_orientations(
@@ -76,7 +89,8 @@ def sample_orientations(
         cubochoric cube (``EMsampleRFZ``'s ``n``). Between 1 and
         :data:`MAX_SEMI_EDGE_STEPS`.
     resolution
-        Alternatively, the mean angular spacing in degrees.
+        Alternatively, the mean angular spacing in degrees, converted to a
+        density by orix as EMsoft does (:func:`resolution_to_steps`).
 
     Returns
     -------
@@ -93,11 +107,48 @@ def sample_orientations(
     if (n is None) == (resolution is None):
         raise ValueError("Give exactly one of n (grid density) or resolution (degrees)")
     if resolution is not None:
-        n = resolution_to_steps(resolution)
-    rot = get_sample_fundamental(point_group=pg, method="cubochoric", semi_edge_steps=_check_density(n))
+        # orix converts the resolution itself; the density is checked first so
+        # that a tiny resolution cannot allocate a grid of billions.
+        _check_density(resolution_to_steps(resolution))
+        rot = get_sample_fundamental(resolution=float(resolution), point_group=pg, method="cubochoric")
+    else:
+        rot = get_sample_fundamental(point_group=pg, method="cubochoric", semi_edge_steps=_check_density(n))
     q = rot.data.reshape(-1, 4)
     q = q * np.where(q[:, :1] < 0, -1.0, 1.0)
     return Rotation(q)
+
+
+def random_rotations(n: int, seed: int = 0) -> Rotation:
+    """Rotations drawn uniformly on SO(3), reproducible for a seed.
+
+    Normalised 4-D Gaussian vectors are uniform on the unit quaternion sphere,
+    hence on SO(3). Every seeded random orientation in the package comes from
+    here, so the same seed means the same test set in the demo, the
+    evaluation and the command line.
+
+    Parameters
+    ----------
+    n
+        Number of rotations, >= 1.
+    seed
+        Seed of :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    orix.quaternion.Rotation
+        1-D, ``n`` rotations.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.sampling import random_rotations
+    >>> r = random_rotations(5, seed=1)
+    >>> r.shape, bool((random_rotations(5, seed=1).data == r.data).all())
+    ((5,), True)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    q = np.random.default_rng(seed).standard_normal((int(n), 4))
+    return Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
 
 
 def nearest_disorientation(

@@ -10,13 +10,20 @@
 Everything a run needs to continue lives in ``<out>/checkpoints/last``:
 weights (safetensors), optimiser and RNG state (``torch.load`` with
 ``weights_only=True``) and a JSON state. Resuming continues exactly where the
-checkpoint was written.
+checkpoint was written. Every checkpoint folder is also a model bundle
+(:mod:`kikuchipy_gen.models.bundle`), so
+:meth:`kikuchipy_gen.MLMasterPattern.load` reads ``best``, ``cvae_end``,
+``gan_end`` or ``last`` directly.
+
+Launched by ``torchrun``, the networks train data-parallel through
+:class:`torch.nn.parallel.DistributedDataParallel`, each rank on its shard.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import shutil
@@ -27,10 +34,11 @@ from typing import Any, Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from kikuchipy_gen.attributes import VOLTAGE_SCALE, symmetry_quaternions
+from kikuchipy_gen.attributes import VOLTAGE_SCALE, attribute_tensor, symmetry_quaternions
 from kikuchipy_gen.dataset import EBSDDataset
 from kikuchipy_gen.loader import PatternStream
 from kikuchipy_gen.losses import (
@@ -43,12 +51,17 @@ from kikuchipy_gen.losses import (
     wasserstein_critic,
     wasserstein_generator,
 )
-from kikuchipy_gen.models import CriticClassifier, Decoder, Encoder, TrainConfig
-from kikuchipy_gen.models.geometric import GeometricDecoder
+from kikuchipy_gen.models import CriticClassifier, Encoder, TrainConfig
+from kikuchipy_gen.models.bundle import ModelBundle, build_decoder, info_from_dataset
 
-__all__ = ["STAGES", "Trainer", "train"]
+__all__ = ["STAGES", "Trainer", "export_checkpoint", "train"]
+
+_logger = logging.getLogger(__name__)
 
 STAGES = ("cvae", "critic", "gan")
+# Shuffling seeds: epoch e of stage s reshuffles with s * _STAGE_SEED_STRIDE + e,
+# so no two (stage, epoch) pairs of a run see the same order.
+_STAGE_SEED_STRIDE = 10_000
 
 
 @dataclass
@@ -103,6 +116,12 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False) -> None:
         self.config = config
         self.out = Path(config.out)
+        # Checked on every rank before the process group forms: a refusal on
+        # one rank alone would leave the others waiting in a collective.
+        if not resume and (self.out / "checkpoints").exists():
+            raise FileExistsError(
+                f"{str(self.out)!r} already holds a run; pass --resume to continue it or choose --out"
+            )
         self.dataset = EBSDDataset(config.dataset)
         m = config.model
         if tuple(m.pattern_shape) != self.dataset.pattern_shape:
@@ -113,7 +132,7 @@ class Trainer:
         if len(self.dataset.energies) > 1 and not m.use_voltage:
             raise ValueError(
                 f"The dataset has {len(self.dataset.energies)} energies; set use_voltage=True "
-                "and n_attributes=5 to condition on the voltage"
+                "to condition on the voltage"
             )
         self.rank, self.world_size = _init_distributed(config.device)
         self.device = _device(config.device, self.world_size > 1)
@@ -123,11 +142,17 @@ class Trainer:
 
         torch.manual_seed(config.seed)
         self.encoder = Encoder(m).to(self.device)
-        if m.decoder == "geometric":
-            self.decoder = GeometricDecoder(m, self.dataset.detector, self.point_group).to(self.device)
-        else:
-            self.decoder = Decoder(m).to(self.device)
+        self.decoder = build_decoder(m, self.dataset.detector, self.point_group).to(self.device)
         self.critic = CriticClassifier(m).to(self.device)
+        # The training steps call these; under torchrun they are the
+        # DistributedDataParallel wrappers, which average gradients across
+        # ranks. Validation and figures call the plain modules (rank 0 alone
+        # may run them, and they must take part in no collective).
+        self._encoder, self._decoder, self._critic = (
+            (_data_parallel(net, self.device) for net in (self.encoder, self.decoder, self.critic))
+            if self.world_size > 1
+            else (self.encoder, self.decoder, self.critic)
+        )
         betas = (config.adam_beta1, 0.999)
         self.opt_cvae = torch.optim.Adam(self._generator_params(True), lr=config.cvae_lr, betas=betas)
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, betas=betas)
@@ -137,10 +162,6 @@ class Trainer:
         self.state = _State()
         if resume:
             self.load_checkpoint(self.out / "checkpoints" / "last")
-        elif (self.out / "checkpoints").exists() and self.rank == 0:
-            raise FileExistsError(
-                f"{str(self.out)!r} already holds a run; pass --resume to continue it or choose --out"
-            )
 
     # ------------------------------------------------------------------ run
     def run(self, show_progressbar: bool = True) -> None:
@@ -157,7 +178,7 @@ class Trainer:
             stream = PatternStream(self.dataset, "train", seed=self.config.seed,
                                    rank=self.rank, world_size=self.world_size)
             while self.state.epoch < epochs[stage]:
-                stream.set_epoch(STAGES.index(stage) * 10_000 + self.state.epoch)
+                stream.set_epoch(STAGES.index(stage) * _STAGE_SEED_STRIDE + self.state.epoch)
                 n_batches = math.ceil(len(stream) / batch_sizes[stage])
                 if self.config.max_steps_per_epoch:
                     n_batches = min(n_batches, self.config.max_steps_per_epoch)
@@ -207,7 +228,8 @@ class Trainer:
         if self.config.sample_grid and self.rank == 0:
             from kikuchipy_gen.training_plots import plot_history, save_sample_grid
 
-            save_sample_grid(self, self.out / "samples" / f"{self.state.step:07d}_{stage}{self.state.epoch}.png")
+            save_sample_grid(*self.sample_patterns(),
+                             self.out / "samples" / f"{self.state.step:07d}_{stage}{self.state.epoch}.png")
             plot_history(self.state.history, self.out / "loss_curves.png")
 
     # ---------------------------------------------------------------- steps
@@ -215,9 +237,9 @@ class Trainer:
         self._train_mode(generator=True, critic=False)
         x, attr = batch["pattern"], batch["attributes"]
         with self._autocast():
-            mean, logvar = self.encoder(x, attr)
+            mean, logvar = self._encoder(x, attr)
             z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-            logits = self.decoder(z, attr)
+            logits = self._decoder(z, attr)
         bce = bce_reconstruction(logits, x, self.config.bce_reduction)
         kl = kl_gaussian(mean.float(), logvar.float())
         k = self.kl_coefficient(kl.item())
@@ -232,10 +254,15 @@ class Trainer:
         if fake is None:
             with torch.no_grad(), self._autocast():
                 z = torch.randn(len(x), self.config.model.latent_dim, device=self.device)
-                fake = torch.sigmoid(self.decoder(z, attr).float())
+                fake = torch.sigmoid(self._decoder(z, attr).float())
         with self._autocast():
-            score_real, q_real, v_real = self.critic(x)
-            score_fake, _, _ = self.critic(fake.detach())
+            # Real and fake in one forward pass: a DistributedDataParallel
+            # module takes one forward per backward. The critic has no batch
+            # statistics, so this equals two separate passes.
+            score, q_real, v_real = self._critic(torch.cat([x, fake.detach().to(x.dtype)]))
+            score_real, score_fake = score[: len(x)], score[len(x):]
+            q_real = q_real[: len(x)]
+            v_real = None if v_real is None else v_real[: len(x)]
         orientation = self._orientation_loss(q_real, attr[:, :4])
         adversarial = wasserstein_critic(score_real.float(), score_fake.float())
         loss = self.config.alpha_orientation * orientation + self.config.alpha_critic * adversarial
@@ -255,16 +282,16 @@ class Trainer:
         if self.state.step % self.config.critic_every == 0:
             self._train_mode(generator=False, critic=True)
             with torch.no_grad(), self._autocast():
-                mean, logvar = self.encoder(x, attr)
+                mean, logvar = self._encoder(x, attr)
                 z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-                fake = torch.sigmoid(self.decoder(z, attr).float())
+                fake = torch.sigmoid(self._decoder(z, attr).float())
             return self._critic_step(batch, fake)
         self._train_mode(generator=True, critic=False)
         with self._autocast():
-            mean, logvar = self.encoder(x, attr)
+            mean, logvar = self._encoder(x, attr)
             z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-            logits = self.decoder(z, attr)
-            score_fake, q_fake, v_fake = self.critic(torch.sigmoid(logits.float()))
+            logits = self._decoder(z, attr)
+            score_fake, q_fake, v_fake = self._critic(torch.sigmoid(logits.float()))
         bce = bce_reconstruction(logits, x, self.config.bce_reduction)
         kl = kl_gaussian(mean.float(), logvar.float())
         k = self.kl_coefficient(kl.item())
@@ -306,6 +333,43 @@ class Trainer:
             n += len(x)
         return {k: v / n for k, v in sums.items()}
 
+    @torch.no_grad()
+    def sample_patterns(self, n: int = 6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Real, reconstructed and N(0, I)-sampled patterns of the first validation orientations.
+
+        Uses its own random generator, so training stays reproducible.
+
+        Parameters
+        ----------
+        n
+            Number of patterns.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            Three float (n, rows, cols) CPU tensors in [0, 1].
+        """
+        split = "val" if "val" in self.dataset.sizes else "train"
+        stream = PatternStream(self.dataset, split, shuffle=False, rank=0, world_size=1)
+        batch = next(self._batches(stream, n))
+        x, attr = batch["pattern"], batch["attributes"]
+        self.encoder.eval(), self.decoder.eval()
+        mean, _ = self.encoder(x, attr)
+        recon = torch.sigmoid(self.decoder(mean, attr).float())
+        z = torch.randn(len(x), mean.shape[1], generator=torch.Generator().manual_seed(0)).to(x.device)
+        sampled = torch.sigmoid(self.decoder(z, attr).float())
+        return tuple(t.squeeze(1).float().cpu() for t in (x, recon, sampled))
+
+    def bundle(self) -> ModelBundle:
+        """The decoder as it is now, as a model bundle with its training provenance.
+
+        Returns
+        -------
+        kikuchipy_gen.models.bundle.ModelBundle
+        """
+        info = _training_info(self.config, self.dataset.attrs, vars(self.state))
+        return ModelBundle(self.config.model, self.decoder.state_dict(), info)
+
     def _validation_batches(self, split: str) -> Iterator[dict[str, torch.Tensor]]:
         # The same patterns every time, an equal share per voltage: the stream is
         # voltage-major, so capping it as a whole would judge the best model on
@@ -332,11 +396,9 @@ class Trainer:
         )
         use_voltage = self.config.model.use_voltage
         for batch in loader:
-            # Datasets store fundamental-zone quaternions (scalar part >= 0), the
-            # attribute encoding of kikuchipy_gen.attributes, so no reduction here.
-            attr = batch["rotation"]
-            if use_voltage:
-                attr = torch.cat([attr, batch["energy"][:, None] / VOLTAGE_SCALE], dim=1)
+            # Datasets store fundamental-zone quaternions (scalar part >= 0), so
+            # no reduction here.
+            attr = attribute_tensor(batch["rotation"], batch["energy"] if use_voltage else None)
             yield {"pattern": batch["pattern"].to(self.device), "attributes": attr.to(self.device)}
 
     def _orientation_loss(self, q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:
@@ -362,15 +424,7 @@ class Trainer:
         if not torch.isfinite(loss):
             raise FloatingPointError(f"Loss became {loss.item()}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.world_size > 1:
-            # Data-parallel: each rank saw its own shard; average the gradients so
-            # every rank takes the same step and the replicas stay identical.
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        torch.distributed.all_reduce(p.grad)
-                        p.grad /= self.world_size
+        loss.backward()  # under torchrun, DDP averages the gradients over ranks here
         optimizer.step()
 
     @torch.no_grad()
@@ -396,7 +450,7 @@ class Trainer:
         tmp = final.with_name(name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        for net in ("encoder", "decoder", "critic"):
+        for net in ("encoder", "critic"):  # the decoder's weights are the bundle's
             state = {k: v.detach().cpu().contiguous() for k, v in getattr(self, net).state_dict().items()}
             save_file(state, tmp / f"{net}.safetensors")
         torch.save(
@@ -412,6 +466,8 @@ class Trainer:
         (tmp / "state.json").write_text(json.dumps(state))
         (tmp / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
         (tmp / "dataset.json").write_text(json.dumps(self.dataset.attrs, indent=2))
+        info = _training_info(self.config, self.dataset.attrs, vars(self.state), checkpoint=name)
+        ModelBundle(self.config.model, self.decoder.state_dict(), info).write(tmp)
         _write_history(self.state.history, tmp / "history.csv")
         if final.exists():
             old = final.with_name(name + ".old")
@@ -440,6 +496,56 @@ class Trainer:
         self.opt_gan.load_state_dict(extra["opt_gan"])
         torch.set_rng_state(extra["torch_rng"].cpu())
         self.state = _State(**json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv"))
+
+
+def export_checkpoint(path: str | Path) -> ModelBundle:
+    """Give a checkpoint written before checkpoints were model bundles its ``model.json``.
+
+    Parameters
+    ----------
+    path
+        Checkpoint folder (``config.json``, ``dataset.json``,
+        ``decoder.safetensors``, optionally ``state.json``).
+
+    Returns
+    -------
+    kikuchipy_gen.models.bundle.ModelBundle
+        The bundle now written into ``path``.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.training import export_checkpoint
+    >>> export_checkpoint("runs/old/checkpoints/best")  # doctest: +SKIP
+    """
+    path = Path(path)
+    for name in ("config.json", "dataset.json", "decoder.safetensors"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{str(path)!r} is not a checkpoint folder: it lacks {name}")
+    config = TrainConfig.from_dict(json.loads((path / "config.json").read_text()))
+    attrs = json.loads((path / "dataset.json").read_text())
+    state = json.loads((path / "state.json").read_text()) if (path / "state.json").is_file() else {}
+    info = _training_info(config, attrs, state, checkpoint=path.name)
+    bundle = ModelBundle(config.model, load_file(path / "decoder.safetensors"), info)
+    bundle.write(path, overwrite=True)
+    return bundle
+
+
+def _training_info(config: TrainConfig, attrs: dict[str, Any], state: dict[str, Any],
+                   checkpoint: str | None = None) -> dict[str, Any]:
+    """A bundle's info: the dataset's facts and the run's provenance."""
+    training = {
+        "dataset_fingerprint": attrs.get("fingerprint"),
+        "splits": attrs.get("splits"),
+        "state": {k: v for k, v in state.items() if isinstance(v, (int, float, str))},
+        "train_config": {k: v for k, v in config.to_dict().items() if k != "model"},
+    }
+    if checkpoint is not None:
+        training = {"checkpoint": checkpoint, **training}
+    return info_from_dataset(attrs, training)
+
+
+def _data_parallel(net: torch.nn.Module, device: torch.device) -> DistributedDataParallel:
+    return DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
 
 
 def _init_distributed(device: str) -> tuple[int, int]:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import torch
-
-if TYPE_CHECKING:
-    from kikuchipy_gen.training import Trainer
 
 __all__ = ["plot_history", "save_sample_grid"]
 
@@ -23,18 +19,25 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> None:
         Rows of the run history (``Trainer.state.history``).
     path
         PNG to write.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Examples
+    --------
+    >>> import tempfile
+    >>> from kikuchipy_gen.training_plots import plot_history
+    >>> rows = [{"stage": "cvae", "step": s, "bce_per_pixel": 0.6 - s / 100} for s in range(10)]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     plot_history(rows, tmp + "/loss_curves.png")
+    """
+    # A Figure of its own, not pyplot: no backend switch, no global figure state.
+    from matplotlib.figure import Figure
 
     panels = [
         ("Reconstruction and latent", ["bce_per_pixel", "val_bce_per_pixel", "kl"]),
         ("Attributes (classifier)", ["orientation_deg", "val_classifier_deg", "voltage_mse_kv2"]),
         ("Adversarial", ["critic", "generator"]),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig = Figure(figsize=(12, 3.2))
+    axes = fig.subplots(1, 3)
     for ax, (title, keys) in zip(axes, panels):
         for key in keys:
             rows = [(r["step"], r[key]) for r in history if key in r]
@@ -52,7 +55,6 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> None:
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _stage_starts(history: list[dict[str, Any]]) -> list[int]:
@@ -64,29 +66,32 @@ def _stage_starts(history: list[dict[str, Any]]) -> list[int]:
     return starts
 
 
-@torch.no_grad()
-def save_sample_grid(trainer: Trainer, path: str | Path, n: int = 6) -> None:
-    """Save real, reconstructed and N(0, I)-sampled patterns of fixed validation orientations.
+def save_sample_grid(real: Any, reconstructed: Any, sampled: Any, path: str | Path) -> None:
+    """Save rows of real, reconstructed and sampled patterns, and append the frame to ``samples.gif``.
 
-    Also appends the frame to ``samples.gif`` beside the PNG (the paper's
-    Supplementary Movies). Uses its own random generator so that training
-    stays reproducible.
+    The GIF beside the PNG collects the frames of a run (the paper's
+    Supplementary Movies).
+
+    Parameters
+    ----------
+    real, reconstructed, sampled
+        Arrays (n, rows, cols) in [0, 1] (numpy arrays or CPU tensors), as
+        :meth:`kikuchipy_gen.training.Trainer.sample_patterns` returns.
+    path
+        PNG to write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from kikuchipy_gen.training_plots import save_sample_grid
+    >>> x = np.random.default_rng(0).random((3, 8, 8))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_sample_grid(x, x, x, tmp + "/0001.png")
     """
     from PIL import Image
 
-    split = "val" if "val" in trainer.dataset.sizes else "train"
-    from kikuchipy_gen.loader import PatternStream
-
-    stream = PatternStream(trainer.dataset, split, shuffle=False, rank=0, world_size=1)
-    batch = next(trainer._batches(stream, n))
-    x, attr = batch["pattern"], batch["attributes"]
-    trainer.encoder.eval(), trainer.decoder.eval()
-    mean, _ = trainer.encoder(x, attr)
-    recon = torch.sigmoid(trainer.decoder(mean, attr).float())
-    g = torch.Generator(device="cpu").manual_seed(0)
-    z = torch.randn(len(x), mean.shape[1], generator=g).to(x.device)
-    sampled = torch.sigmoid(trainer.decoder(z, attr).float())
-    rows = [t.squeeze(1).cpu().numpy() for t in (x, recon, sampled)]
+    rows = [np.asarray(r, dtype=np.float32) for r in (real, reconstructed, sampled)]
     grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
     image = Image.fromarray((np.clip(grid, 0, 1) * 255).astype(np.uint8))
     image = image.resize((image.width * 2, image.height * 2), Image.NEAREST)

@@ -1,3 +1,4 @@
+import logging
 import subprocess
 import sys
 
@@ -72,19 +73,49 @@ def test_existing_output_error(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_demo(tmp_path, capsys):
+def test_demo(tmp_path, caplog):
     """The README's main command: the shipped model indexes physics it never saw."""
     import kikuchipy as kp
 
     from kikuchipy_gen.demo import run_demo
 
-    results = run_demo(tmp_path, n_dictionary=30, n_patterns=12, n_refine=6)
+    with caplog.at_level(logging.INFO, logger="kikuchipy_gen.demo"):
+        results = run_demo(tmp_path, n_dictionary=30, n_patterns=12, n_refine=6)
     assert (tmp_path / "generated_per_voltage.png").stat().st_size > 50_000
     assert kp.load(tmp_path / "generated_17.5kV.h5").data.shape == (12, 60, 60)
     # EMsoft Ni against a dictionary generated from the de-ebsd-trained model.
     assert results["indexing_median"] < 4.0 and results["refined_median"] < 0.2, results
-    assert "Indexed 12 EMsoft Ni 20 kV patterns" in capsys.readouterr().out
+    assert results["dictionary_size"] == 9077
+    assert "Indexed 12 EMsoft Ni 20 kV patterns" in caplog.text
+    # The figure is made without pyplot: nothing left open in its global list.
+    if "matplotlib.pyplot" in sys.modules:
+        assert not sys.modules["matplotlib.pyplot"].get_fignums()
     assert main(["demo", "--out", str(tmp_path), "--n", "1"]) == 2
+
+
+def test_demo_command_prints_the_results(tmp_path, capsys, monkeypatch):
+    import kikuchipy_gen.demo
+
+    def fake_run_demo(out, n_dictionary, n_patterns, n_refine):
+        assert (n_dictionary, n_patterns, n_refine) == (30, 12, 10)
+        return {"indexing_mean": 1.5, "indexing_median": 1.2, "indexing_s": 3.0, "dictionary_size": 9077,
+                "refined_mean": 0.1, "refined_median": 0.08, "refine_s": 2.0}
+
+    monkeypatch.setattr(kikuchipy_gen.demo, "run_demo", fake_run_demo)
+    assert main(["demo", "--out", str(tmp_path), "--patterns", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "Indexed 12 EMsoft Ni 20 kV patterns against 9,077 generated ones" in out
+    assert "median 0.080 deg" in out and "Demo done" in out
+
+
+def test_evaluate_methods_are_the_refinement_ones(capsys):
+    from kikuchipy_gen.refinement import REFINEMENT_METHODS
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--out", "x", "--method", "powell"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'powell'" in err
+    assert all(repr(m) in err for m in REFINEMENT_METHODS)
 
 
 def test_generate_command(tmp_path, capsys):
@@ -97,6 +128,14 @@ def test_generate_command(tmp_path, capsys):
     assert s.data.shape == (12, 60, 60) and s.data.dtype == np.uint8
     assert s.xmap.size == 12 and s.xmap.phases[0].point_group.name == "m-3m"
     assert "Wrote 12 patterns" in capsys.readouterr().out
+    # --seed 0 (the default) draws the package's seeded random orientations.
+    from kikuchipy_gen.master_pattern import MLMasterPattern
+    from kikuchipy_gen.sampling import random_rotations
+
+    seeded = MLMasterPattern.from_pretrained().get_patterns(
+        random_rotations(12, seed=0), energy=17, dtype_out="uint8", compute=True, show_progressbar=False
+    )
+    assert np.array_equal(s.data, seeded.data)
     # Given orientations (quaternions or Euler angles) give the same patterns as the API.
     rot = Rotation.random(3)
     np.save(tmp_path / "q.npy", rot.data)

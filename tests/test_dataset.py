@@ -97,6 +97,14 @@ def test_several_energies(kinematical_dataset):
         ds.patterns("holdout", energy=10)
 
 
+def test_energy_lookup_uses_the_package_tolerance(kinematical_dataset):
+    from kikuchipy_gen.attributes import ENERGY_TOLERANCE
+
+    assert kinematical_dataset.energy_index(30 - ENERGY_TOLERANCE / 2) == 1
+    with pytest.raises(ValueError, match="No 30.002 kV"):
+        kinematical_dataset.energy_index(30 + 2 * ENERGY_TOLERANCE)
+
+
 def test_resume_after_interruption(tmp_path, tiny_splits):
     kwargs = dict(phase="ni", half_size=40)
     splits = {"train": tiny_splits["train"], "val": tiny_splits["val"]}

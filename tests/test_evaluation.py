@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import torch
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.evaluation import (
+    EvaluationResult,
     band_width,
     bce_per_pixel,
     comparison_table,
@@ -116,3 +118,33 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         evaluate(kinematical_model, tmp_path, unseen=[40])
     with pytest.raises(ValueError, match="n_refine"):
         evaluate(kinematical_model, tmp_path, n_test=5, n_refine=10)
+
+
+@pytest.mark.parametrize("report", ["pretrained_ni", "table1/cvae_end", "table1/gan_end"])
+def test_result_rewrites_committed_reports(report):
+    # The committed reports were written before the result object existed:
+    # read back, it writes the same metrics.json and report.md, byte for byte.
+    folder = Path(__file__).parents[1] / "docs" / "reports" / report
+    result = EvaluationResult.from_dict(json.loads((folder / "metrics.json").read_text()))
+    assert all(isinstance(kv, float) for kv in result.energies) and result.energies[10.0].trained
+    assert result.to_json() == (folder / "metrics.json").read_text().rstrip("\n")
+    assert result.to_markdown() == (folder / "report.md").read_text()
+
+
+def test_evaluate_some_voltages_leaving_matplotlib_alone(kinematical_model, tmp_path, monkeypatch):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    def global_state(*args, **kwargs):
+        raise AssertionError("evaluate must not change matplotlib's backend or open pyplot figures")
+
+    monkeypatch.setattr(matplotlib, "use", global_state)
+    monkeypatch.setattr(plt, "figure", global_state)
+    # One of the two training voltages: the figures show it and no voltage matrix is possible.
+    m = evaluate(kinematical_model, tmp_path, energies=[10], unseen=[], n_test=4, dictionary_n=5, n_refine=2,
+                 matrix_patterns=2, show_progressbar=False)
+    assert list(m["energies"]) == ["10"] and "voltage_matrix" not in m and "voltage_matrix.png" not in m["figures"]
+    assert {p.name for p in tmp_path.iterdir()} == {"report.md", "metrics.json", *m["figures"]}
+    result = EvaluationResult.from_dict(m)
+    assert result.to_json() == (tmp_path / "metrics.json").read_text()
+    assert result.to_markdown() == (tmp_path / "report.md").read_text()

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -7,13 +8,16 @@ from kikuchipy.signals import EBSD, LazyEBSD
 from orix.crystal_map import CrystalMap, PhaseList
 from orix.quaternion import Rotation
 
+from kikuchipy_gen.attributes import encode_attributes
 from kikuchipy_gen.detector import default_detector
-from kikuchipy_gen.master_pattern import MLMasterPattern, available_pretrained
+from kikuchipy_gen.master_pattern import MODEL_FORMAT, PRETRAINED_DIR, MLMasterPattern, available_pretrained
 from kikuchipy_gen.models import preset
 from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.models.networks import Decoder
 from kikuchipy_gen.preprocessing import preprocess
 from kikuchipy_gen.refinement import disorientation
+from kikuchipy_gen.sampling import random_rotations
+from kikuchipy_gen.training import export_checkpoint
 
 from .conftest import TINY
 
@@ -153,7 +157,7 @@ def test_save_load_round_trip(tiny, geometric_run, tmp_path):
     ref = tiny.get_patterns(rot, compute=True, show_progressbar=False).data
     path = tiny.save(tmp_path / "model")
     meta = json.loads((path / "model.json").read_text())
-    assert meta["format"] == "kikuchipy-gen-model/1" and meta["info"]["energies"] == [20.0]
+    assert meta["format"] == MODEL_FORMAT and meta["info"]["energies"] == [20.0]
     again = MLMasterPattern.load(path)
     assert np.array_equal(again.get_patterns(rot, compute=True, show_progressbar=False).data, ref)
     # A checkpoint folder loads too, e.g. the CVAE before its GAN stage.
@@ -173,6 +177,34 @@ def test_save_load_round_trip(tiny, geometric_run, tmp_path):
     (path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="format"):
         MLMasterPattern.load(path)
+    # A checkpoint from before checkpoints were bundles: an error naming the
+    # one-off conversion, which then gives the same model.
+    legacy = tmp_path / "legacy"
+    shutil.copytree(geometric_run.out / "checkpoints" / "last", legacy)
+    (legacy / "model.json").unlink()
+    with pytest.raises(ValueError, match="export_checkpoint"):
+        MLMasterPattern.load(legacy)
+    export_checkpoint(legacy)
+    assert np.array_equal(MLMasterPattern.load(legacy).get_patterns(rot, compute=True, show_progressbar=False).data,
+                          ckpt.get_patterns(rot, compute=True, show_progressbar=False).data)
+
+
+def test_format_1_model_converts_to_format_2_unchanged(tmp_path):
+    # The shipped model is a format-1 file (flat model config); written again it
+    # is format 2, and both generate the same patterns through both decoders
+    # (the CPU kernel by default, torch on request of the decoder itself).
+    shipped = MLMasterPattern.from_pretrained()
+    assert json.loads((PRETRAINED_DIR / "ni-10-30kv" / "model.json").read_text())["format"] == "kikuchipy-gen-model/1"
+    again = MLMasterPattern.load(shipped.save(tmp_path / "v2"))
+    assert json.loads((tmp_path / "v2" / "model.json").read_text())["model"]["decoder"]["kind"] == "geometric"
+    assert again.config == shipped.config
+    rot = random_rotations(16, seed=4)
+    energies = np.linspace(10, 30, 16)
+    assert np.array_equal(again.decode(rot, energies), shipped.decode(rot, energies))
+    attr = encode_attributes(rot, "m-3m", energies)
+    with torch.no_grad():
+        a, b = (m.bundle.build_decoder()(torch.zeros(16, 16), attr) for m in (again, shipped))
+    assert torch.equal(a, b)
 
 
 def test_to_master_pattern(pretrained, tiny):

@@ -51,7 +51,7 @@ def test_paper_preset_is_the_design_size():
     cfg = preset("paper")
     assert cfg.latent_dim == 500
     assert cfg.blocks == [(256, 1), (512, 1), (728, 2), (512, 2)]
-    assert cfg.decoder_dense == [1024, 2048, 4096]
+    assert cfg.decoder.dense == [1024, 2048, 4096]
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_paper_preset_is_the_design_size():
         ({"pattern_shape": (62, 60)}, "divisible by 4"),
         ({"blocks": [(8, 2), (8, 1)]}, "two stride-2"),
         ({"n_attributes": 3}, "n_attributes"),
-        ({"use_voltage": True}, "use_voltage"),
+        ({"use_voltage": True, "n_attributes": 4}, "use_voltage"),
     ],
 )
 def test_bad_model_config(kwargs, match):

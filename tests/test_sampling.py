@@ -35,6 +35,15 @@ def test_resolution_to_steps_inverts_emsoft_relation():
     assert resolution_to_steps(131.97049 / 100 + 0.03732) == 100
 
 
+@pytest.mark.parametrize("res", [3, 5.5, 12])
+def test_resolution_and_its_density_give_the_same_grid(res):
+    # sample_orientations(resolution=) lets orix convert; resolution_to_steps
+    # (what --resolution uses) must name the same grid.
+    by_resolution = sample_orientations("m-3m", resolution=res)
+    by_density = sample_orientations("m-3m", n=resolution_to_steps(res))
+    assert np.array_equal(by_resolution.data, by_density.data)
+
+
 @pytest.mark.parametrize("pg", ["m-3m", "6/mmm", "4/mmm", "mmm"])
 def test_orientations_lie_in_fundamental_zone(pg):
     rot = sample_orientations(pg, n=6)
@@ -83,6 +92,7 @@ def test_split_keeps_full_training_grid():
         ({"n": 5, "resolution": 2}, "exactly one"),
         ({}, "exactly one"),
         ({"resolution": -1}, "resolution must be"),
+        ({"resolution": 0.1}, "n must be an integer"),  # 2,105 steps: too dense
     ],
 )
 def test_sampling_bad_input(kwargs, match):

@@ -144,3 +144,28 @@ def test_dynamical_matches_emsoft_and_caches(tmp_path, ni_source):
     other = Rotation.random(20)
     r_wrong = [np.corrcoef(a, b)[0, 1] for a, b in zip(ours, _patterns(ni_source.master_pattern(20), other))]
     assert np.mean(r_wrong) < 0.3
+
+
+def test_energy_tolerance_is_the_package_one(ni_source):
+    from kikuchipy_gen.attributes import ENERGY_TOLERANCE
+
+    assert ni_source.check_energy(20 + ENERGY_TOLERANCE / 2) == 20.0
+    with pytest.raises(ValueError, match="no 20.002 kV"):
+        ni_source.check_energy(20 + 2 * ENERGY_TOLERANCE)
+
+
+def test_dynamical_wraps_arrays_with_the_lambert_builder(tmp_path):
+    pytest.importorskip("de_ebsd")
+    src = DynamicalSource("ni", npx=5, mc_electrons=1000, cache_dir=tmp_path)
+    data = np.random.default_rng(0).random((2, 11, 11))
+    path = src.cache_path(15)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, data=data)  # a cached result: no simulation runs
+    mp = src.master_pattern(15)
+    validate_master_pattern(mp)
+    assert mp.data.dtype == np.float32 and np.allclose(mp.data, data)
+    assert [ax.name for ax in mp.axes_manager._axes] == ["hemisphere", "height", "width"]
+    assert all(ax.offset == -5 and ax.units == "px" for ax in mp.axes_manager.signal_axes)
+    assert mp.metadata.Simulation.EBSD_master_pattern.BSE_simulation.energy == 15.0
+    assert mp.metadata.Acquisition_instrument.SEM.beam_energy == 15.0
+    assert mp.metadata.General.title == "dynamical ni 15 kV"

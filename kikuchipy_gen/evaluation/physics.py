@@ -25,7 +25,26 @@ __all__ = ["as_ebsd", "best_matches", "clahe_from_info", "physics_dictionary", "
 
 
 def clahe_from_info(preprocessing: dict[str, Any] | None) -> CLAHE | None:
-    """The CLAHE a model's training data used, from its recorded preprocessing."""
+    """The CLAHE a model's training data used, from its recorded preprocessing.
+
+    Parameters
+    ----------
+    preprocessing
+        The model's ``info["preprocessing"]``; None or no ``"clahe"`` entry
+        means none.
+
+    Returns
+    -------
+    kikuchipy_gen.preprocessing.CLAHE or None
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.evaluation import clahe_from_info
+    >>> clahe_from_info({"clahe": {"clip_limit": 10.0, "tiles": [4, 4]}}).tiles
+    (4, 4)
+    >>> clahe_from_info(None) is None
+    True
+    """
     if not preprocessing or not preprocessing.get("clahe"):
         return None
     c = preprocessing["clahe"]
@@ -120,7 +139,35 @@ def best_matches(xmap: CrystalMap, index: slice | np.ndarray | None = None) -> C
 
 
 def as_ebsd(patterns: np.ndarray, rotations: Rotation, phase, detector: EBSDDetector) -> EBSD:
-    """Wrap (n, rows, cols) patterns as an ``EBSD`` signal with xmap and detector."""
+    """Wrap (n, rows, cols) patterns as an ``EBSD`` signal with xmap and detector.
+
+    Parameters
+    ----------
+    patterns
+        Patterns (n, rows, cols).
+    rotations
+        Their orientations, n of them.
+    phase
+        The orix :class:`~orix.crystal_map.Phase` of the crystal map.
+    detector
+        The patterns' detector (copied).
+
+    Returns
+    -------
+    kikuchipy.signals.EBSD
+        1-D navigation axis ``"x"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from orix.crystal_map import Phase
+    >>> from orix.quaternion import Rotation
+    >>> from kikuchipy_gen.detector import default_detector
+    >>> from kikuchipy_gen.evaluation.physics import as_ebsd
+    >>> s = as_ebsd(np.zeros((3, 60, 60), "float32"), Rotation.random(3), Phase(point_group="m-3m"), default_detector())
+    >>> s.axes_manager.navigation_shape, int(s.xmap.size)
+    ((3,), 3)
+    """
     rot = Rotation(rotations.data.reshape(-1, 4))
     xmap = CrystalMap(rot, phase_list=PhaseList(phase.deepcopy()), x=np.arange(rot.size))
     s = EBSD(np.asarray(patterns), xmap=xmap, detector=detector.deepcopy())

@@ -2,77 +2,93 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["ModelConfig", "TrainConfig", "load_config", "preset", "save_config"]
+from kikuchipy_gen.losses import AdaptiveKL
+
+__all__ = [
+    "ConvDecoderConfig",
+    "GeometricDecoderConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "load_config",
+    "preset",
+    "save_config",
+]
 
 
 @dataclass
-class ModelConfig:
-    """Architecture of the EBSD-CVAE/GAN (Fig. 1 of the paper).
+class ConvDecoderConfig:
+    """The paper's transposed-conv decoder (Fig. 1): dense branches, then up-sampling blocks.
+
+    Its residual blocks mirror :attr:`ModelConfig.blocks`.
 
     Parameters
     ----------
-    pattern_shape
-        Pattern (rows, columns); both divisible by 4 (two stride-2 stages).
-    n_attributes
-        Length of the attribute vector: 4 (quaternion) or 5 (with voltage),
-        or more. Only the first/last dense layers depend on it.
-    use_voltage
-        Whether the last attribute is the voltage (adds a voltage head to
-        the classifier).
-    latent_dim
-        Size of z (paper: 500).
-    stem_channels
-        Channels of the two plain 3x3 convolutions that open the encoder.
-    blocks
-        (channels, stride) of the residual blocks; the decoder mirrors them.
-    encoder_dense, decoder_dense, critic_dense
-        Hidden dense layer widths.
-    decoder_channels
-        Channels of the decoder's first feature map (paper: 256).
-    decoder
-        ``"conv"`` (the paper's transposed-conv decoder) or ``"geometric"``
-        (a learned master pattern behind exact projection, see
-        :mod:`kikuchipy_gen.models.geometric`).
-    texture_size, voltage_knots, energy_range
-        Geometric decoder: Lambert pixels a side of the learned master
-        pattern and number of voltages it is learned at (evenly spaced over
-        ``energy_range`` in kV).
-    head, head_channels, head_window
-        Geometric decoder's detector-space head: ``"local-contrast"``
-        (default; local standardisation over ``head_window`` pixels and
-        3x3 edge features, then a per-pixel MLP of ``head_channels``
-        units; a fused numba kernel runs it on CPU) or ``"dilated"`` (four
-        dilated 3x3 convolutions of ``head_channels`` channels; a little
-        better BCE per training step, about 10x slower on CPU).
-    symmetry
-        Geometric decoder: which symmetry the learned master pattern has by
-        construction (directions are reduced into its fundamental sector):
-        ``"laue"`` (the phase's Laue group, default), ``"point_group"`` or
-        ``"none"`` (learned from data).
-    critic_blocks
-        (channels, stride) of the critic/classifier trunk.
-    leaky_slope
-        Negative slope of the leaky ReLUs.
+    dense
+        Hidden widths of the z and attribute branches (paper: 1024-2048-4096).
+    channels
+        Channels of the first feature map, at a quarter of the pattern size
+        (paper: 256).
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models.config import ConvDecoderConfig
+    >>> ConvDecoderConfig(dense=[64], channels=8).kind
+    'conv'
     """
 
-    pattern_shape: tuple[int, int] = (60, 60)
-    n_attributes: int = 4
-    use_voltage: bool = False
-    latent_dim: int = 500
-    stem_channels: int = 256
-    blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 1), (728, 2), (512, 2)])
-    encoder_dense: list[int] = field(default_factory=lambda: [2048, 2048, 1024])
-    decoder_dense: list[int] = field(default_factory=lambda: [1024, 2048, 4096])
-    decoder_channels: int = 256
-    critic_blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 2), (728, 2)])
-    critic_dense: list[int] = field(default_factory=lambda: [2048, 1024])
-    leaky_slope: float = 0.2
-    decoder: str = "conv"
+    kind: ClassVar[str] = "conv"
+    dense: list[int] = field(default_factory=lambda: [1024, 2048, 4096])
+    channels: int = 256
+
+    def __post_init__(self) -> None:
+        self.dense = [int(d) for d in self.dense]
+        if not self.dense or min(self.dense) < 1 or self.channels < 1:
+            raise ValueError("decoder dense widths and channels must be >= 1")
+
+
+@dataclass
+class GeometricDecoderConfig:
+    """The geometry-aware decoder: a learned master pattern behind exact projection.
+
+    See :mod:`kikuchipy_gen.models.geometric`.
+
+    Parameters
+    ----------
+    texture_size
+        Lambert pixels a side of the learned master pattern (odd).
+    voltage_knots
+        Number of voltages the master pattern is learned at, evenly spaced
+        over ``energy_range``; more than one needs a voltage-conditioned
+        model (:attr:`ModelConfig.use_voltage`).
+    energy_range
+        (lowest, highest) knot voltage in kV.
+    head, head_channels, head_window
+        The detector-space head: ``"local-contrast"`` (default; local
+        standardisation over ``head_window`` pixels and 3x3 edge features,
+        then a per-pixel MLP of ``head_channels`` units; a fused numba
+        kernel runs it on CPU) or ``"dilated"`` (four dilated 3x3
+        convolutions of ``head_channels`` channels; a little better BCE per
+        training step, about 10x slower on CPU).
+    symmetry
+        Which symmetry the learned master pattern has by construction
+        (directions are reduced into its fundamental sector): ``"laue"``
+        (the phase's Laue group, default), ``"point_group"`` or ``"none"``
+        (learned from data).
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models.config import GeometricDecoderConfig
+    >>> GeometricDecoderConfig(texture_size=41).kind
+    'geometric'
+    """
+
+    kind: ClassVar[str] = "geometric"
     texture_size: int = 201
     voltage_knots: int = 1
     energy_range: tuple[float, float] = (10.0, 30.0)
@@ -82,10 +98,7 @@ class ModelConfig:
     symmetry: str = "laue"
 
     def __post_init__(self) -> None:
-        self.pattern_shape = tuple(int(s) for s in self.pattern_shape)
         self.energy_range = tuple(float(e) for e in self.energy_range)
-        if self.decoder not in ("conv", "geometric"):
-            raise ValueError(f"decoder must be 'conv' or 'geometric', got {self.decoder!r}")
         if self.head not in ("local-contrast", "dilated"):
             raise ValueError(f"head must be 'local-contrast' or 'dilated', got {self.head!r}")
         if self.head_window < 3 or self.head_window % 2 == 0:
@@ -94,20 +107,189 @@ class ModelConfig:
             raise ValueError(f"symmetry must be 'laue', 'point_group' or 'none', got {self.symmetry!r}")
         if self.texture_size < 5 or self.texture_size % 2 == 0:
             raise ValueError("texture_size must be odd and >= 5 (Lambert pixels a side)")
-        if self.voltage_knots < 1 or (self.voltage_knots > 1 and not self.use_voltage):
-            raise ValueError("voltage_knots > 1 needs use_voltage=True")
+        if self.voltage_knots < 1:
+            raise ValueError("voltage_knots must be >= 1")
+        if len(self.energy_range) != 2 or not self.energy_range[0] <= self.energy_range[1]:
+            raise ValueError(f"energy_range must be (low, high) in kV, got {self.energy_range}")
+
+
+_DECODER_CONFIGS = {c.kind: c for c in (ConvDecoderConfig, GeometricDecoderConfig)}
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the EBSD-CVAE/GAN (Fig. 1 of the paper).
+
+    The encoder and the critic/classifier are the paper's; the decoder is
+    one of two kinds, each with its own configuration in :attr:`decoder`.
+
+    Parameters
+    ----------
+    pattern_shape
+        Pattern (rows, columns); both divisible by 4 (two stride-2 stages).
+    use_voltage
+        Whether the last attribute is the voltage (adds a voltage head to
+        the classifier).
+    n_attributes
+        Length of the attribute vector. Derived when not given: 4 (the
+        quaternion), 5 with the voltage. Only the first/last dense layers
+        depend on it.
+    latent_dim
+        Size of z (paper: 500).
+    stem_channels
+        Channels of the two plain 3x3 convolutions that open the encoder.
+    blocks
+        (channels, stride) of the encoder's residual blocks; the conv
+        decoder mirrors them.
+    encoder_dense, critic_dense
+        Hidden dense layer widths.
+    critic_blocks
+        (channels, stride) of the critic/classifier trunk.
+    leaky_slope
+        Negative slope of the leaky ReLUs.
+    decoder
+        :class:`ConvDecoderConfig` (the paper's transposed-conv decoder,
+        default) or :class:`GeometricDecoderConfig`; the kind's name
+        (``"conv"``, ``"geometric"``) gives its defaults.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models.config import ModelConfig
+    >>> cfg = ModelConfig(use_voltage=True, decoder="geometric")
+    >>> cfg.n_attributes, cfg.decoder.kind
+    (5, 'geometric')
+    """
+
+    pattern_shape: tuple[int, int] = (60, 60)
+    use_voltage: bool = False
+    n_attributes: int | None = None
+    latent_dim: int = 500
+    stem_channels: int = 256
+    blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 1), (728, 2), (512, 2)])
+    encoder_dense: list[int] = field(default_factory=lambda: [2048, 2048, 1024])
+    critic_blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 2), (728, 2)])
+    critic_dense: list[int] = field(default_factory=lambda: [2048, 1024])
+    leaky_slope: float = 0.2
+    decoder: ConvDecoderConfig | GeometricDecoderConfig = field(default_factory=ConvDecoderConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.use_voltage, bool):
+            raise TypeError(f"use_voltage must be true or false, got {self.use_voltage!r}")
+        self.pattern_shape = tuple(int(s) for s in self.pattern_shape)
+        self.decoder = _decoder_config(self.decoder)
         self.blocks = [tuple(int(v) for v in b) for b in self.blocks]
         self.critic_blocks = [tuple(int(v) for v in b) for b in self.critic_blocks]
         if len(self.pattern_shape) != 2 or any(s % 4 or s < 8 for s in self.pattern_shape):
             raise ValueError(f"pattern_shape must be two sizes divisible by 4, got {self.pattern_shape}")
         if sum(s == 2 for _, s in self.blocks) != 2 or any(s not in (1, 2) for _, s in self.blocks):
             raise ValueError("blocks must hold exactly two stride-2 blocks (and stride-1 ones)")
+        if self.n_attributes is None:
+            self.n_attributes = 5 if self.use_voltage else 4
         if self.n_attributes < 4:
             raise ValueError("n_attributes must be >= 4 (the orientation quaternion)")
         if self.use_voltage and self.n_attributes < 5:
             raise ValueError("use_voltage needs n_attributes >= 5 (quaternion + voltage)")
         if self.latent_dim < 1:
             raise ValueError("latent_dim must be >= 1")
+        if isinstance(self.decoder, GeometricDecoderConfig) and self.decoder.voltage_knots > 1 and not self.use_voltage:
+            raise ValueError("voltage_knots > 1 needs use_voltage=True")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary; the decoder's section carries its ``kind``.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.models.config import ModelConfig
+        >>> ModelConfig().to_dict()["decoder"]["kind"]
+        'conv'
+        """
+        d = asdict(self)
+        d["decoder"] = {"kind": self.decoder.kind, **d["decoder"]}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], strict: bool = True) -> ModelConfig:
+        """Build from :meth:`to_dict`'s dictionary, or from a flat one.
+
+        Model files of the first format (the shipped model's among them) and
+        configs written by hand keep the decoder's fields at the top level
+        beside ``decoder = "conv"`` or ``"geometric"``; they are moved into
+        the decoder's section.
+
+        Parameters
+        ----------
+        d
+            The dictionary.
+        strict
+            Whether a flat field of the other decoder kind is an error.
+            Format-1 model files wrote every field whatever the kind, so
+            they are read with ``strict=False`` (such fields are dropped).
+
+        Returns
+        -------
+        ModelConfig
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.models.config import ModelConfig
+        >>> cfg = ModelConfig.from_dict({"decoder": "geometric", "texture_size": 41})
+        >>> cfg.decoder.texture_size, ModelConfig.from_dict(cfg.to_dict()) == cfg
+        (41, True)
+        """
+        return cls(**_split_decoder_fields(d, strict=strict))
+
+
+def _decoder_config(value: Any) -> ConvDecoderConfig | GeometricDecoderConfig:
+    if isinstance(value, tuple(_DECODER_CONFIGS.values())):
+        return value
+    if isinstance(value, str):
+        value = {"kind": value}
+    if not isinstance(value, dict):
+        raise TypeError(f"decoder must be 'conv', 'geometric' or a decoder config, got {type(value).__name__}")
+    value = dict(value)
+    kind = value.pop("kind", "conv")
+    if kind not in _DECODER_CONFIGS:
+        raise ValueError(f"decoder must be 'conv' or 'geometric', got {kind!r}")
+    cls = _DECODER_CONFIGS[kind]
+    unknown = set(value) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"Unknown {kind} decoder option(s): {sorted(unknown)}")
+    return cls(**value)
+
+
+# Format-1 (flat) names of the decoders' fields.
+_FLAT_NAMES = {
+    "conv": {"decoder_dense": "dense", "decoder_channels": "channels"},
+    "geometric": {f.name: f.name for f in fields(GeometricDecoderConfig)},
+}
+
+
+def _split_decoder_fields(d: dict[str, Any], strict: bool) -> dict[str, Any]:
+    """Move flat decoder fields into the ``decoder`` section; reject unknown names."""
+    d = dict(d)
+    decoder = d.get("decoder", "conv")
+    if isinstance(decoder, str):
+        section: dict[str, Any] = {"kind": decoder}
+    elif isinstance(decoder, dict):
+        section = dict(decoder)
+    else:
+        return d  # already a decoder config object
+    kind = section.get("kind", "conv")
+    for other, names in _FLAT_NAMES.items():
+        for flat, name in names.items():
+            if flat not in d:
+                continue
+            value = d.pop(flat)
+            if other == kind:
+                section.setdefault(name, value)
+            elif strict:
+                raise ValueError(f"{flat!r} is an option of the {other} decoder; this model has a {kind} decoder")
+    d["decoder"] = section
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"Unknown model option(s): {sorted(unknown)}")
+    return d
 
 
 @dataclass
@@ -131,9 +313,7 @@ class TrainConfig:
     adam_beta1: float = 0.5
     bce_reduction: str = "sum"
     kl_weight: float = 0.8
-    kl_schedule: dict[str, float] = field(
-        default_factory=lambda: {"upper": 15.0, "lower": 5.0, "high": 1.5, "mid": 0.1, "low": 0.01}
-    )
+    kl_schedule: dict[str, float] = field(default_factory=lambda: asdict(AdaptiveKL()))
     # Stage 2: critic + classifier pre-training
     critic_epochs: int = 5
     critic_batch_size: int = 16
@@ -165,7 +345,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
-            self.model = ModelConfig(**self.model)
+            self.model = ModelConfig.from_dict(self.model)
         if self.lipschitz not in ("clip", "maxnorm", "none"):
             raise ValueError(f"lipschitz must be 'clip', 'maxnorm' or 'none', got {self.lipschitz!r}")
         if self.orientation_loss not in ("disorientation", "dot"):
@@ -182,7 +362,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary."""
-        return asdict(self)
+        return {**asdict(self), "model": self.model.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -192,12 +372,8 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"Unknown training option(s): {sorted(unknown)}")
         d = dict(d)
-        if "model" in d and isinstance(d["model"], dict):
-            model_known = {f.name for f in fields(ModelConfig)}
-            bad = set(d["model"]) - model_known
-            if bad:
-                raise ValueError(f"Unknown model option(s): {sorted(bad)}")
-            d["model"] = ModelConfig(**d["model"])
+        if isinstance(d.get("model"), dict):
+            d["model"] = ModelConfig.from_dict(d["model"])
         return cls(**d)
 
 
@@ -206,15 +382,14 @@ _COMPACT = {
     "stem_channels": 16,
     "blocks": [(16, 1), (32, 1), (48, 2), (32, 2)],
     "encoder_dense": [512, 256],
-    "decoder_dense": [256, 512],
-    "decoder_channels": 32,
     "critic_blocks": [(16, 1), (32, 2), (48, 2)],
     "critic_dense": [256],
 }
-
-
-_GEOMETRIC = {**_COMPACT, "decoder": "geometric", "latent_dim": 16, "texture_size": 201,
-              "head_channels": 8}
+_PRESETS = {
+    "paper": {},
+    "compact": {**_COMPACT, "decoder": {"kind": "conv", "dense": [256, 512], "channels": 32}},
+    "geometric": {**_COMPACT, "latent_dim": 16, "decoder": {"kind": "geometric", "head_channels": 8}},
+}
 
 
 def preset(name: str, **overrides: Any) -> ModelConfig:
@@ -227,7 +402,8 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
         dense layers up to 4096). ``"compact"``: same structure, widths that
         train on a laptop.
     **overrides
-        Any :class:`ModelConfig` field, e.g. ``use_voltage=True, n_attributes=5``.
+        Any :class:`ModelConfig` field, e.g. ``use_voltage=True``, or a field
+        of the preset's decoder by name (``texture_size=41``).
 
     Returns
     -------
@@ -236,16 +412,19 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     Examples
     --------
     >>> from kikuchipy_gen.models.config import preset
-    >>> preset("compact", use_voltage=True, n_attributes=5).latent_dim
+    >>> preset("compact", use_voltage=True).latent_dim
     64
+    >>> preset("geometric", texture_size=41).decoder.texture_size
+    41
     """
-    if name == "paper":
-        return ModelConfig(**overrides)
-    if name == "compact":
-        return ModelConfig(**{**_COMPACT, **overrides})
-    if name == "geometric":
-        return ModelConfig(**{**_GEOMETRIC, **overrides})
-    raise ValueError(f"Unknown preset {name!r}; use 'paper', 'compact' or 'geometric'")
+    if name not in _PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; use 'paper', 'compact' or 'geometric'")
+    base = copy.deepcopy(_PRESETS[name])
+    decoder = base.pop("decoder", {"kind": "conv"})
+    overrides = dict(overrides)
+    if isinstance(overrides.get("decoder"), dict):
+        decoder = {**decoder, **overrides.pop("decoder")}
+    return ModelConfig.from_dict({**base, "decoder": decoder, **overrides})
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

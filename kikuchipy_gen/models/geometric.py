@@ -33,7 +33,8 @@ from orix.quaternion.symmetry import C1
 from torch import nn
 
 from kikuchipy_gen.attributes import VOLTAGE_SCALE
-from kikuchipy_gen.models.config import ModelConfig
+from kikuchipy_gen.lambert import lambert_master_pattern
+from kikuchipy_gen.models.config import GeometricDecoderConfig, ModelConfig
 from kikuchipy_gen.projection import (
     detector_directions,
     lambert_coordinates,
@@ -57,13 +58,13 @@ class GeometricDecoder(nn.Module):
     Parameters
     ----------
     config
-        Model configuration; uses ``texture_size``, ``voltage_knots``,
-        ``energy_range``, ``symmetry``, ``latent_dim`` and the head's fields
-        (``head``, ``head_channels``, ``head_window``).
+        Model configuration with a
+        :class:`~kikuchipy_gen.models.config.GeometricDecoderConfig` decoder;
+        also uses ``latent_dim``, ``use_voltage`` and ``leaky_slope``.
     detector
         Detector to project onto; change it later with :meth:`set_detector`.
     point_group
-        The phase's point group; with ``config.symmetry`` it fixes the
+        The phase's point group; with the decoder's ``symmetry`` it fixes the
         symmetry imposed on the learned master pattern. None imposes none.
 
     Examples
@@ -82,15 +83,18 @@ class GeometricDecoder(nn.Module):
 
     def __init__(self, config: ModelConfig, detector: EBSDDetector, point_group: Symmetry | None = None) -> None:
         super().__init__()
-        n, knots = config.texture_size, config.voltage_knots
+        geometric = config.decoder
+        if not isinstance(geometric, GeometricDecoderConfig):
+            raise TypeError(f"GeometricDecoder needs a geometric decoder config, got a {geometric.kind} one")
+        n, knots = geometric.texture_size, geometric.voltage_knots
         self.use_voltage = config.use_voltage
-        self.register_buffer("knot_voltages", torch.linspace(*config.energy_range, knots) / VOLTAGE_SCALE)
+        self.register_buffer("knot_voltages", torch.linspace(*geometric.energy_range, knots) / VOLTAGE_SCALE)
         self.texture = nn.Parameter(0.01 * torch.randn(knots, 2, n, n))
-        head = LocalContrastHead if config.head == "local-contrast" else DilatedHead
+        head = LocalContrastHead if geometric.head == "local-contrast" else DilatedHead
         self.head = head(config)
-        if point_group is None or config.symmetry == "none":
+        if point_group is None or geometric.symmetry == "none":
             point_group = C1
-        elif config.symmetry == "laue":
+        elif geometric.symmetry == "laue":
             point_group = point_group.laue
         self.sector = SectorReduction(point_group)
         self._set_symmetry_lookup(n)
@@ -239,17 +243,7 @@ class GeometricDecoder(nn.Module):
         """
         if not isinstance(phase, Phase):
             raise TypeError(f"phase must be an orix Phase, got {type(phase).__name__}")
-        data = self.lambert_master_pattern(energy, size).numpy()
-        mp = EBSDMasterPattern(data, projection="lambert", hemisphere="both", phase=phase.deepcopy())
-        n = data.shape[-1]
-        half = (n - 1) // 2
-        axes = mp.axes_manager
-        axes[0].name, axes[0].scale, axes[0].offset = "hemisphere", 1, 0
-        for ax, name in zip(axes.signal_axes, ("width", "height")):
-            ax.name, ax.offset, ax.scale = name, -half, 1
-        if energy is not None:
-            mp.metadata.set_item("Simulation.EBSD_master_pattern.BSE_simulation.energy", float(energy))
-        return mp
+        return lambert_master_pattern(self.lambert_master_pattern(energy, size).numpy(), phase, energy)
 
 
 class LocalContrastHead(nn.Module):
@@ -271,8 +265,8 @@ class LocalContrastHead(nn.Module):
     Parameters
     ----------
     config
-        Uses ``latent_dim``, ``head_channels``, ``head_window`` and
-        ``leaky_slope``.
+        Uses ``latent_dim``, ``leaky_slope`` and the geometric decoder's
+        ``head_channels`` and ``head_window``.
 
     Examples
     --------
@@ -286,8 +280,8 @@ class LocalContrastHead(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        c = config.head_channels
-        self.window = config.head_window
+        c = config.decoder.head_channels
+        self.window = config.decoder.head_window
         self.slope = config.leaky_slope
         self.edges = nn.Conv2d(1, _EDGE_FEATURES, 3, padding=1)
         self.mix_in = nn.Linear(2 + _EDGE_FEATURES, c)
@@ -320,7 +314,8 @@ class DilatedHead(nn.Module):
     Parameters
     ----------
     config
-        Uses ``latent_dim``, ``head_channels`` and ``leaky_slope``.
+        Uses ``latent_dim``, ``leaky_slope`` and the geometric decoder's
+        ``head_channels``.
 
     Examples
     --------
@@ -334,7 +329,7 @@ class DilatedHead(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        c = config.head_channels
+        c = config.decoder.head_channels
         self.head_in = nn.Conv2d(1, c, 3, padding=1)
         self.head_mid = nn.Conv2d(c, c, 3, padding=2, dilation=2)
         self.head_deep = nn.Conv2d(c, c, 3, padding=4, dilation=4)
@@ -356,11 +351,6 @@ class DilatedHead(nn.Module):
 
 def _box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
     """Mean over a ``window`` x ``window`` box clipped at the borders, of (b, rows, cols)."""
-    for dim in (1, 2):
-        n, half = x.shape[dim], window // 2
-        idx = torch.arange(n, device=x.device)
-        hi, lo = (idx + half).clamp(max=n - 1) + 1, (idx - half).clamp(min=0)
-        sums = F.pad(x.cumsum(dim), (0, 0, 1, 0) if dim == 1 else (1, 0))
-        shape = (1, n, 1) if dim == 1 else (1, 1, n)
-        x = (sums.index_select(dim, hi) - sums.index_select(dim, lo)) / (hi - lo).to(x.dtype).reshape(shape)
-    return x
+    # count_include_pad=False divides by the pixels inside the pattern only.
+    half = window // 2
+    return F.avg_pool2d(x[:, None], window, stride=1, padding=half, count_include_pad=False)[:, 0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kikuchipy_gen.models.config import ModelConfig
+from kikuchipy_gen.models.config import ConvDecoderConfig, ModelConfig
 
 __all__ = ["CriticClassifier", "Decoder", "Encoder"]
 
@@ -135,12 +135,12 @@ class Decoder(nn.Module):
         super().__init__()
         act = nn.LeakyReLU(config.leaky_slope)
         self.h, self.w = (s // 4 for s in config.pattern_shape)
-        self.c = config.decoder_channels
+        if not isinstance(config.decoder, ConvDecoderConfig):
+            raise TypeError(f"Decoder is the conv decoder; this config has a {config.decoder.kind} decoder")
+        dense, self.c = config.decoder.dense, config.decoder.channels
         size = self.c * self.h * self.w
-        self.z_branch = nn.Sequential(_mlp([config.latent_dim, *config.decoder_dense], act),
-                                      nn.Linear(config.decoder_dense[-1], size))
-        self.attr_branch = nn.Sequential(_mlp([config.n_attributes, *config.decoder_dense], act),
-                                         nn.Linear(config.decoder_dense[-1], size))
+        self.z_branch = nn.Sequential(_mlp([config.latent_dim, *dense], act), nn.Linear(dense[-1], size))
+        self.attr_branch = nn.Sequential(_mlp([config.n_attributes, *dense], act), nn.Linear(dense[-1], size))
         blocks, c = [], self.c
         for c_out, stride in config.blocks:
             blocks.append(_UpBlock(c, c_out, stride, act))

@@ -9,12 +9,11 @@ import numpy as np
 from kikuchipy.signals import EBSDMasterPattern
 from orix.crystal_map import Phase
 
+from kikuchipy_gen.attributes import ENERGY_TOLERANCE
 from kikuchipy_gen.phases import phase_to_dict
 
 __all__ = ["MasterPatternSource", "validate_master_pattern"]
 
-# Energies closer than this (kV) are the same energy.
-_ENERGY_TOL = 1e-3
 _ENERGY_MIN, _ENERGY_MAX = 1.0, 300.0
 
 
@@ -90,7 +89,7 @@ class MasterPatternSource(abc.ABC):
         available = self.energies
         if available is None:
             return energy
-        match = [e for e in available if abs(e - energy) < _ENERGY_TOL]
+        match = [e for e in available if abs(e - energy) < ENERGY_TOLERANCE]
         if not match:
             listed = ", ".join(f"{e:g}" for e in available)
             raise ValueError(
@@ -160,23 +159,3 @@ def validate_master_pattern(mp: Any) -> None:
     data = np.asarray(mp.data) if not mp._lazy else mp.data
     if data.shape[-2] != data.shape[-1]:
         raise ValueError(f"Lambert master pattern must be square, got {data.shape[-2:]}")
-
-
-def _as_master_pattern(data: np.ndarray, phase: Phase, title: str) -> EBSDMasterPattern:
-    """Wrap a (2, n, n) array (upper, lower) as a Lambert master pattern."""
-    n = data.shape[-1]
-    half = n // 2
-    axes = [
-        {"name": "hemisphere", "size": 2, "scale": 1, "offset": 0, "units": ""},
-        {"name": "height", "size": n, "scale": 1, "offset": -half, "units": "px"},
-        {"name": "width", "size": n, "scale": 1, "offset": -half, "units": "px"},
-    ]
-    mp = EBSDMasterPattern(
-        np.ascontiguousarray(data, dtype=np.float32),
-        axes=axes,
-        phase=phase.deepcopy(),
-        projection="lambert",
-        hemisphere="both",
-    )
-    mp.metadata.General.title = title
-    return mp

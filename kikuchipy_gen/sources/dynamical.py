@@ -18,8 +18,9 @@ import numpy as np
 from kikuchipy.signals import EBSDMasterPattern
 from orix.crystal_map import Phase
 
+from kikuchipy_gen.lambert import lambert_master_pattern
 from kikuchipy_gen.phases import get_phase, phase_to_dict
-from kikuchipy_gen.sources._base import MasterPatternSource, _as_master_pattern
+from kikuchipy_gen.sources._base import MasterPatternSource
 
 __all__ = ["DynamicalSource", "default_cache_dir"]
 
@@ -132,7 +133,7 @@ class DynamicalSource(MasterPatternSource):
             if path is not None:
                 _atomic_save_npz(path, data=data, provenance=json.dumps(self.to_dict()))
         title = f"dynamical {self._phase.name} {energy:g} kV"
-        return _as_master_pattern(data, self._phase, title)
+        return lambert_master_pattern(data, self._phase, energy=energy, title=title)
 
     def _simulate(self, energy: float) -> np.ndarray:
         de = _import_de_ebsd()

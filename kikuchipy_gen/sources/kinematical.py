@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -99,7 +98,8 @@ class KinematicalSource(MasterPatternSource):
 
     def _master_pattern(self, energy: float) -> EBSDMasterPattern:
         simulator = KikuchiPatternSimulator(self.reflectors(energy))
-        with _single_numba_thread(), contextlib.redirect_stderr(io.StringIO()):
+        # kikuchipy shows a progress bar here; it has no argument to hide it.
+        with _single_numba_thread():
             mp = simulator.calculate_master_pattern(
                 half_size=self.half_size, hemisphere="both", scaling="linear"
             )

@@ -1,0 +1,156 @@
+"""Running a trained decoder: built decoders, device choice and the CPU kernel.
+
+:class:`DecoderRuntime` turns fundamental-zone quaternions, energies and
+latent vectors into patterns. It builds each (detector, device) decoder once
+and keeps it, picks CUDA when there is one, and sends geometric decoders with
+the local-contrast head on CPU to the fused numba kernel
+(:mod:`kikuchipy_gen.models._cpu_decode`). It pickles as bytes (JSON and
+safetensors, never torch objects), so dask.distributed workers receive it,
+and a worker builds each model once, whatever the number of tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+from kikuchipy.detectors import EBSDDetector
+
+from kikuchipy_gen.attributes import attribute_tensor
+from kikuchipy_gen.detector import detector_to_dict
+from kikuchipy_gen.models._cpu_decode import decode_cpu, supports_cpu_kernel
+from kikuchipy_gen.models.bundle import ModelBundle
+
+__all__ = ["DecoderRuntime", "default_device"]
+
+_logger = logging.getLogger(__name__)
+
+# Built decoders kept per runtime: many detectors in one session must not
+# grow memory without bound.
+_MAX_DECODERS = 16
+
+
+def default_device() -> torch.device:
+    """CUDA when torch sees a GPU, else the CPU.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models.runtime import default_device
+    >>> default_device().type in ("cpu", "cuda")
+    True
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class DecoderRuntime:
+    """Decodes patterns with one model bundle; thread-safe, picklable as bytes.
+
+    Parameters
+    ----------
+    bundle
+        The model.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+    >>> from kikuchipy_gen.models.bundle import ModelBundle
+    >>> from kikuchipy_gen.models.runtime import DecoderRuntime
+    >>> runtime = DecoderRuntime(ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv"))
+    >>> q = np.array([[1.0, 0, 0, 0]])
+    >>> runtime.decode(q, np.array([20.0]), torch.zeros(1, 16), runtime.bundle.detector).shape
+    (1, 60, 60)
+    """
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        self._decoders: dict[tuple[str, str], torch.nn.Module] = {}
+        self._lock = threading.Lock()
+
+    def decoder(self, detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
+        """The trained decoder for a detector on a device, built once.
+
+        Parameters
+        ----------
+        detector
+            Detector to generate for.
+        device
+            torch device.
+
+        Returns
+        -------
+        torch.nn.Module
+        """
+        key = (json.dumps(detector_to_dict(detector), sort_keys=True), str(device))
+        with self._lock:
+            decoder = self._decoders.get(key)
+            if decoder is None:
+                _logger.debug("Building the decoder for detector %s on %s", detector.shape, device)
+                decoder = self.bundle.build_decoder(detector, device)
+                if len(self._decoders) >= _MAX_DECODERS:
+                    self._decoders.clear()
+                self._decoders[key] = decoder
+        return decoder
+
+    def decode(
+        self,
+        quaternions: np.ndarray,
+        energies: np.ndarray,
+        z: torch.Tensor,
+        detector: EBSDDetector,
+        device: torch.device | None = None,
+    ) -> np.ndarray:
+        """Pattern intensities in [0, 1] for fundamental-zone quaternions.
+
+        Parameters
+        ----------
+        quaternions
+            (n, 4) unit quaternions, reduced to the fundamental zone with
+            scalar part >= 0 (:func:`~kikuchipy_gen.attributes.fundamental_zone_quaternions`).
+        energies
+            (n,) beam energies in kV (ignored by a model without voltage).
+        z
+            (n, latent_dim) latent vectors.
+        detector
+            Detector to generate for.
+        device
+            torch device; default :func:`default_device`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (n, rows, cols).
+        """
+        device = default_device() if device is None else torch.device(device)
+        decoder = self.decoder(detector, device)
+        voltage = energies if self.bundle.config.use_voltage else None
+        attributes = attribute_tensor(quaternions, voltage)
+        if device.type == "cpu" and supports_cpu_kernel(decoder):
+            out = decode_cpu(decoder, z, attributes)
+        else:
+            with torch.inference_mode():
+                out = torch.sigmoid(decoder(z.to(device), attributes.to(device)).float()).cpu().numpy()
+        return out.reshape(len(quaternions), *detector.shape)
+
+    # Pickled as bytes: a worker process rebuilds the runtime from the bundle
+    # once per model (keyed by its digest), not once per task.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"digest": self.bundle.digest, "bundle": self.bundle.to_bytes()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        with _REGISTRY_LOCK:
+            known = _REGISTRY.get(state["digest"])
+            if known is None:
+                known = DecoderRuntime(ModelBundle.from_bytes(state["bundle"]))
+                if len(_REGISTRY) >= _MAX_DECODERS:
+                    _REGISTRY.clear()
+                _REGISTRY[state["digest"]] = known
+        self.__dict__.update(known.__dict__)
+
+
+_REGISTRY: dict[str, DecoderRuntime] = {}
+_REGISTRY_LOCK = threading.Lock()
