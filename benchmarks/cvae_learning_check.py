@@ -40,31 +40,53 @@ def main() -> None:
     args = parser.parse_args()
     ds = open_dataset(args.dataset)
     val = ds.patterns_array("val")[0][:512].astype(float) / 255
-    print(f"# {datetime.date.today()}: {ds}; optimum BCE (entropy of val patterns) {_entropy(val):.4f}, "
-          f"all-0.5 prediction {np.log(2):.4f}")
+    print(
+        f"# {datetime.date.today()}: {ds}; optimum BCE (entropy of val patterns) {_entropy(val):.4f}, "
+        f"all-0.5 prediction {np.log(2):.4f}"
+    )
 
     tmp = tempfile.mkdtemp()
     try:
-        cfg = TrainConfig(dataset=args.dataset, out=f"{tmp}/a", model=preset(args.preset), cvae_lr=args.lr,
-                          mixed_precision=args.bf16, sample_grid=False)
+        cfg = TrainConfig(
+            dataset=args.dataset,
+            out=f"{tmp}/a",
+            model=preset(args.preset),
+            cvae_lr=args.lr,
+            mixed_precision=args.bf16,
+            sample_grid=False,
+        )
         trainer = Trainer(cfg)
         batch = next(trainer._batches(PatternStream(trainer.dataset, "train"), 16))
         t0 = time.perf_counter()
         for _ in range(150):
             result = trainer._cvae_step(batch)
-        print(f"one batch of 16, 150 steps ({time.perf_counter() - t0:.0f} s): "
-              f"BCE per pixel {result['bce_per_pixel']:.4f}, KL {result['kl']:.1f}")
+        print(
+            f"one batch of 16, 150 steps ({time.perf_counter() - t0:.0f} s): "
+            f"BCE per pixel {result['bce_per_pixel']:.4f}, KL {result['kl']:.1f}"
+        )
 
-        cfg = TrainConfig(dataset=args.dataset, out=f"{tmp}/b", model=preset(args.preset), cvae_lr=args.lr,
-                          mixed_precision=args.bf16, cvae_epochs=1, critic_epochs=0, gan_epochs=0,
-                          max_steps_per_epoch=args.steps, sample_grid=False, max_val_patterns=512)
+        cfg = TrainConfig(
+            dataset=args.dataset,
+            out=f"{tmp}/b",
+            model=preset(args.preset),
+            cvae_lr=args.lr,
+            mixed_precision=args.bf16,
+            cvae_epochs=1,
+            critic_epochs=0,
+            gan_epochs=0,
+            max_steps_per_epoch=args.steps,
+            sample_grid=False,
+            max_val_patterns=512,
+        )
         trainer = Trainer(cfg)
         t0 = time.perf_counter()
         trainer.run(show_progressbar=False)
         val_row = [r for r in trainer.state.history if "val_bce_per_pixel" in r][-1]
-        print(f"all training orientations, {args.steps} steps of 16 ({time.perf_counter() - t0:.0f} s): "
-              f"validation BCE per pixel {val_row['val_bce_per_pixel']:.4f}, KL {val_row['val_kl']:.2f}, "
-              f"mean |generated - real| {val_row['val_abs_dev']:.4f}")
+        print(
+            f"all training orientations, {args.steps} steps of 16 ({time.perf_counter() - t0:.0f} s): "
+            f"validation BCE per pixel {val_row['val_bce_per_pixel']:.4f}, KL {val_row['val_kl']:.2f}, "
+            f"mean |generated - real| {val_row['val_abs_dev']:.4f}"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -37,8 +37,10 @@ def main() -> None:
     parser.add_argument("--dynamical", action="store_true", help="also time de-ebsd (uncached)")
     args = parser.parse_args()
 
-    print(f"# {datetime.date.today()} {platform.node()} {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, torch {torch.__version__}")
+    print(
+        f"# {datetime.date.today()} {platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}"
+    )
     rows = []
 
     rot, dt = _timed(lambda: sample_orientations("m-3m", n=100))
@@ -56,9 +58,9 @@ def main() -> None:
     rows.append(("rescale + CLAHE (kikuchipy/scikit-image)", f"{sample.size / dt:,.0f} patterns/s"))
 
     with tempfile.TemporaryDirectory() as tmp:
-        _, dt = _timed(lambda: build_dataset(
-            Path(tmp) / "b.zarr", KikuchipyNickelSource(), sample, show_progressbar=False
-        ))
+        _, dt = _timed(
+            lambda: build_dataset(Path(tmp) / "b.zarr", KikuchipyNickelSource(), sample, show_progressbar=False)
+        )
         rows.append(("build_dataset end to end (project, CLAHE, zarr)", f"{sample.size / dt:,.0f} patterns/s"))
 
     src = KinematicalSource("ni")
@@ -68,7 +70,7 @@ def main() -> None:
     if args.dynamical:
         for kv in (10, 20, 30):
             dyn = DynamicalSource("ni", npx=200, cache_dir=None)
-            _, dt = _timed(lambda: dyn.master_pattern(kv))
+            _, dt = _timed(lambda dyn=dyn, kv=kv: dyn.master_pattern(kv))
             rows.append((f"dynamical Ni master pattern (de-ebsd) npx 200, {kv} kV", f"{dt:.1f} s"))
 
     print("| stage | result |\n|---|---|")

@@ -41,8 +41,12 @@ def _fresh_model() -> MLMasterPattern:
     source = KikuchipyNickelSource()
     cfg = preset("geometric")
     dec = GeometricDecoder(cfg, default_detector(), source.phase.point_group)
-    info = {"phase": phase_to_dict(source.phase), "detector": detector_to_dict(default_detector()),
-            "energies": [20.0], "source": source.to_dict()}
+    info = {
+        "phase": phase_to_dict(source.phase),
+        "detector": detector_to_dict(default_detector()),
+        "energies": [20.0],
+        "source": source.to_dict(),
+    }
     return MLMasterPattern(cfg, dec.state_dict(), info)
 
 
@@ -64,9 +68,11 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     args = parser.parse_args()
 
-    print(f"# {datetime.date.today()} {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print(
+        f"# {datetime.date.today()} {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
     mlmp = MLMasterPattern.load(args.model) if args.model else _fresh_model()
     lo, hi = mlmp.energy_range
     # On a voltage knot (one lookup per pixel) and between two (two lookups, blended).
@@ -76,15 +82,21 @@ def main() -> None:
     det = mlmp.detector
     physics = KikuchipyNickelSource().master_pattern(20)
     phys = _rate(lambda: physics.get_patterns(rot, det, energy=20, compute=True, show_progressbar=False), args.n)
-    clahe = _rate(lambda: preprocess(physics.get_patterns(rot, det, energy=20, compute=True,
-                                                          show_progressbar=False)), args.n, repeats=1)
+    clahe = _rate(
+        lambda: preprocess(physics.get_patterns(rot, det, energy=20, compute=True, show_progressbar=False)),
+        args.n,
+        repeats=1,
+    )
     print(f"model: {mlmp}\n| route | patterns/s | ratio to kikuchipy |\n|---|---|---|")
     print(f"| kikuchipy EBSDMasterPattern.get_patterns (numba, CPU) | {phys:,.0f} | 1.00 |")
-    print(f"| kikuchipy get_patterns + rescale + CLAHE (the physics route to the model's output) "
-          f"| {clahe:,.0f} | {clahe / phys:.2f} |")
+    print(
+        f"| kikuchipy get_patterns + rescale + CLAHE (the physics route to the model's output) "
+        f"| {clahe:,.0f} | {clahe / phys:.2f} |"
+    )
     for device in args.devices:
         for kv in energies:
-            def run() -> None:
+
+            def run(kv: float = kv, device: str = device) -> None:
                 s = mlmp.get_patterns(rot, energy=kv, chunk_size=args.chunk_size, device=device)
                 s.data.compute()
                 if device.startswith("cuda"):
@@ -92,8 +104,10 @@ def main() -> None:
 
             gen = _rate(run, args.n)
             how = "fused numba kernel" if device == "cpu" else "torch"
-            print(f"| MLMasterPattern.get_patterns at {kv:g} kV, {device} ({how}), chunks of {args.chunk_size} "
-                  f"| {gen:,.0f} | {gen / phys:.2f} |")
+            print(
+                f"| MLMasterPattern.get_patterns at {kv:g} kV, {device} ({how}), chunks of {args.chunk_size} "
+                f"| {gen:,.0f} | {gen / phys:.2f} |"
+            )
     dec = mlmp.bundle.build_decoder(det)
     attr = encode_attributes(rot, mlmp.phase.point_group, energy if mlmp.config.use_voltage else None)
 
@@ -103,8 +117,10 @@ def main() -> None:
                 torch.sigmoid(dec(torch.zeros(len(part), mlmp.config.latent_dim), part))
 
     slow = _rate(forward, args.n, repeats=1)
-    print(f"| torch decoder forward on CPU ({torch.get_num_threads()} threads), batches of {args.chunk_size} "
-          f"| {slow:,.0f} | {slow / phys:.2f} |")
+    print(
+        f"| torch decoder forward on CPU ({torch.get_num_threads()} threads), batches of {args.chunk_size} "
+        f"| {slow:,.0f} | {slow / phys:.2f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -45,9 +45,18 @@ def main() -> None:
     sym = ds.phase.point_group.proper_subgroup
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(dataset=args.dataset, out=tmp + "/run", model=preset("geometric"), cvae_lr=args.lr,
-                          cvae_epochs=1, critic_epochs=0, gan_epochs=0, max_steps_per_epoch=args.steps,
-                          sample_grid=False, max_val_patterns=256)
+        cfg = TrainConfig(
+            dataset=args.dataset,
+            out=tmp + "/run",
+            model=preset("geometric"),
+            cvae_lr=args.lr,
+            cvae_epochs=1,
+            critic_epochs=0,
+            gan_epochs=0,
+            max_steps_per_epoch=args.steps,
+            sample_grid=False,
+            max_val_patterns=256,
+        )
         trainer = Trainer(cfg)
         t0 = time.perf_counter()
         trainer.run(show_progressbar=False)
@@ -63,8 +72,10 @@ def main() -> None:
     real = EBSD(np.asarray(ds.patterns_array("test")[0], dtype=np.float32))
     dictionary = ds.patterns("train")
 
-    print(f"# {datetime.date.today()}: geometric preset, {args.steps} CVAE steps in {train_s:.0f} s; "
-          f"{len(truth)} test orientations; dictionary = {ds.sizes['train']:,} training patterns")
+    print(
+        f"# {datetime.date.today()}: geometric preset, {args.steps} CVAE steps in {train_s:.0f} s; "
+        f"{len(truth)} test orientations; dictionary = {ds.sizes['train']:,} training patterns"
+    )
     print("| patterns indexed | mean disorientation (deg) | median | > 5 deg |\n|---|---|---|---|")
     for name, signal in (("physics (EMsoft Ni)", real), ("generated, z = 0", fake)):
         d = _disorientation_deg(_index(signal, dictionary), truth, sym)

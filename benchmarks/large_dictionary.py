@@ -41,23 +41,29 @@ def main() -> None:
     parser.add_argument("--patterns", type=int, default=200)
     parser.add_argument("--chunk-size", type=int, default=4096)
     args = parser.parse_args()
-    print(f"# {datetime.date.today()} {platform.node()}, {os.cpu_count()} cores, torch {torch.__version__}"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print(
+        f"# {datetime.date.today()} {platform.node()}, {os.cpu_count()} cores, torch {torch.__version__}"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
     mlmp = MLMasterPattern.from_pretrained()
     det, phase = mlmp.detector, mlmp.phase
     t0 = time.perf_counter()
     grid = sample_orientations(phase.point_group, n=args.n)
-    print(f"grid n = {args.n}: {grid.size:,} orientations ({time.perf_counter() - t0:.1f} s); "
-          f"peak memory so far {_peak_gib():.2f} GiB")
+    print(
+        f"grid n = {args.n}: {grid.size:,} orientations ({time.perf_counter() - t0:.1f} s); "
+        f"peak memory so far {_peak_gib():.2f} GiB"
+    )
     q = np.random.default_rng(0).standard_normal((args.patterns, 4))
     test = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
     emsoft = KikuchipyNickelSource().master_pattern(20)
     experimental = as_ebsd(physics_patterns(emsoft, test, det, 20), test, phase, det)
     dictionaries = {
-        "physics (EMsoft Ni, projected + CLAHE per chunk)": physics_dictionary(emsoft, grid, det, 20,
-                                                                              chunk_size=args.chunk_size),
+        "physics (EMsoft Ni, projected + CLAHE per chunk)": physics_dictionary(
+            emsoft, grid, det, 20, chunk_size=args.chunk_size
+        ),
         f"generated (shipped model, {'cuda' if torch.cuda.is_available() else 'cpu'})": mlmp.get_patterns(
-            grid, energy=20.0, chunk_size=args.chunk_size),
+            grid, energy=20.0, chunk_size=args.chunk_size
+        ),
     }
     print("| dictionary | time (s) | DI disorientation (deg) | peak memory (GiB) |\n|---|---|---|---|")
     seconds = []
@@ -67,8 +73,11 @@ def main() -> None:
             xmap = experimental.dictionary_indexing(dictionary, keep_n=1, n_per_iteration=args.chunk_size)
         s = summarize(disorientation(xmap, test, phase))
         seconds.append(time.perf_counter() - t0)
-        print(f"| {name} | {seconds[-1]:.0f} | mean {s['mean']:.2f}, median {s['median']:.2f}, "
-              f"max {s['max']:.1f} | {_peak_gib():.2f} |", flush=True)
+        print(
+            f"| {name} | {seconds[-1]:.0f} | mean {s['mean']:.2f}, median {s['median']:.2f}, "
+            f"max {s['max']:.1f} | {_peak_gib():.2f} |",
+            flush=True,
+        )
     print(f"Generated dictionary: {seconds[0] / seconds[1]:.2f}x the speed of the physics one (same run).")
 
 

@@ -46,13 +46,16 @@ def main() -> None:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for i in range(0, rot.size, args.batch):
-            project_patterns(master, q[i:i + args.batch], det, dirs)
+            project_patterns(master, q[i : i + args.batch], det, dirs)
         if device.type == "cuda":
             torch.cuda.synchronize()
     ours = rot.size / (time.perf_counter() - t0)
     print(f"# {datetime.date.today()}, {torch.get_num_threads()} threads, {device}")
     print(f"| kikuchipy get_patterns 60x60 | {physics:,.0f} patterns/s |")
-    print(f"| torch project_patterns 60x60, float32, {device} | {ours:,.0f} patterns/s = {ours / physics:.2f} x kikuchipy |")
+    print(
+        f"| torch project_patterns 60x60, float32, {device} "
+        f"| {ours:,.0f} patterns/s = {ours / physics:.2f} x kikuchipy |"
+    )
 
 
 if __name__ == "__main__":

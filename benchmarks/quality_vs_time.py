@@ -51,8 +51,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
     parser.add_argument("--minutes", type=float, default=40)
-    parser.add_argument("--points", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 12, 16, 24, 32, 40],
-                        help="training minutes at which to evaluate")
+    parser.add_argument(
+        "--points",
+        type=float,
+        nargs="+",
+        default=[0.5, 1, 2, 4, 8, 12, 16, 24, 32, 40],
+        help="training minutes at which to evaluate",
+    )
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-test", type=int, default=100)
@@ -65,13 +70,27 @@ def main() -> None:
     lo, hi = min(energies), max(energies)
     mid = energies[len(energies) // 2]
     unseen = (energies[0] + energies[1]) / 2 if len(energies) > 1 else None
-    model = preset("geometric", use_voltage=len(energies) > 1, n_attributes=5 if len(energies) > 1 else 4,
-                   voltage_knots=len(energies), energy_range=(lo, hi))
-    cfg = TrainConfig(dataset=str(ds.path), out=args.out, model=model, cvae_lr=args.lr,
-                      cvae_batch_size=args.batch_size, sample_grid=False, checkpoint_every=10**9)
+    model = preset(
+        "geometric",
+        use_voltage=len(energies) > 1,
+        n_attributes=5 if len(energies) > 1 else 4,
+        voltage_knots=len(energies),
+        energy_range=(lo, hi),
+    )
+    cfg = TrainConfig(
+        dataset=str(ds.path),
+        out=args.out,
+        model=model,
+        cvae_lr=args.lr,
+        cvae_batch_size=args.batch_size,
+        sample_grid=False,
+        checkpoint_every=10**9,
+    )
     trainer = Trainer(cfg)
-    print(f"# {datetime.date.today()} {platform.node()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}; {ds}; lr {args.lr}, batch {args.batch_size}")
+    print(
+        f"# {datetime.date.today()} {platform.node()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}; {ds}; lr {args.lr}, batch {args.batch_size}"
+    )
 
     # Fixed test set and physics references, built once (not timed).
     q = np.random.default_rng(0).standard_normal((args.n_test, 4))
@@ -89,15 +108,23 @@ def main() -> None:
     sub_rot = Rotation(test.data[sub])
     with contextlib.redirect_stdout(io.StringIO()):
         phys_xmap = as_ebsd(real[mid], test, ds.phase, ds.detector).dictionary_indexing(dictionary, keep_n=1)
-        phys_ref = refine_orientations(as_ebsd(real[mid][sub], sub_rot, ds.phase, ds.detector),
-                                       best_matches(phys_xmap, sub), ds.detector, masters[mid], mid)
+        phys_ref = refine_orientations(
+            as_ebsd(real[mid][sub], sub_rot, ds.phase, ds.detector),
+            best_matches(phys_xmap, sub),
+            ds.detector,
+            masters[mid],
+            mid,
+        )
     indexed = disorientation(phys_ref, sub_rot, ds.phase) < 0.5
 
     stream = PatternStream(ds, "train", seed=cfg.seed)
     trained_s, epoch, rows = 0.0, 0, []
     points = [p for p in args.points if p <= args.minutes]
-    print("| train min | steps | " + " | ".join(f"BCE {e:g} kV" for e in check_kv)
-          + f" | DI {mid:g} kV median | refined {mid:g} kV mean (indexed {indexed.mean():.0%}) | median |")
+    print(
+        "| train min | steps | "
+        + " | ".join(f"BCE {e:g} kV" for e in check_kv)
+        + f" | DI {mid:g} kV median | refined {mid:g} kV mean (indexed {indexed.mean():.0%}) | median |"
+    )
     print("|---" * (len(check_kv) + 5) + "|")
     while points:
         stream.set_epoch(epoch)
@@ -111,23 +138,40 @@ def main() -> None:
             points.pop(0)
             trainer.decoder.eval()
             mlmp = _model(trainer, ds)
-            bces = {e: bce_per_pixel(mlmp.decode(test, energy=e if mlmp.config.use_voltage else None), real[e])
-                    for e in check_kv}
+            bces = {
+                e: bce_per_pixel(mlmp.decode(test, energy=e if mlmp.config.use_voltage else None), real[e])
+                for e in check_kv
+            }
             gen = mlmp.decode(test, energy=mid if mlmp.config.use_voltage else None)
             with contextlib.redirect_stdout(io.StringIO()):
                 xmap = as_ebsd(gen, test, ds.phase, ds.detector).dictionary_indexing(dictionary, keep_n=1)
-                ref = refine_orientations(as_ebsd(gen[sub], sub_rot, ds.phase, ds.detector), best_matches(xmap, sub),
-                                          ds.detector, masters[mid], mid)
+                ref = refine_orientations(
+                    as_ebsd(gen[sub], sub_rot, ds.phase, ds.detector),
+                    best_matches(xmap, sub),
+                    ds.detector,
+                    masters[mid],
+                    mid,
+                )
             di = disorientation(xmap, test, ds.phase)
             refined = disorientation(ref, sub_rot, ds.phase)[indexed]
-            row = {"minutes": trained_s / 60, "steps": trainer.state.step, "bce": bces,
-                   "optimal_bce": {e: optimal_bce(real[e]) for e in check_kv}, "di_median": float(np.median(di)),
-                   "refined_mean": float(refined.mean()), "refined_median": float(np.median(refined)),
-                   "refined_std": float(refined.std())}
+            row = {
+                "minutes": trained_s / 60,
+                "steps": trainer.state.step,
+                "bce": bces,
+                "optimal_bce": {e: optimal_bce(real[e]) for e in check_kv},
+                "di_median": float(np.median(di)),
+                "refined_mean": float(refined.mean()),
+                "refined_median": float(np.median(refined)),
+                "refined_std": float(refined.std()),
+            }
             rows.append(row)
-            print(f"| {row['minutes']:.1f} | {row['steps']} | " + " | ".join(f"{bces[e]:.4f}" for e in check_kv)
-                  + f" | {row['di_median']:.2f} | {row['refined_mean']:.3f} +- {row['refined_std']:.3f} | "
-                  f"{row['refined_median']:.3f} |", flush=True)
+            print(
+                f"| {row['minutes']:.1f} | {row['steps']} | "
+                + " | ".join(f"{bces[e]:.4f}" for e in check_kv)
+                + f" | {row['di_median']:.2f} | {row['refined_mean']:.3f} +- {row['refined_std']:.3f} | "
+                f"{row['refined_median']:.3f} |",
+                flush=True,
+            )
             if not points:
                 break
         epoch += 1

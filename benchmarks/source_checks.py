@@ -1,6 +1,6 @@
 """Physics-source checks quoted in the notes: de-ebsd vs EMsoft Ni, kinematical band widths.
 
-    python benchmarks/source_checks.py
+python benchmarks/source_checks.py
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ def main() -> None:
         bg = np.median(data)
         coverage = np.mean(data > bg + 0.05 * (data.max() - bg))
         theta = np.rad2deg(src.reflectors(kv).theta.max())
-        print(f"kinematical Ni {kv} kV: largest Bragg angle {theta:.2f} deg, bands cover {100 * coverage:.1f}% of the sphere")
+        print(
+            f"kinematical Ni {kv} kV: largest Bragg angle {theta:.2f} deg, "
+            f"bands cover {100 * coverage:.1f}% of the sphere"
+        )
 
 
 if __name__ == "__main__":

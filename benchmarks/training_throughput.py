@@ -60,20 +60,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    print(f"# {datetime.date.today()} {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(
+        f"# {datetime.date.today()} {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        ds = build_dataset(Path(tmp) / "ni.zarr", KikuchipyNickelSource(), split_orientations(n_train=8),
-                           show_progressbar=False)
+        ds = build_dataset(
+            Path(tmp) / "ni.zarr", KikuchipyNickelSource(), split_orientations(n_train=8), show_progressbar=False
+        )
         rows = []
         for bf16 in (False, True):
-            cfg = TrainConfig(dataset=str(ds.path), out=str(Path(tmp) / f"run{bf16}"), model=preset(args.preset),
-                              device=args.device, mixed_precision=bf16, sample_grid=False)
+            cfg = TrainConfig(
+                dataset=str(ds.path),
+                out=str(Path(tmp) / f"run{bf16}"),
+                model=preset(args.preset),
+                device=args.device,
+                mixed_precision=bf16,
+                sample_grid=False,
+            )
             trainer = Trainer(cfg)
             label = "bf16" if bf16 else "fp32"
             for stage in ("cvae", "critic", "gan"):
                 rate = _time_steps(trainer, stage, args.batch_size, args.steps)
-                rows.append((f"{args.preset} {stage} training step, {label}, {trainer.device}", f"{rate:,.1f} patterns/s"))
+                rows.append(
+                    (f"{args.preset} {stage} training step, {label}, {trainer.device}", f"{rate:,.1f} patterns/s")
+                )
 
             # Generation: decoder forward from N(0, I) against kikuchipy's projection.
             n = 1024
@@ -86,7 +97,7 @@ def main() -> None:
                 _sync(trainer.device)
                 t0 = time.perf_counter()
                 for i in range(0, n, 256):
-                    torch.sigmoid(trainer.decoder(z[i:i + 256], attr[i:i + 256]).float())
+                    torch.sigmoid(trainer.decoder(z[i : i + 256], attr[i : i + 256]).float())
                 _sync(trainer.device)
             gen = n / (time.perf_counter() - t0)
             mp = KikuchipyNickelSource().master_pattern(20)
@@ -94,8 +105,12 @@ def main() -> None:
             t0 = time.perf_counter()
             mp.get_patterns(rot, default_detector(), compute=True, show_progressbar=False)
             phys = n / (time.perf_counter() - t0)
-            rows.append((f"{args.preset} decoder generation, {label}, {trainer.device}",
-                         f"{gen:,.0f} patterns/s = {gen / phys:.2f} x kikuchipy get_patterns ({phys:,.0f}/s)"))
+            rows.append(
+                (
+                    f"{args.preset} decoder generation, {label}, {trainer.device}",
+                    f"{gen:,.0f} patterns/s = {gen / phys:.2f} x kikuchipy get_patterns ({phys:,.0f}/s)",
+                )
+            )
 
     print("| measurement | result |\n|---|---|")
     for name, value in rows:

@@ -62,9 +62,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     splits = split_orientations(source.phase.point_group, n_train=args.n)
-    ds = build_dataset(
-        args.out / f"{args.phase}_5kV.zarr", source, splits, VOLTAGES, overwrite=True
-    )
+    ds = build_dataset(args.out / f"{args.phase}_5kV.zarr", source, splits, VOLTAGES, overwrite=True)
     print(f"{ds} in {time.perf_counter() - t0:.0f} s (master patterns cached in the source's cache)")
 
     fig = plot_patterns_per_energy(ds, "test", n_orientations=5)

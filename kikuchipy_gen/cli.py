@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from kikuchipy_gen.refinement import REFINEMENT_METHODS
 
@@ -86,28 +86,38 @@ def _add_dataset_parser(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--emsoft-file", type=Path, help="EMsoft master pattern file (--source emsoft)")
     g.add_argument(
-        "--phase", help="phase preset (ni, pt, al, cu) or CIF file [default: ni; for "
-        "--source emsoft: the file's phase]",
+        "--phase",
+        help="phase preset (ni, pt, al, cu) or CIF file [default: ni; for --source emsoft: the file's phase]",
     )
     g.add_argument(
-        "--energies", type=float, nargs="+", metavar="KV",
+        "--energies",
+        type=float,
+        nargs="+",
+        metavar="KV",
         help="beam energies in kV (default: the source's only energy, else 20)",
     )
     g.add_argument("--npx", type=int, default=200, help="dynamical: Lambert half-width (pixels)")
     g.add_argument("--half-size", type=int, default=200, help="kinematical: half-size (pixels)")
     g = ds.add_argument_group("orientations")
     g.add_argument(
-        "--n", type=int, default=None,
-        help="training grid density (EMsampleRFZ n; 100 gives the paper's 333,227 for m-3m) "
-        "[default: 100]",
+        "--n",
+        type=int,
+        default=None,
+        help="training grid density (EMsampleRFZ n; 100 gives the paper's 333,227 for m-3m) [default: 100]",
     )
     g.add_argument("--resolution", type=float, help="training grid spacing in degrees, instead of --n")
     g.add_argument("--n-val", type=int, help="validation grid density (default: coprime, about n/2)")
     g.add_argument("--n-test", type=int, help="test grid density (default: coprime, below --n-val)")
     g = ds.add_argument_group("detector")
     g.add_argument("--shape", type=int, nargs=2, default=(60, 60), metavar=("ROWS", "COLS"))
-    g.add_argument("--pc", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                   help="pattern centre, Bruker convention [default: 0.421 0.7794 0.5049]")
+    g.add_argument(
+        "--pc",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("X", "Y", "Z"),
+        help="pattern centre, Bruker convention [default: 0.421 0.7794 0.5049]",
+    )
     g.add_argument("--sample-tilt", type=float, default=70.0, help="degrees")
     g.add_argument("--camera-tilt", type=float, default=0.0, help="degrees")
     g = ds.add_argument_group("preprocessing (CLAHE as OpenCV, the paper's reference code)")
@@ -157,14 +167,18 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    gen.add_argument("--model", default="pretrained",
-                     help="model folder or training run, or 'pretrained' for the shipped model")
+    gen.add_argument(
+        "--model", default="pretrained", help="model folder or training run, or 'pretrained' for the shipped model"
+    )
     gen.add_argument("--energy", type=float, help="voltage in kV (default: the model's only one)")
     which = gen.add_mutually_exclusive_group(required=True)
     which.add_argument("--n", type=int, help="number of uniformly random orientations")
-    which.add_argument("--orientations", type=Path,
-                       help=".npy/.txt/.csv of quaternions (n, 4) or Bunge Euler angles in degrees (n, 3), "
-                            "or a crystal map orix reads (.ang, .ctf, .h5)")
+    which.add_argument(
+        "--orientations",
+        type=Path,
+        help=".npy/.txt/.csv of quaternions (n, 4) or Bunge Euler angles in degrees (n, 3), "
+        "or a crystal map orix reads (.ang, .ctf, .h5)",
+    )
     gen.add_argument("--out", type=Path, required=True, help="output file (.h5)")
     gen.add_argument("--seed", type=int, default=0, help="seed of the random orientations")
     gen.add_argument("--latent", default="mean", help="'mean' (z = 0) or an integer seed for z ~ N(0, I)")
@@ -191,22 +205,37 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ev.add_argument("--model", action="append", default=None,
-                    help="model folder or training run, or 'pretrained'; repeat to compare models")
+    ev.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="model folder or training run, or 'pretrained'; repeat to compare models",
+    )
     ev.add_argument("--out", type=Path, required=True, help="report folder")
     ev.add_argument("--energies", type=float, nargs="+", help="training voltages to evaluate (default: all)")
-    ev.add_argument("--unseen", type=float, nargs="*",
-                    help="voltages between the training ones (default: midpoints; none if given empty)")
+    ev.add_argument(
+        "--unseen",
+        type=float,
+        nargs="*",
+        help="voltages between the training ones (default: midpoints; none if given empty)",
+    )
     ev.add_argument("--n-test", type=int, default=200, help="random test orientations")
-    ev.add_argument("--dictionary-n", type=int, default=30,
-                    help="physics dictionary density (EMsoft n: 30 -> 9,077, 100 -> 333,227 orientations)")
+    ev.add_argument(
+        "--dictionary-n",
+        type=int,
+        default=30,
+        help="physics dictionary density (EMsoft n: 30 -> 9,077, 100 -> 333,227 orientations)",
+    )
     ev.add_argument("--n-refine", type=int, default=100, help="patterns refined per voltage")
     ev.add_argument("--method", default="bobyqa", choices=REFINEMENT_METHODS)
     ev.add_argument("--no-voltage-matrix", action="store_true", help="skip Fig. 5's matrix")
     ev.add_argument("--matrix-patterns", type=int, default=30, help="patterns per voltage-matrix cell")
     ev.add_argument("--seed", type=int, default=0, help="seed of the test orientations")
-    ev.add_argument("--time-physics", action="store_true",
-                    help="time each training voltage's master pattern computed afresh (cache off) for Table 2")
+    ev.add_argument(
+        "--time-physics",
+        action="store_true",
+        help="time each training voltage's master pattern computed afresh (cache off) for Table 2",
+    )
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ev.set_defaults(func=_cmd_evaluate)
 
@@ -260,8 +289,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     # Validate cheap inputs before the costly ones (sampling, master patterns).
     if args.out.exists() and not (args.resume or args.overwrite):
         raise FileExistsError(
-            f"{str(args.out)!r} exists; pass --resume to finish an interrupted build or "
-            "--overwrite to replace it"
+            f"{str(args.out)!r} exists; pass --resume to finish an interrupted build or --overwrite to replace it"
         )
     source = _make_source(args)
     energies = args.energies
@@ -274,8 +302,16 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     sizes = ", ".join(f"{k} {v.size:,}" for k, v in splits.items())
     print(f"Orientations ({source.phase.point_group.name}, n={n}): {sizes}")
     ds = build_dataset(
-        args.out, source, splits, energies, detector, clahe, args.chunk_size,
-        resume=args.resume, overwrite=args.overwrite, show_progressbar=not args.no_progress,
+        args.out,
+        source,
+        splits,
+        energies,
+        detector,
+        clahe,
+        args.chunk_size,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        show_progressbar=not args.no_progress,
     )
     print(f"Wrote {ds} in {time.perf_counter() - t0:.1f} s")
     if args.figure is not None:
@@ -300,8 +336,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("No dataset: set 'dataset' in the config or pass --dataset")
     trainer = train(config, resume=args.resume, show_progressbar=not args.no_progress)
     best = trainer.state.best_val
-    print(f"Finished {trainer.state.step} steps; best validation BCE per pixel {best:.4f}; "
-          f"checkpoints in {trainer.out / 'checkpoints'}")
+    print(
+        f"Finished {trainer.state.step} steps; best validation BCE per pixel {best:.4f}; "
+        f"checkpoints in {trainer.out / 'checkpoints'}"
+    )
     return 0
 
 
@@ -314,11 +352,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     n_refine = min(10, args.patterns)
     r = run_demo(args.out, n_dictionary=args.n, n_patterns=args.patterns, n_refine=n_refine)
     print(f"Saved {args.out / 'generated_per_voltage.png'} (bands narrow as the voltage rises)")
-    print(f"Indexed {args.patterns} EMsoft Ni 20 kV patterns against {r['dictionary_size']:,} generated ones: "
-          f"disorientation mean {r['indexing_mean']:.2f} deg, median {r['indexing_median']:.2f} deg "
-          f"({r['indexing_s']:.1f} s)")
-    print(f"Refined {n_refine} of them with BOBYQA against the EMsoft master pattern: "
-          f"mean {r['refined_mean']:.3f} deg, median {r['refined_median']:.3f} deg ({r['refine_s']:.1f} s)")
+    print(
+        f"Indexed {args.patterns} EMsoft Ni 20 kV patterns against {r['dictionary_size']:,} generated ones: "
+        f"disorientation mean {r['indexing_mean']:.2f} deg, median {r['indexing_median']:.2f} deg "
+        f"({r['indexing_s']:.1f} s)"
+    )
+    print(
+        f"Refined {n_refine} of them with BOBYQA against the EMsoft master pattern: "
+        f"mean {r['refined_mean']:.3f} deg, median {r['refined_median']:.3f} deg ({r['refine_s']:.1f} s)"
+    )
     print(f"Wrote {args.out / 'generated_17.5kV.h5'} (kikuchipy.load reads it, with orientations and detector)")
     print(f"Demo done in {time.perf_counter() - t0:.0f} s; outputs in {args.out}/")
     return 0
@@ -334,10 +376,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model = MLMasterPattern.from_pretrained() if name == "pretrained" else MLMasterPattern.load(name)
         folder = args.out if len(names) == 1 else args.out / Path(name).name
         metrics = evaluate(
-            model, folder, energies=args.energies, unseen=args.unseen, n_test=args.n_test,
-            dictionary_n=args.dictionary_n, n_refine=args.n_refine, method=args.method,
-            voltage_matrix=not args.no_voltage_matrix, matrix_patterns=args.matrix_patterns, seed=args.seed,
-            time_physics=args.time_physics, show_progressbar=not args.no_progress,
+            model,
+            folder,
+            energies=args.energies,
+            unseen=args.unseen,
+            n_test=args.n_test,
+            dictionary_n=args.dictionary_n,
+            n_refine=args.n_refine,
+            method=args.method,
+            voltage_matrix=not args.no_voltage_matrix,
+            matrix_patterns=args.matrix_patterns,
+            seed=args.seed,
+            time_physics=args.time_physics,
+            show_progressbar=not args.no_progress,
         )
         reports[Path(name).name] = metrics
         print(f"Wrote {folder / 'report.md'} ({metrics['elapsed_s']:.0f} s)")
@@ -361,8 +412,9 @@ def _read_orientations(path: Path):
             return Rotation(data.reshape(-1, 4))
         if data.shape[-1] == 3:
             return Rotation.from_euler(np.deg2rad(data.reshape(-1, 3)))
-        raise ValueError(f"{path.name}: expected rows of 4 quaternion components or 3 Euler angles, "
-                         f"got shape {data.shape}")
+        raise ValueError(
+            f"{path.name}: expected rows of 4 quaternion components or 3 Euler angles, got shape {data.shape}"
+        )
     from orix import io
 
     xmap = io.load(path)
@@ -387,9 +439,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             raise ValueError("--n must be >= 1")
         rot = random_rotations(args.n, seed=args.seed)
     t0 = time.perf_counter()
-    s = model.get_patterns(rot, energy=args.energy, dtype_out=args.dtype, compute=True,
-                           show_progressbar=not args.no_progress, chunk_size=args.chunk_size,
-                           latent=latent, device=args.device, extrapolate=args.extrapolate)
+    s = model.get_patterns(
+        rot,
+        energy=args.energy,
+        dtype_out=args.dtype,
+        compute=True,
+        show_progressbar=not args.no_progress,
+        chunk_size=args.chunk_size,
+        latent=latent,
+        device=args.device,
+        extrapolate=args.extrapolate,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     s.save(args.out, overwrite=True)
     print(f"Wrote {rot.size:,} patterns from {model} to {args.out} in {time.perf_counter() - t0:.1f} s")

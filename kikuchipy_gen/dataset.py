@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -110,10 +111,7 @@ def build_dataset(
     path = Path(path)
     if isinstance(orientations, Rotation):
         orientations = {"train": orientations}
-    splits = {
-        name: _as_unit_quaternions(rot, name, source.phase.point_group)
-        for name, rot in orientations.items()
-    }
+    splits = {name: _as_unit_quaternions(rot, name, source.phase.point_group) for name, rot in orientations.items()}
     if not splits:
         raise ValueError("No orientations given")
     if energies is None:
@@ -135,7 +133,10 @@ def build_dataset(
         "source": source.to_dict(),
         "energies": energies,
         "detector": det_dict,
-        "preprocessing": {"rescale": "per-pattern min-max to uint8", "clahe": None if clahe is None else clahe.to_dict()},
+        "preprocessing": {
+            "rescale": "per-pattern min-max to uint8",
+            "clahe": None if clahe is None else clahe.to_dict(),
+        },
         "chunk_size": chunk_size,
         "splits": {name: len(q) for name, q in splits.items()},
     }
@@ -163,10 +164,7 @@ def build_dataset(
             g.create_array("done", data=np.zeros((len(energies), n_chunks), dtype=bool))
 
     todo = [
-        (ie, name, k)
-        for ie in range(len(energies))
-        for name in splits
-        for k in np.flatnonzero(~root[name]["done"][ie])
+        (ie, name, k) for ie in range(len(energies)) for name in splits for k in np.flatnonzero(~root[name]["done"][ie])
     ]
     with tqdm(total=len(todo), desc="Building dataset", unit="chunk", disable=not show_progressbar) as bar:
         master_pattern, current = None, None
@@ -339,7 +337,9 @@ class EBSDDataset:
         data = da.from_zarr(arr)[ie]
         rot = self.rotations(split)
         xmap = CrystalMap(
-            rotations=rot, phase_id=np.zeros(rot.size, dtype=int), phase_list=PhaseList(self.phase),
+            rotations=rot,
+            phase_id=np.zeros(rot.size, dtype=int),
+            phase_list=PhaseList(self.phase),
             x=np.arange(rot.size),
         )
         s = LazyEBSD(data, xmap=xmap, detector=self.detector)
@@ -388,9 +388,7 @@ def _open_for_build(path: Path, fingerprint: str, resume: bool, overwrite: bool)
     if existing is None:
         if path.is_dir() and not any(path.iterdir()):
             return None
-        raise FileExistsError(
-            f"{str(path)!r} exists and is not a kikuchipy-gen dataset; choose another output path"
-        )
+        raise FileExistsError(f"{str(path)!r} exists and is not a kikuchipy-gen dataset; choose another output path")
     if overwrite:
         shutil.rmtree(path)
         return None

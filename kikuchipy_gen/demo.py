@@ -21,8 +21,9 @@ __all__ = ["run_demo"]
 _logger = logging.getLogger(__name__)
 
 
-def run_demo(out: str | Path = "demo_output", n_dictionary: int = 30, n_patterns: int = 40,
-             n_refine: int = 10, seed: int = 0) -> dict[str, float]:
+def run_demo(
+    out: str | Path = "demo_output", n_dictionary: int = 30, n_patterns: int = 40, n_refine: int = 10, seed: int = 0
+) -> dict[str, float]:
     """Run the demo and write its figure and file into ``out``.
 
     Progress goes to this module's logger (``INFO``); kikuchipy prints its own
@@ -86,20 +87,36 @@ def run_demo(out: str | Path = "demo_output", n_dictionary: int = 30, n_patterns
     experimental = as_ebsd(physics_patterns(emsoft, test, mlmp.detector, 20), test, mlmp.phase, mlmp.detector)
     xmap = experimental.dictionary_indexing(dictionary, keep_n=1)
     angles = disorientation(xmap, test, mlmp.phase)
-    results.update(indexing_mean=float(angles.mean()), indexing_median=float(np.median(angles)),
-                   indexing_s=time.perf_counter() - t0, dictionary_size=grid.size)
-    _logger.info("Indexed %d EMsoft Ni 20 kV patterns against %s generated ones: disorientation mean %.2f deg, "
-                 "median %.2f deg (%.1f s)", n_patterns, f"{grid.size:,}", angles.mean(), np.median(angles),
-                 results["indexing_s"])
+    results.update(
+        indexing_mean=float(angles.mean()),
+        indexing_median=float(np.median(angles)),
+        indexing_s=time.perf_counter() - t0,
+        dictionary_size=grid.size,
+    )
+    _logger.info(
+        "Indexed %d EMsoft Ni 20 kV patterns against %s generated ones: disorientation mean %.2f deg, "
+        "median %.2f deg (%.1f s)",
+        n_patterns,
+        f"{grid.size:,}",
+        angles.mean(),
+        np.median(angles),
+        results["indexing_s"],
+    )
 
     t0 = time.perf_counter()
     sub = slice(0, n_refine)
     refined = refine_orientations(experimental.inav[sub], best_matches(xmap, sub), mlmp.detector, emsoft, 20.0)
     angles = disorientation(refined, Rotation(test.data[sub]), mlmp.phase)
-    results.update(refined_mean=float(angles.mean()), refined_median=float(np.median(angles)),
-                   refine_s=time.perf_counter() - t0)
-    _logger.info("Refined %d of them with BOBYQA against the EMsoft master pattern: mean %.3f deg, "
-                 "median %.3f deg (%.1f s)", n_refine, angles.mean(), np.median(angles), results["refine_s"])
+    results.update(
+        refined_mean=float(angles.mean()), refined_median=float(np.median(angles)), refine_s=time.perf_counter() - t0
+    )
+    _logger.info(
+        "Refined %d of them with BOBYQA against the EMsoft master pattern: mean %.3f deg, median %.3f deg (%.1f s)",
+        n_refine,
+        angles.mean(),
+        np.median(angles),
+        results["refine_s"],
+    )
 
     generated = mlmp.get_patterns(test, energy=17.5, dtype_out="uint8", compute=True, show_progressbar=False)
     generated.save(out / "generated_17.5kV.h5", overwrite=True)

@@ -7,7 +7,8 @@ stored beside the data and compared exactly.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from kikuchipy.detectors import EBSDDetector
@@ -53,9 +54,7 @@ def default_detector(
     pc = np.asarray(pc, dtype=float)
     if pc.shape != (3,) or not np.all(np.isfinite(pc)) or pc[2] <= 0:
         raise ValueError(f"Pattern centre must be three finite numbers with PCz > 0, got {pc}")
-    return EBSDDetector(
-        shape=shape, pc=pc, sample_tilt=float(sample_tilt), tilt=float(tilt), convention="bruker"
-    )
+    return EBSDDetector(shape=shape, pc=pc, sample_tilt=float(sample_tilt), tilt=float(tilt), convention="bruker")
 
 
 def detector_to_dict(detector: EBSDDetector) -> dict[str, Any]:

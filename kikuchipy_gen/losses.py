@@ -87,7 +87,9 @@ def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     )
 
 
-def disorientation(q_pred: torch.Tensor, q_true: torch.Tensor, symmetry: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
+def disorientation(
+    q_pred: torch.Tensor, q_true: torch.Tensor, symmetry: torch.Tensor, eps: float = 1e-16
+) -> torch.Tensor:
     """Symmetry-reduced disorientation angle in radians, differentiable.
 
     The smallest rotation angle between ``q_true`` and any symmetry

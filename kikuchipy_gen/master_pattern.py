@@ -271,8 +271,10 @@ class MLMasterPattern:
         lo, hi = self.energy_range
         kv = f"{lo:g} kV" if lo == hi else f"{lo:g}-{hi:g} kV"
         rows, cols = self._detector.shape
-        return (f"<MLMasterPattern {self.phase.name} ({self.phase.point_group.name}), {kv}, "
-                f"{rows}x{cols} px, {self.config.decoder.kind} decoder>")
+        return (
+            f"<MLMasterPattern {self.phase.name} ({self.phase.point_group.name}), {kv}, "
+            f"{rows}x{cols} px, {self.config.decoder.kind} decoder>"
+        )
 
     # ---------------------------------------------------------- physics
     def reference_master_pattern(self, energy: float | None = None) -> EBSDMasterPattern:
@@ -290,8 +292,9 @@ class MLMasterPattern:
         energy = self._default_energy(energy)
         return source_from_dict(self.info["source"]).master_pattern(energy)
 
-    def to_master_pattern(self, energy: float | None = None, size: int | None = None,
-                          extrapolate: bool = False) -> EBSDMasterPattern:
+    def to_master_pattern(
+        self, energy: float | None = None, size: int | None = None, extrapolate: bool = False
+    ) -> EBSDMasterPattern:
         """The learned master pattern at a voltage, as a kikuchipy ``EBSDMasterPattern``.
 
         Only geometry-aware (``geometric``) models have one; see
@@ -374,14 +377,19 @@ class MLMasterPattern:
         nav_shape = rot.shape
         q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
         chunks = _nav_chunks(nav_shape, int(chunk_size))
+        token = dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)
         q_da = da.from_array(q, chunks=chunks + ((4,),))
         e_da = da.from_array(energies, chunks=chunks)
         decode = _DecodeBlocks(self._runtime, detector, dtype_out, seed, None if device is None else str(device))
         data = da.map_blocks(
-            decode, q_da, e_da[..., None], dtype=dtype_out, drop_axis=rot.ndim,
+            decode,
+            q_da,
+            e_da[..., None],
+            dtype=dtype_out,
+            drop_axis=rot.ndim,
             new_axis=list(range(rot.ndim, rot.ndim + 2)),
             chunks=chunks + tuple((s,) for s in detector.shape),
-            name=f"mlmp-{self.bundle.digest[:12]}-{dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)}",
+            name=f"mlmp-{self.bundle.digest[:12]}-{token}",
         )
         # As kikuchipy's get_patterns: xmap and detector through the
         # constructor (the xmap setter rejects a single pattern's map).
@@ -396,9 +404,15 @@ class MLMasterPattern:
             signal.compute(show_progressbar=show)  # in place: LazyEBSD becomes EBSD
         return signal
 
-    def decode(self, rotations: Rotation, energy: float | np.ndarray | None = None,
-               detector: EBSDDetector | None = None, latent: str | int = "mean",
-               device: str | torch.device | None = None, extrapolate: bool = False) -> np.ndarray:
+    def decode(
+        self,
+        rotations: Rotation,
+        energy: float | np.ndarray | None = None,
+        detector: EBSDDetector | None = None,
+        latent: str | int = "mean",
+        device: str | torch.device | None = None,
+        extrapolate: bool = False,
+    ) -> np.ndarray:
         """Generate patterns eagerly as a float32 array (n, rows, cols) in [0, 1].
 
         A thin eager counterpart of :meth:`get_patterns` for scripts and
@@ -408,8 +422,16 @@ class MLMasterPattern:
         gpu = (torch.device(device) if device is not None else default_device()).type != "cpu"
         # One batch on a GPU; on CPU chunks in dask's threads (the numba kernel
         # releases the GIL).
-        s = self.get_patterns(rotations, detector, energy, compute=False, latent=latent, device=device,
-                              extrapolate=extrapolate, chunk_size=n if gpu else 256)
+        s = self.get_patterns(
+            rotations,
+            detector,
+            energy,
+            compute=False,
+            latent=latent,
+            device=device,
+            extrapolate=extrapolate,
+            chunk_size=n if gpu else 256,
+        )
         data = s.data.compute(scheduler="sync") if gpu else s.data.compute()
         return np.asarray(data).reshape(-1, *s.axes_manager.signal_shape[::-1])
 
@@ -417,8 +439,9 @@ class MLMasterPattern:
     def _default_energy(self, energy: float | None) -> float:
         if energy is None:
             if len(self.energies) != 1:
-                raise ValueError(f"Give an energy in kV; the model covers {self.energy_range[0]:g}-"
-                                 f"{self.energy_range[1]:g} kV")
+                raise ValueError(
+                    f"Give an energy in kV; the model covers {self.energy_range[0]:g}-{self.energy_range[1]:g} kV"
+                )
             return self.energies[0]
         return float(energy)
 
@@ -448,8 +471,10 @@ class MLMasterPattern:
             return
         if not extrapolate and (e.min() < lo - ENERGY_TOLERANCE or e.max() > hi + ENERGY_TOLERANCE):
             span = f"{e.min():g}" if e.min() == e.max() else f"{e.min():g}-{e.max():g}"
-            raise ValueError(f"energy {span} kV is outside the trained range {lo:g}-{hi:g} kV; "
-                             "pass extrapolate=True (--extrapolate) to allow it")
+            raise ValueError(
+                f"energy {span} kV is outside the trained range {lo:g}-{hi:g} kV; "
+                "pass extrapolate=True (--extrapolate) to allow it"
+            )
 
     def _check_detector(self, detector: EBSDDetector | None) -> EBSDDetector:
         if detector is None:
@@ -488,8 +513,9 @@ def available_pretrained() -> list[str]:
 class _DecodeBlocks:
     """The dask block function; pickles as its runtime's bytes (see :class:`DecoderRuntime`)."""
 
-    def __init__(self, runtime: DecoderRuntime, detector: EBSDDetector, dtype_out: str, seed: int | None,
-                 device: str | None) -> None:
+    def __init__(
+        self, runtime: DecoderRuntime, detector: EBSDDetector, dtype_out: str, seed: int | None, device: str | None
+    ) -> None:
         self.runtime, self.detector, self.dtype_out, self.seed, self.device = runtime, detector, dtype_out, seed, device
 
     def __getstate__(self) -> dict[str, Any]:
@@ -505,8 +531,9 @@ class _DecodeBlocks:
         if n == 0:
             return np.zeros((*nav, rows, cols), dtype=self.dtype_out)
         z = _latents(self.seed, n, self.runtime.bundle.config.latent_dim, block_info, nav)
-        out = self.runtime.decode(q.reshape(n, 4), e.reshape(n), z, self.detector,
-                                  None if self.device is None else torch.device(self.device))
+        out = self.runtime.decode(
+            q.reshape(n, 4), e.reshape(n), z, self.detector, None if self.device is None else torch.device(self.device)
+        )
         return _to_dtype(out.reshape(*nav, rows, cols), self.dtype_out)
 
 
@@ -575,5 +602,6 @@ def _crystal_map(rot: Rotation, phase: Phase) -> CrystalMap:
         return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()), x=np.arange(n))
     ny, nx = rot.shape
     y, x = np.divmod(np.arange(n), nx)
-    return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()),
-                      x=x.astype(float), y=y.astype(float))
+    return CrystalMap(
+        flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()), x=x.astype(float), y=y.astype(float)
+    )

@@ -77,10 +77,7 @@ def get_phase(phase: str | Path | Phase) -> Phase:
         if not out.name:
             out.name = Path(phase).stem
     else:
-        raise ValueError(
-            f"Unknown phase {phase!r}: give one of {sorted(BUILTIN_PHASES)}, a .cif "
-            "file or an orix Phase"
-        )
+        raise ValueError(f"Unknown phase {phase!r}: give one of {sorted(BUILTIN_PHASES)}, a .cif file or an orix Phase")
     if out.space_group is None:
         raise ValueError(f"Phase {out.name!r} has no space group; set one (orix Phase)")
     if len(out.structure) == 0:
@@ -118,8 +115,7 @@ def get_point_group(name: str | Symmetry) -> Symmetry:
         return Phase(point_group=str(name)).point_group
     except Exception:
         raise ValueError(
-            f"Unknown point group {name!r}: use a Hermann-Mauguin name such as "
-            "'m-3m', '432', '6/mmm' or '4/mmm'"
+            f"Unknown point group {name!r}: use a Hermann-Mauguin name such as 'm-3m', '432', '6/mmm' or '4/mmm'"
         ) from None
 
 
@@ -178,8 +174,7 @@ def phase_from_dict(d: dict[str, Any]) -> Phase:
     """
     try:
         atoms = [
-            Atom(a["element"], np.asarray(a["xyz"]), occupancy=a["occupancy"], Uisoequiv=a["Uiso"])
-            for a in d["atoms"]
+            Atom(a["element"], np.asarray(a["xyz"]), occupancy=a["occupancy"], Uisoequiv=a["Uiso"]) for a in d["atoms"]
         ]
         structure = Structure(atoms=atoms, lattice=Lattice(*d["lattice"]))
         return Phase(name=d["name"], space_group=int(d["space_group"]), structure=structure)

@@ -7,7 +7,7 @@ so there is nothing to close; save them with ``fig.savefig(...)``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure

@@ -59,8 +59,7 @@ def detector_directions(detector: EBSDDetector) -> torch.Tensor:
         from kikuchipy.signals.util._master_pattern import _get_direction_cosines_from_detector
     except ImportError as err:  # pragma: no cover - depends on kikuchipy's internals
         raise ImportError(
-            "This kikuchipy version does not expose its detector direction cosines; "
-            "install kikuchipy 0.11-0.13"
+            "This kikuchipy version does not expose its detector direction cosines; install kikuchipy 0.11-0.13"
         ) from err
     return torch.from_numpy(np.ascontiguousarray(_get_direction_cosines_from_detector(detector)))
 
@@ -164,8 +163,9 @@ def sample_lambert(master: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
     return torch.where(vectors[..., 2] >= 0, upper, lower)
 
 
-def project_patterns(master: torch.Tensor, quaternions: torch.Tensor, detector: EBSDDetector,
-                     directions: torch.Tensor | None = None) -> torch.Tensor:
+def project_patterns(
+    master: torch.Tensor, quaternions: torch.Tensor, detector: EBSDDetector, directions: torch.Tensor | None = None
+) -> torch.Tensor:
     """Project a Lambert master pattern onto a detector for orientations.
 
     Parameters
@@ -202,6 +202,8 @@ def project_patterns(master: torch.Tensor, quaternions: torch.Tensor, detector: 
     if directions is None:
         directions = detector_directions(detector)
     directions = directions.to(quaternions.device)
-    v = rotate_vectors(quaternions.to(torch.float64) if master.dtype == torch.float64 else quaternions,
-                       directions.to(quaternions.dtype))
+    v = rotate_vectors(
+        quaternions.to(torch.float64) if master.dtype == torch.float64 else quaternions,
+        directions.to(quaternions.dtype),
+    )
     return sample_lambert(master, v).reshape(-1, *detector.shape)

@@ -10,7 +10,8 @@ orix.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from orix.crystal_map import CrystalMap, Phase
@@ -44,8 +45,7 @@ def _import_pybobyqa() -> Any:
         import pybobyqa
     except ImportError:  # pragma: no cover - exercised only without the package
         raise ImportError(
-            "BOBYQA refinement needs Py-BOBYQA: install the 'py-bobyqa' package "
-            "(pip install py-bobyqa)"
+            "BOBYQA refinement needs Py-BOBYQA: install the 'py-bobyqa' package (pip install py-bobyqa)"
         ) from None
     return pybobyqa
 
@@ -261,14 +261,10 @@ def refine_orientations(
     """
     method = method.lower()
     if method not in REFINEMENT_METHODS:
-        raise ValueError(
-            f"Unknown refinement method {method!r}; choose one of {list(REFINEMENT_METHODS)}"
-        )
+        raise ValueError(f"Unknown refinement method {method!r}; choose one of {list(REFINEMENT_METHODS)}")
     half_deg = np.asarray(trust_region, dtype=float)
     if half_deg.shape != (3,) or not np.all(half_deg > 0):
-        raise ValueError(
-            f"trust_region must be three positive angles in degrees, got {trust_region}"
-        )
+        raise ValueError(f"trust_region must be three positive angles in degrees, got {trust_region}")
     # Start locally (at most 1 deg, the size of indexing errors) however big the
     # box; at most half the narrowest gap, as Py-BOBYQA requires.
     rhobeg = float(np.deg2rad(min(0.5 * half_deg.min(), 1.0)))
@@ -299,9 +295,7 @@ def refine_orientations(
         options = {"xatol": float(np.deg2rad(tol)), "fatol": 1e-7, "maxfev": int(maxfun)}
         method_kwargs = {"method": "Nelder-Mead", "options": options}
     # Built afresh on every call because kikuchipy mutates it (the bounds).
-    return patterns.refine_orientation(
-        method="minimize", method_kwargs=method_kwargs, **common, **kwargs
-    )
+    return patterns.refine_orientation(method="minimize", method_kwargs=method_kwargs, **common, **kwargs)
 
 
 def _as_rotation_data(x: Rotation | CrystalMap | np.ndarray) -> np.ndarray:

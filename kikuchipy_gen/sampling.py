@@ -151,9 +151,7 @@ def random_rotations(n: int, seed: int = 0) -> Rotation:
     return Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
 
 
-def nearest_disorientation(
-    rotations: Rotation, reference: Rotation, point_group: str | Symmetry
-) -> np.ndarray:
+def nearest_disorientation(rotations: Rotation, reference: Rotation, point_group: str | Symmetry) -> np.ndarray:
     """Disorientation in degrees from each rotation to its nearest reference.
 
     A k-d tree over the reference quaternions (both signs) finds the nearest
@@ -270,8 +268,11 @@ def split_orientations(
 
 
 def _check_density(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer, float)) or int(n) != n or not (
-        1 <= n <= MAX_SEMI_EDGE_STEPS
+    if (
+        isinstance(n, bool)
+        or not isinstance(n, (int, np.integer, float))
+        or int(n) != n
+        or not (1 <= n <= MAX_SEMI_EDGE_STEPS)
     ):
         raise ValueError(
             f"n must be an integer in [1, {MAX_SEMI_EDGE_STEPS}] (n=100 is the paper's "

@@ -27,10 +27,11 @@ import logging
 import math
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -126,8 +127,7 @@ class Trainer:
         m = config.model
         if tuple(m.pattern_shape) != self.dataset.pattern_shape:
             raise ValueError(
-                f"Model pattern_shape {tuple(m.pattern_shape)} differs from the dataset's "
-                f"{self.dataset.pattern_shape}"
+                f"Model pattern_shape {tuple(m.pattern_shape)} differs from the dataset's {self.dataset.pattern_shape}"
             )
         if len(self.dataset.energies) > 1 and not m.use_voltage:
             raise ValueError(
@@ -156,9 +156,7 @@ class Trainer:
         betas = (config.adam_beta1, 0.999)
         self.opt_cvae = torch.optim.Adam(self._generator_params(True), lr=config.cvae_lr, betas=betas)
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, betas=betas)
-        self.opt_gan = torch.optim.Adam(
-            self._generator_params(config.update_encoder), lr=config.gan_lr, betas=betas
-        )
+        self.opt_gan = torch.optim.Adam(self._generator_params(config.update_encoder), lr=config.gan_lr, betas=betas)
         self.state = _State()
         if resume:
             self.load_checkpoint(self.out / "checkpoints" / "last")
@@ -173,10 +171,11 @@ class Trainer:
             "critic": self.config.critic_batch_size,
             "gan": self.config.gan_batch_size,
         }
-        for stage in STAGES[STAGES.index(self.state.stage) if self.state.stage in STAGES else len(STAGES):]:
+        for stage in STAGES[STAGES.index(self.state.stage) if self.state.stage in STAGES else len(STAGES) :]:
             self.state.stage = stage
-            stream = PatternStream(self.dataset, "train", seed=self.config.seed,
-                                   rank=self.rank, world_size=self.world_size)
+            stream = PatternStream(
+                self.dataset, "train", seed=self.config.seed, rank=self.rank, world_size=self.world_size
+            )
             while self.state.epoch < epochs[stage]:
                 stream.set_epoch(STAGES.index(stage) * _STAGE_SEED_STRIDE + self.state.epoch)
                 n_batches = math.ceil(len(stream) / batch_sizes[stage])
@@ -201,7 +200,9 @@ class Trainer:
                         self.state.history.append(
                             {"stage": stage, "epoch": self.state.epoch, "step": self.state.step, **losses}
                         )
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if k in ("bce", "kl", "critic", "orientation_deg")})
+                    bar.set_postfix(
+                        {k: f"{v:.4g}" for k, v in losses.items() if k in ("bce", "kl", "critic", "orientation_deg")}
+                    )
                     bar.update()
                     if self.state.step % self.config.checkpoint_every == 0:
                         self.save_checkpoint()
@@ -217,8 +218,14 @@ class Trainer:
 
     def _end_epoch(self, stage: str) -> None:
         val = self.validate()
-        self.state.history.append({"stage": stage, "epoch": self.state.epoch, "step": self.state.step,
-                                   **{f"val_{k}": v for k, v in val.items()}})
+        self.state.history.append(
+            {
+                "stage": stage,
+                "epoch": self.state.epoch,
+                "step": self.state.step,
+                **{f"val_{k}": v for k, v in val.items()},
+            }
+        )
         if stage != "critic" and val["bce_per_pixel"] < self.state.best_val:
             self.state.best_val = val["bce_per_pixel"]
             self.save_checkpoint("best")
@@ -228,8 +235,9 @@ class Trainer:
         if self.config.sample_grid and self.rank == 0:
             from kikuchipy_gen.training_plots import plot_history, save_sample_grid
 
-            save_sample_grid(*self.sample_patterns(),
-                             self.out / "samples" / f"{self.state.step:07d}_{stage}{self.state.epoch}.png")
+            save_sample_grid(
+                *self.sample_patterns(), self.out / "samples" / f"{self.state.step:07d}_{stage}{self.state.epoch}.png"
+            )
             plot_history(self.state.history, self.out / "loss_curves.png")
 
     # ---------------------------------------------------------------- steps
@@ -245,8 +253,13 @@ class Trainer:
         k = self.kl_coefficient(kl.item())
         loss = self.config.alpha_rec * bce + self.config.kl_weight * k * kl
         self._update(self.opt_cvae, loss)
-        return {"loss": loss.item(), "bce": bce.item(), "kl": kl.item(), "kl_coefficient": k,
-                "bce_per_pixel": bce.item() / (x[0].numel() if self.config.bce_reduction == "sum" else 1)}
+        return {
+            "loss": loss.item(),
+            "bce": bce.item(),
+            "kl": kl.item(),
+            "kl_coefficient": k,
+            "bce_per_pixel": bce.item() / (x[0].numel() if self.config.bce_reduction == "sum" else 1),
+        }
 
     def _critic_step(self, batch: dict[str, torch.Tensor], fake: torch.Tensor | None = None) -> dict[str, float]:
         self._train_mode(generator=False, critic=True)
@@ -260,7 +273,7 @@ class Trainer:
             # module takes one forward per backward. The critic has no batch
             # statistics, so this equals two separate passes.
             score, q_real, v_real = self._critic(torch.cat([x, fake.detach().to(x.dtype)]))
-            score_real, score_fake = score[: len(x)], score[len(x):]
+            score_real, score_fake = score[: len(x)], score[len(x) :]
             q_real = q_real[: len(x)]
             v_real = None if v_real is None else v_real[: len(x)]
         orientation = self._orientation_loss(q_real, attr[:, :4])
@@ -297,10 +310,19 @@ class Trainer:
         k = self.kl_coefficient(kl.item())
         orientation = self._orientation_loss(q_fake, attr[:, :4])
         adversarial = wasserstein_generator(score_fake.float())
-        loss = (self.config.alpha_rec * bce + self.config.kl_weight * k * kl
-                + self.config.alpha_orientation * orientation + self.config.alpha_adversarial * adversarial)
-        out = {"bce": bce.item(), "kl": kl.item(), "kl_coefficient": k, "generator": adversarial.item(),
-               "orientation": orientation.item()}
+        loss = (
+            self.config.alpha_rec * bce
+            + self.config.kl_weight * k * kl
+            + self.config.alpha_orientation * orientation
+            + self.config.alpha_adversarial * adversarial
+        )
+        out = {
+            "bce": bce.item(),
+            "kl": kl.item(),
+            "kl_coefficient": k,
+            "generator": adversarial.item(),
+            "orientation": orientation.item(),
+        }
         if v_fake is not None:
             voltage = voltage_mse(v_fake, attr[:, 4])
             loss = loss + self.config.alpha_voltage * voltage
@@ -391,7 +413,9 @@ class Trainer:
         # A private generator: DataLoader otherwise draws its base seed from the
         # global RNG, which would make a resumed run differ from an unbroken one.
         loader = DataLoader(
-            stream, batch_size=batch_size, num_workers=self.config.num_workers,
+            stream,
+            batch_size=batch_size,
+            num_workers=self.config.num_workers,
             generator=torch.Generator().manual_seed(self.config.seed),
         )
         use_voltage = self.config.model.use_voltage
@@ -495,7 +519,9 @@ class Trainer:
         self.opt_critic.load_state_dict(extra["opt_critic"])
         self.opt_gan.load_state_dict(extra["opt_gan"])
         torch.set_rng_state(extra["torch_rng"].cpu())
-        self.state = _State(**json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv"))
+        self.state = _State(
+            **json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv")
+        )
 
 
 def export_checkpoint(path: str | Path) -> ModelBundle:
@@ -530,8 +556,9 @@ def export_checkpoint(path: str | Path) -> ModelBundle:
     return bundle
 
 
-def _training_info(config: TrainConfig, attrs: dict[str, Any], state: dict[str, Any],
-                   checkpoint: str | None = None) -> dict[str, Any]:
+def _training_info(
+    config: TrainConfig, attrs: dict[str, Any], state: dict[str, Any], checkpoint: str | None = None
+) -> dict[str, Any]:
     """A bundle's info: the dataset's facts and the run's provenance."""
     training = {
         "dataset_fingerprint": attrs.get("fingerprint"),

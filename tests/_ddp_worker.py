@@ -3,17 +3,26 @@
 import sys
 
 import torch
+from conftest import TINY  # noqa: E402  (tests/ is on sys.path when run as a script)
 
 from kikuchipy_gen.models import TrainConfig, preset
 from kikuchipy_gen.training import Trainer
 
-from conftest import TINY  # noqa: E402  (tests/ is on sys.path when run as a script)
-
 dataset, out = sys.argv[1], sys.argv[2]
 cfg = TrainConfig(
-    dataset=dataset, out=out, model=preset("compact", **TINY), device="cpu", cvae_epochs=1,
-    critic_epochs=1, gan_epochs=1, max_steps_per_epoch=3, critic_every=2, sample_grid=False,
-    cvae_lr=1e-3, checkpoint_every=1000, max_val_patterns=64,
+    dataset=dataset,
+    out=out,
+    model=preset("compact", **TINY),
+    device="cpu",
+    cvae_epochs=1,
+    critic_epochs=1,
+    gan_epochs=1,
+    max_steps_per_epoch=3,
+    critic_every=2,
+    sample_grid=False,
+    cvae_lr=1e-3,
+    checkpoint_every=1000,
+    max_val_patterns=64,
 )
 trainer = Trainer(cfg)
 trainer.run(show_progressbar=False)

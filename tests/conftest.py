@@ -40,9 +40,7 @@ def kinematical_dataset(tmp_path_factory, tiny_splits):
 
     path = tmp_path_factory.mktemp("data") / "kin.zarr"
     src = KinematicalSource("ni", half_size=60)
-    return build_dataset(
-        path, src, tiny_splits, energies=[10, 30], chunk_size=50, show_progressbar=False
-    )
+    return build_dataset(path, src, tiny_splits, energies=[10, 30], chunk_size=50, show_progressbar=False)
 
 
 TINY = dict(
@@ -95,8 +93,9 @@ def geometric_run(local_dataset, tmp_path_factory):
 
     model = preset("geometric", texture_size=61)
     out = tmp_path_factory.mktemp("run") / "geometric"
-    cfg = _config(local_dataset, out, model=model, cvae_epochs=4, critic_epochs=1, gan_epochs=1,
-                  cvae_lr=3e-3, gan_lr=3e-4)
+    cfg = _config(
+        local_dataset, out, model=model, cvae_epochs=4, critic_epochs=1, gan_epochs=1, cvae_lr=3e-3, gan_lr=3e-4
+    )
     trainer = Trainer(cfg)
     trainer.run(show_progressbar=False)
     return trainer

@@ -12,7 +12,9 @@ from kikuchipy_gen.dataset import open_dataset
 def test_help_speaks_to_scientists():
     out = subprocess.run(
         [sys.executable, "-m", "kikuchipy_gen.cli", "dataset", "--help"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for words in ("EMsampleRFZ", "333,227", "CLAHE", "--resume", "kV", "Bruker"):
         assert words in out
@@ -21,9 +23,19 @@ def test_help_speaks_to_scientists():
 def test_dataset_command(tmp_path, capsys):
     out = tmp_path / "ni.zarr"
     fig = tmp_path / "ni.png"
-    code = main([
-        "dataset", str(out), "--n", "8", "--chunk-size", "100", "--no-progress", "--figure", str(fig),
-    ])
+    code = main(
+        [
+            "dataset",
+            str(out),
+            "--n",
+            "8",
+            "--chunk-size",
+            "100",
+            "--no-progress",
+            "--figure",
+            str(fig),
+        ]
+    )
     assert code == 0
     ds = open_dataset(out)
     assert ds.sizes == {"train": 193, "val": 20, "test": 50}
@@ -34,10 +46,27 @@ def test_dataset_command(tmp_path, capsys):
 
 def test_dataset_command_kinematical_energies(tmp_path):
     out = tmp_path / "pt.zarr"
-    code = main([
-        "dataset", str(out), "--source", "kinematical", "--phase", "pt", "--half-size", "40",
-        "--energies", "10", "30", "--n", "6", "--shape", "40", "40", "--no-progress",
-    ])
+    code = main(
+        [
+            "dataset",
+            str(out),
+            "--source",
+            "kinematical",
+            "--phase",
+            "pt",
+            "--half-size",
+            "40",
+            "--energies",
+            "10",
+            "30",
+            "--n",
+            "6",
+            "--shape",
+            "40",
+            "40",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     ds = open_dataset(out)
     assert ds.energies == [10.0, 30.0] and ds.pattern_shape == (40, 40) and ds.phase.name == "pt"
@@ -98,8 +127,15 @@ def test_demo_command_prints_the_results(tmp_path, capsys, monkeypatch):
 
     def fake_run_demo(out, n_dictionary, n_patterns, n_refine):
         assert (n_dictionary, n_patterns, n_refine) == (30, 12, 10)
-        return {"indexing_mean": 1.5, "indexing_median": 1.2, "indexing_s": 3.0, "dictionary_size": 9077,
-                "refined_mean": 0.1, "refined_median": 0.08, "refine_s": 2.0}
+        return {
+            "indexing_mean": 1.5,
+            "indexing_median": 1.2,
+            "indexing_s": 3.0,
+            "dictionary_size": 9077,
+            "refined_mean": 0.1,
+            "refined_median": 0.08,
+            "refine_s": 2.0,
+        }
 
     monkeypatch.setattr(kikuchipy_gen.demo, "run_demo", fake_run_demo)
     assert main(["demo", "--out", str(tmp_path), "--patterns", "12"]) == 0
@@ -142,8 +178,23 @@ def test_generate_command(tmp_path, capsys):
     np.savetxt(tmp_path / "euler.txt", np.rad2deg(rot.to_euler()))
     for name in ("q.npy", "euler.txt"):
         target = tmp_path / f"{name}.h5"
-        assert main(["generate", "--orientations", str(tmp_path / name), "--energy", "25", "--dtype", "float32",
-                     "--out", str(target), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--orientations",
+                    str(tmp_path / name),
+                    "--energy",
+                    "25",
+                    "--dtype",
+                    "float32",
+                    "--out",
+                    str(target),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         from kikuchipy_gen.master_pattern import MLMasterPattern
 
         ref = MLMasterPattern.from_pretrained().decode(rot, energy=25)

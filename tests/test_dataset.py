@@ -40,9 +40,7 @@ def test_round_trip_matches_direct_projection(ni_dataset, ni_source, tiny_splits
     assert ds.provenance["kind"] == "kikuchipy-nickel"
     rot = ds.rotations("test")
     assert np.allclose(rot.data, tiny_splits["test"].data)
-    direct = ni_source.master_pattern(20).get_patterns(
-        rot, default_detector(), compute=True, show_progressbar=False
-    )
+    direct = ni_source.master_pattern(20).get_patterns(rot, default_detector(), compute=True, show_progressbar=False)
     expected = preprocess(direct)
     s = ds.patterns("test")
     assert s._lazy and s.axes_manager.navigation_shape == (50,)
@@ -61,9 +59,7 @@ def test_clahe_output_is_near_uniform(ni_dataset, ni_source, tiny_splits):
     assert np.all(np.abs(counts - 1 / 8) < 0.03), counts
     rot = tiny_splits["train"][:100]
     raw = preprocess(
-        ni_source.master_pattern(20).get_patterns(
-            rot, default_detector(), compute=True, show_progressbar=False
-        ),
+        ni_source.master_pattern(20).get_patterns(rot, default_detector(), compute=True, show_progressbar=False),
         clahe=None,
     )
     raw_counts = np.bincount(raw.ravel() // 32, minlength=8) / raw.size
@@ -72,7 +68,9 @@ def test_clahe_output_is_near_uniform(ni_dataset, ni_source, tiny_splits):
 
 def test_clahe_parameters():
     assert CLAHE().kikuchipy_kwargs((60, 60)) == {
-        "kernel_size": (15, 15), "clip_limit": 10 / 256, "nbins": 256,
+        "kernel_size": (15, 15),
+        "clip_limit": 10 / 256,
+        "nbins": 256,
     }
     with pytest.raises(ValueError, match="clip limit"):
         CLAHE(clip_limit=0)
@@ -121,15 +119,17 @@ def test_resume_after_interruption(tmp_path, tiny_splits):
         build_dataset(path, _FailingSource(None, **kwargs), splits, energies=[15, 25], chunk_size=40)
 
     resumed = _FailingSource(fail_after=None, **kwargs)
-    ds = build_dataset(
-        path, resumed, splits, energies=[15, 25], chunk_size=40, resume=True, show_progressbar=False
-    )
+    ds = build_dataset(path, resumed, splits, energies=[15, 25], chunk_size=40, resume=True, show_progressbar=False)
     n_chunks = 2 * (5 + 1)  # two energies x (5 train + 1 val chunks)
     assert resumed.calls == n_chunks - 3
 
     reference = build_dataset(
-        tmp_path / "ref.zarr", KinematicalSource(**kwargs), splits, energies=[15, 25],
-        chunk_size=40, show_progressbar=False,
+        tmp_path / "ref.zarr",
+        KinematicalSource(**kwargs),
+        splits,
+        energies=[15, 25],
+        chunk_size=40,
+        show_progressbar=False,
     )
     for split in splits:
         assert np.array_equal(ds.patterns_array(split)[:], reference.patterns_array(split)[:])
@@ -217,8 +217,9 @@ def test_stored_orientations_are_fundamental_zone_representatives(tmp_path, ni_s
     assert np.allclose(encode_attributes(rot, "m-3m").numpy(), stored.data, atol=1e-6)
     # The same patterns as the original rotations give, up to interpolation on
     # the master pattern's Lambert grid, which is symmetric only to grid accuracy.
-    direct = preprocess(ni_source.master_pattern(20).get_patterns(
-        rot, default_detector(), compute=True, show_progressbar=False))
+    direct = preprocess(
+        ni_source.master_pattern(20).get_patterns(rot, default_detector(), compute=True, show_progressbar=False)
+    )
     stored_patterns = ds.patterns_array("train")[0].reshape(40, -1).astype(float)
     r = [np.corrcoef(a, b)[0, 1] for a, b in zip(stored_patterns, direct.reshape(40, -1))]
     assert min(r) > 0.95

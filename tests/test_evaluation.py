@@ -69,8 +69,9 @@ def test_lazy_physics_dictionary(ni_source):
 
 @pytest.fixture(scope="module")
 def kinematical_model(kinematical_dataset):
-    cfg = preset("geometric", texture_size=41, use_voltage=True, n_attributes=5, voltage_knots=2,
-                 energy_range=(10.0, 30.0))
+    cfg = preset(
+        "geometric", texture_size=41, use_voltage=True, n_attributes=5, voltage_knots=2, energy_range=(10.0, 30.0)
+    )
     torch.manual_seed(0)
     ds = kinematical_dataset
     dec = GeometricDecoder(cfg, ds.detector, ds.phase.point_group)
@@ -78,11 +79,27 @@ def kinematical_model(kinematical_dataset):
 
 
 def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
-    m = evaluate(kinematical_model, tmp_path / "report", n_test=12, dictionary_n=15, n_refine=8, matrix_patterns=2,
-                 time_physics=True, show_progressbar=False)
+    m = evaluate(
+        kinematical_model,
+        tmp_path / "report",
+        n_test=12,
+        dictionary_n=15,
+        n_refine=8,
+        matrix_patterns=2,
+        time_physics=True,
+        show_progressbar=False,
+    )
     files = {p.name for p in (tmp_path / "report").iterdir()}
-    assert {"report.md", "metrics.json", "comparison.png", "histograms.png", "deviation.png",
-            "disorientation.png", "band_width.png", "voltage_matrix.png"} <= files
+    assert {
+        "report.md",
+        "metrics.json",
+        "comparison.png",
+        "histograms.png",
+        "deviation.png",
+        "disorientation.png",
+        "band_width.png",
+        "voltage_matrix.png",
+    } <= files
     saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(saved["energies"]) == {"10", "20", "30"}  # 20 kV: between the training voltages
     assert saved["energies"]["20"]["trained"] is False and saved["energies"]["10"]["trained"] is True
@@ -141,8 +158,17 @@ def test_evaluate_some_voltages_leaving_matplotlib_alone(kinematical_model, tmp_
     monkeypatch.setattr(matplotlib, "use", global_state)
     monkeypatch.setattr(plt, "figure", global_state)
     # One of the two training voltages: the figures show it and no voltage matrix is possible.
-    m = evaluate(kinematical_model, tmp_path, energies=[10], unseen=[], n_test=4, dictionary_n=5, n_refine=2,
-                 matrix_patterns=2, show_progressbar=False)
+    m = evaluate(
+        kinematical_model,
+        tmp_path,
+        energies=[10],
+        unseen=[],
+        n_test=4,
+        dictionary_n=5,
+        n_refine=2,
+        matrix_patterns=2,
+        show_progressbar=False,
+    )
     assert list(m["energies"]) == ["10"] and "voltage_matrix" not in m and "voltage_matrix.png" not in m["figures"]
     assert {p.name for p in tmp_path.iterdir()} == {"report.md", "metrics.json", *m["figures"]}
     result = EvaluationResult.from_dict(m)

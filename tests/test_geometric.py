@@ -96,8 +96,9 @@ def test_lambert_export_with_symmetry_reproduces_physics(ni_source):
     q = np.random.default_rng(7).standard_normal((30, 4))
     rot, det = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True)), default_detector()
     exported = mp.get_patterns(rot, det, energy=20, dtype_out="float32", compute=True, show_progressbar=False).data
-    reference = physics.get_patterns(rot, det, energy=20, dtype_out="float32", compute=True,
-                                     show_progressbar=False).data
+    reference = physics.get_patterns(
+        rot, det, energy=20, dtype_out="float32", compute=True, show_progressbar=False
+    ).data
     # The sector reduction only resamples the (symmetric) physics: interpolation error.
     assert _pattern_correlation(exported, reference).min() > 0.99
     # The export is exactly what the decoder projects (before its head).

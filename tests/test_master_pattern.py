@@ -75,8 +75,7 @@ def test_xmap_detector_and_2d_rotations(pretrained):
     assert np.allclose(s.xmap.rotations.data, rot.data.reshape(-1, 4))
     assert s.detector.shape == (60, 60) and np.allclose(s.detector.pc, pretrained.detector.pc)
     # Pattern [i, j] is the one for rotation [i, j] (C order throughout).
-    flat = pretrained.get_patterns(Rotation(rot.data.reshape(-1, 4)), energy=20, compute=True,
-                                   show_progressbar=False)
+    flat = pretrained.get_patterns(Rotation(rot.data.reshape(-1, 4)), energy=20, compute=True, show_progressbar=False)
     assert np.allclose(s.data.reshape(12, 60, 60), flat.data, atol=1e-6)
 
 
@@ -85,7 +84,7 @@ def test_energy_per_rotation(pretrained):
     energies = np.array([10.0, 14.0, 22.5, 30.0])
     s = pretrained.get_patterns(rot, energy=energies, compute=True, show_progressbar=False)
     for i, e in enumerate(energies):
-        one = pretrained.get_patterns(rot[i:i + 1], energy=e, compute=True, show_progressbar=False)
+        one = pretrained.get_patterns(rot[i : i + 1], energy=e, compute=True, show_progressbar=False)
         assert np.allclose(s.data[i], one.data[0], atol=1e-6)
     # Voltage changes the pattern.
     assert np.abs(s.data[0] - pretrained.decode(rot[:1], energy=30.0)[0]).mean() > 1e-3
@@ -185,8 +184,10 @@ def test_save_load_round_trip(tiny, geometric_run, tmp_path):
     with pytest.raises(ValueError, match="export_checkpoint"):
         MLMasterPattern.load(legacy)
     export_checkpoint(legacy)
-    assert np.array_equal(MLMasterPattern.load(legacy).get_patterns(rot, compute=True, show_progressbar=False).data,
-                          ckpt.get_patterns(rot, compute=True, show_progressbar=False).data)
+    assert np.array_equal(
+        MLMasterPattern.load(legacy).get_patterns(rot, compute=True, show_progressbar=False).data,
+        ckpt.get_patterns(rot, compute=True, show_progressbar=False).data,
+    )
 
 
 def test_format_1_model_converts_to_format_2_unchanged(tmp_path):
@@ -226,8 +227,11 @@ def _as_signal(data, rot, phase, detector):
     return EBSD(data, xmap=xmap, detector=detector)
 
 
-@pytest.mark.parametrize("detector", [None, default_detector(shape=(48, 64), pc=(0.5, 0.3, 0.62), tilt=3)],
-                         ids=["trained detector", "unseen detector"])
+@pytest.mark.parametrize(
+    "detector",
+    [None, default_detector(shape=(48, 64), pc=(0.5, 0.3, 0.62), tilt=3)],
+    ids=["trained detector", "unseen detector"],
+)
 def test_generated_dictionary_indexes_physics(tiny, local_dataset, ni_source, detector):
     """A lazily generated dictionary recovers the orientations of physics patterns."""
     det = tiny.detector if detector is None else detector
@@ -245,8 +249,9 @@ def test_generated_dictionary_indexes_physics(tiny, local_dataset, ni_source, de
     if detector is None:
         # Training is what made the dictionary useful: the untrained model's is not.
         torch.manual_seed(1)
-        untrained = MLMasterPattern(tiny.config, GeometricDecoder(tiny.config, det, tiny.phase.point_group).state_dict(),
-                                    tiny.info)
+        untrained = MLMasterPattern(
+            tiny.config, GeometricDecoder(tiny.config, det, tiny.phase.point_group).state_dict(), tiny.info
+        )
         xmap0 = experimental.dictionary_indexing(untrained.get_patterns(train, chunk_size=64), keep_n=1)
         assert disorientation(xmap0, val, tiny.phase).mean() > found.mean() + 2.0
 
@@ -256,7 +261,8 @@ def test_refine_orientation_on_generated_patterns(tiny, ni_source):
     from kikuchipy_gen.refinement import refine_orientations
 
     rot = Rotation.from_axes_angles([1, 2, 3], 30, degrees=True) * Rotation.from_axes_angles(
-        [[1, 0, 0], [0, 1, 0], [0, 0, 1]], 2, degrees=True)
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]], 2, degrees=True
+    )
     generated = tiny.get_patterns(rot, compute=True, show_progressbar=False)
     start = Rotation.from_axes_angles([0, 1, 1], 1.0, degrees=True) * rot
     xmap = CrystalMap(start, phase_list=PhaseList(tiny.phase), x=np.arange(rot.size))

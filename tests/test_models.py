@@ -70,7 +70,9 @@ def test_bad_model_config(kwargs, match):
 
 def test_config_files(tmp_path):
     f = tmp_path / "c.toml"
-    f.write_text('dataset = "d.zarr"\ncvae_epochs = 2\n[model]\npreset = "compact"\nuse_voltage = true\nn_attributes = 5\n')
+    f.write_text(
+        'dataset = "d.zarr"\ncvae_epochs = 2\n[model]\npreset = "compact"\nuse_voltage = true\nn_attributes = 5\n'
+    )
     cfg = load_config(f)
     assert cfg.cvae_epochs == 2 and cfg.model.latent_dim == 64 and cfg.model.use_voltage
     again = TrainConfig.from_dict(cfg.to_dict())

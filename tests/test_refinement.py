@@ -26,9 +26,7 @@ def _quadratic(x, centre):
 
 def test_bobyqa_finds_interior_minimum_through_scipy():
     centre = np.array([0.3, -0.2, 0.1])
-    res = minimize(
-        _quadratic, np.zeros(3), args=(centre,), method=bobyqa_minimizer, bounds=[(-1, 1)] * 3
-    )
+    res = minimize(_quadratic, np.zeros(3), args=(centre,), method=bobyqa_minimizer, bounds=[(-1, 1)] * 3)
     assert res.success and res.status == 0
     assert np.allclose(res.x, centre, atol=1e-6)
     assert res.fun < 1e-10 and res.nfev > 0 and isinstance(res.message, str)
@@ -69,9 +67,7 @@ def test_bobyqa_default_rhobeg_fits_narrow_bounds_and_x0_outside_is_silent():
     # pybobyqa's own default (0.1 * max|x0| = 10) would be rejected for a gap of 0.02.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        res = bobyqa_minimizer(
-            _quadratic, [100.0, 100.0], args=(np.zeros(2),), bounds=[(99.99, 100.01), (101, 102)]
-        )
+        res = bobyqa_minimizer(_quadratic, [100.0, 100.0], args=(np.zeros(2),), bounds=[(99.99, 100.01), (101, 102)])
     assert np.allclose(res.x, [99.99, 101])
 
 

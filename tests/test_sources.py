@@ -131,9 +131,9 @@ def test_dynamical_matches_emsoft_and_caches(tmp_path, ni_source):
     assert mp.data.shape == (2, 121, 121)
     cached = src.cache_path(20)
     assert cached.is_file()
-    assert np.array_equal(DynamicalSource(
-        "ni", npx=60, mc_electrons=20_000, cache_dir=tmp_path
-    ).master_pattern(20).data, mp.data)
+    assert np.array_equal(
+        DynamicalSource("ni", npx=60, mc_electrons=20_000, cache_dir=tmp_path).master_pattern(20).data, mp.data
+    )
 
     # Projected through kikuchipy, de-ebsd's patterns agree with EMsoft's (same
     # Lambert convention); a wrong hemisphere or transposition would not.

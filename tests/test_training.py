@@ -13,16 +13,29 @@ from .conftest import TINY
 
 def _config(dataset, out, **kw):
     base = dict(
-        dataset=str(dataset.path), out=str(out), model=preset("compact", **TINY),
-        cvae_lr=2e-3, critic_lr=1e-3, gan_lr=2e-4, cvae_batch_size=16, gan_batch_size=8,
-        critic_batch_size=16, checkpoint_every=1000, sample_grid=False, max_val_patterns=256, log_every=1,
+        dataset=str(dataset.path),
+        out=str(out),
+        model=preset("compact", **TINY),
+        cvae_lr=2e-3,
+        critic_lr=1e-3,
+        gan_lr=2e-4,
+        cvae_batch_size=16,
+        gan_batch_size=8,
+        critic_batch_size=16,
+        checkpoint_every=1000,
+        sample_grid=False,
+        max_val_patterns=256,
+        log_every=1,
     )
     return TrainConfig(**{**base, **kw})
 
 
 def _weights(trainer):
-    return {f"{net}.{k}": v.clone() for net in ("encoder", "decoder", "critic")
-            for k, v in getattr(trainer, net).state_dict().items()}
+    return {
+        f"{net}.{k}": v.clone()
+        for net in ("encoder", "decoder", "critic")
+        for k, v in getattr(trainer, net).state_dict().items()
+    }
 
 
 def _mean_pattern_bce(ds):
@@ -66,8 +79,16 @@ def test_outputs_written(trained):
     assert len(list((out / "samples").glob("*.png"))) == 22
     for ckpt in ("last", "best"):
         files = {p.name for p in (out / "checkpoints" / ckpt).iterdir()}
-        assert {"encoder.safetensors", "decoder.safetensors", "critic.safetensors", "optimizers.pt",
-                "state.json", "config.json", "dataset.json", "history.csv"} <= files
+        assert {
+            "encoder.safetensors",
+            "decoder.safetensors",
+            "critic.safetensors",
+            "optimizers.pt",
+            "state.json",
+            "config.json",
+            "dataset.json",
+            "history.csv",
+        } <= files
     assert not list((out / "checkpoints").glob("*.tmp"))
     provenance = json.loads((out / "checkpoints" / "last" / "dataset.json").read_text())
     assert provenance["source"]["kind"] == "kikuchipy-nickel"
@@ -91,8 +112,7 @@ class _Interrupted(Trainer):
 
 
 def test_resume_continues_identically(local_dataset, tmp_path):
-    kw = dict(cvae_epochs=2, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3,
-              critic_every=3)
+    kw = dict(cvae_epochs=2, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3, critic_every=3)
     full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
     full.run(show_progressbar=False)
 
@@ -111,8 +131,18 @@ def test_resume_continues_identically(local_dataset, tmp_path):
 
 def test_voltage_attribute_run(kinematical_dataset, tmp_path):
     model = preset("compact", **TINY, use_voltage=True, n_attributes=5)
-    cfg = _config(kinematical_dataset, tmp_path / "v", model=model, cvae_epochs=1, critic_epochs=1,
-                  gan_epochs=1, max_steps_per_epoch=4, critic_every=2, mixed_precision=True, log_every=2)
+    cfg = _config(
+        kinematical_dataset,
+        tmp_path / "v",
+        model=model,
+        cvae_epochs=1,
+        critic_epochs=1,
+        gan_epochs=1,
+        max_steps_per_epoch=4,
+        critic_every=2,
+        mixed_precision=True,
+        log_every=2,
+    )
     trainer = Trainer(cfg)
     trainer.run(show_progressbar=False)
     assert any("voltage_mse_kv2" in r for r in trainer.state.history)
@@ -144,8 +174,7 @@ def test_training_bad_input(local_dataset, kinematical_dataset, tmp_path, traine
 
 
 def test_train_command(local_dataset, tmp_path, capsys):
-    cfg = _config(local_dataset, tmp_path / "cli", cvae_epochs=1, critic_epochs=1, gan_epochs=1,
-                  max_steps_per_epoch=2)
+    cfg = _config(local_dataset, tmp_path / "cli", cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2)
     f = tmp_path / "cfg.json"
     f.write_text(json.dumps(cfg.to_dict()))
     assert main(["train", str(f), "--no-progress"]) == 0
@@ -161,10 +190,21 @@ def test_torchrun_data_parallel(local_dataset, tmp_path):
     from pathlib import Path
 
     worker = Path(__file__).with_name("_ddp_worker.py")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           str(worker), str(local_dataset.path), str(tmp_path / "ddp")]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        str(worker),
+        str(local_dataset.path),
+        str(tmp_path / "ddp"),
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     # Both ranks report; their lines may interleave in the shared stdout.
     assert result.stdout.count("replicas identical: True") == 2, result.stdout
@@ -176,8 +216,9 @@ def test_torchrun_data_parallel(local_dataset, tmp_path):
 def test_lipschitz_constraints(local_dataset, tmp_path, mode):
     from kikuchipy_gen.loader import PatternStream
 
-    trainer = Trainer(_config(local_dataset, tmp_path / mode, lipschitz=mode, clip_value=0.02, maxnorm=0.5,
-                              critic_lr=1e-1))
+    trainer = Trainer(
+        _config(local_dataset, tmp_path / mode, lipschitz=mode, clip_value=0.02, maxnorm=0.5, critic_lr=1e-1)
+    )
     batch = next(trainer._batches(PatternStream(trainer.dataset, "train"), 8))
     trainer._critic_step(batch)
     params = list(trainer.critic.parameters())

@@ -7,7 +7,7 @@ pyplot, so no backend is chosen and no figure is left open: save it with
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -50,8 +50,13 @@ def plot_comparison(real: np.ndarray, generated: np.ndarray, titles: Sequence[st
     axes = fig.subplots(3, n, squeeze=False)
     for j in range(n):
         diff = generated[j] - real[j]
-        for i, (img, kw) in enumerate([(real[j], {"vmin": 0, "vmax": 1}), (generated[j], {"vmin": 0, "vmax": 1}),
-                                       (diff, {"vmin": -1, "vmax": 1, "cmap": "RdBu_r"})]):
+        for i, (img, kw) in enumerate(
+            [
+                (real[j], {"vmin": 0, "vmax": 1}),
+                (generated[j], {"vmin": 0, "vmax": 1}),
+                (diff, {"vmin": -1, "vmax": 1, "cmap": "RdBu_r"}),
+            ]
+        ):
             ax = axes[i, j]
             ax.imshow(img, cmap=kw.pop("cmap", "gray"), **kw)
             ax.set_xticks([]), ax.set_yticks([])
@@ -207,8 +212,9 @@ def plot_voltage_matrix(matrix: np.ndarray, generated_kv: Sequence[float], index
     return fig
 
 
-def plot_band_widths(energies: Sequence[float], physics: Sequence[float], generated: Sequence[float],
-                     trained: Sequence[float]) -> Figure:
+def plot_band_widths(
+    energies: Sequence[float], physics: Sequence[float], generated: Sequence[float], trained: Sequence[float]
+) -> Figure:
     """Band-width measure versus voltage for physics and generated patterns.
 
     Parameters

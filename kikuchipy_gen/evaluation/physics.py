@@ -51,8 +51,13 @@ def clahe_from_info(preprocessing: dict[str, Any] | None) -> CLAHE | None:
     return CLAHE(c["clip_limit"], tuple(c["tiles"]), c.get("nbins", 256))
 
 
-def physics_patterns(master_pattern: EBSDMasterPattern, rotations: Rotation, detector: EBSDDetector,
-                     energy: float, clahe: CLAHE | None = CLAHE()) -> np.ndarray:
+def physics_patterns(
+    master_pattern: EBSDMasterPattern,
+    rotations: Rotation,
+    detector: EBSDDetector,
+    energy: float,
+    clahe: CLAHE | None = CLAHE(),
+) -> np.ndarray:
     """Project and preprocess physics patterns: float32 (n, rows, cols) in [0, 1].
 
     Examples
@@ -67,13 +72,20 @@ def physics_patterns(master_pattern: EBSDMasterPattern, rotations: Rotation, det
     ((2, 60, 60), dtype('float32'), 1.0)
     """
     rot = Rotation(rotations.data.reshape(-1, 4))
-    s = master_pattern.get_patterns(rot, detector, energy=energy, dtype_out="float32", compute=True,
-                                    show_progressbar=False)
+    s = master_pattern.get_patterns(
+        rot, detector, energy=energy, dtype_out="float32", compute=True, show_progressbar=False
+    )
     return preprocess(s, clahe).astype(np.float32) / 255
 
 
-def physics_dictionary(master_pattern: EBSDMasterPattern, rotations: Rotation, detector: EBSDDetector,
-                       energy: float, clahe: CLAHE | None = CLAHE(), chunk_size: int = 4096) -> LazyEBSD:
+def physics_dictionary(
+    master_pattern: EBSDMasterPattern,
+    rotations: Rotation,
+    detector: EBSDDetector,
+    energy: float,
+    clahe: CLAHE | None = CLAHE(),
+    chunk_size: int = 4096,
+) -> LazyEBSD:
     """A lazy dictionary of preprocessed physics patterns with ``xmap`` and ``detector``.
 
     Parameters
@@ -107,8 +119,9 @@ def physics_dictionary(master_pattern: EBSDMasterPattern, rotations: Rotation, d
     def block(qb: np.ndarray) -> np.ndarray:
         return physics_patterns(master_pattern, Rotation(qb), detector, energy, clahe)
 
-    data = da.map_blocks(block, q, dtype=np.float32, drop_axis=1, new_axis=[1, 2],
-                         chunks=(q.chunks[0], (rows,), (cols,)))
+    data = da.map_blocks(
+        block, q, dtype=np.float32, drop_axis=1, new_axis=[1, 2], chunks=(q.chunks[0], (rows,), (cols,))
+    )
     xmap = CrystalMap(rot, phase_list=PhaseList(master_pattern.phase.deepcopy()), x=np.arange(rot.size))
     s = LazyEBSD(data, xmap=xmap, detector=detector.deepcopy())
     s.axes_manager.navigation_axes[0].name = "x"

@@ -28,8 +28,9 @@ import dataclasses
 import logging
 import platform
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from kikuchipy.detectors import EBSDDetector
@@ -60,8 +61,14 @@ _logger = logging.getLogger(__name__)
 _IN_MEMORY_DICTIONARY = 20_000
 _MATRIX_OFFSET_DEG = 1.0
 _ROUTES = ("generated", "physics")
-_STAGES = ("physics master patterns", "pixel metrics", "dictionary indexing", "refinement", "voltage matrix",
-           "figures and report")
+_STAGES = (
+    "physics master patterns",
+    "pixel metrics",
+    "dictionary indexing",
+    "refinement",
+    "voltage matrix",
+    "figures and report",
+)
 
 
 @dataclasses.dataclass
@@ -144,8 +151,7 @@ def evaluate(
     """
     mlmp = model if isinstance(model, MLMasterPattern) else MLMasterPattern.load(model)
     trained = [float(e) for e in mlmp.energies]
-    energies, unseen = _check_arguments(mlmp, energies, unseen, n_test, dictionary_n, n_refine, method,
-                                        matrix_patterns)
+    energies, unseen = _check_arguments(mlmp, energies, unseen, n_test, dictionary_n, n_refine, method, matrix_patterns)
     all_kv = sorted(set(energies) | set(unseen))
     evaluated_trained = [e for e in trained if e in all_kv]
     out = Path(out)
@@ -156,13 +162,23 @@ def evaluate(
     detector, phase = mlmp.detector, mlmp.phase
     clahe = clahe_from_info(mlmp.info.get("preprocessing"))
     test_rot = random_rotations(int(n_test), seed)
-    settings = {"energies": energies, "unseen": unseen, "n_test": int(n_test), "dictionary_n": int(dictionary_n),
-                "n_refine": int(n_refine), "method": method, "seed": seed, "latent": "mean",
-                "machine": f"{platform.node()} {platform.machine()}", "date": time.strftime("%Y-%m-%d")}
+    settings = {
+        "energies": energies,
+        "unseen": unseen,
+        "n_test": int(n_test),
+        "dictionary_n": int(dictionary_n),
+        "n_refine": int(n_refine),
+        "method": method,
+        "seed": seed,
+        "latent": "mean",
+        "machine": f"{platform.node()} {platform.machine()}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
     with _stage(bar, _STAGES[0]):
         masters, loaded_s, computed_s = _physics_master_patterns(
-            mlmp, all_kv, evaluated_trained if time_physics else [])
+            mlmp, all_kv, evaluated_trained if time_physics else []
+        )
     with _stage(bar, _STAGES[1]):
         patterns, pixel = _pixel_metrics(mlmp, masters, test_rot, clahe)
     with _stage(bar, _STAGES[2]):
@@ -174,31 +190,60 @@ def evaluate(
     with _stage(bar, _STAGES[4]):
         matrix = None
         if voltage_matrix and len(evaluated_trained) > 1 and n_refine:
-            matrix = _voltage_matrix(patterns, masters, evaluated_trained, test_rot,
-                                     min(int(matrix_patterns), int(n_refine)), seed, detector, phase, method)
+            matrix = _voltage_matrix(
+                patterns,
+                masters,
+                evaluated_trained,
+                test_rot,
+                min(int(matrix_patterns), int(n_refine)),
+                seed,
+                detector,
+                phase,
+                method,
+            )
 
     energy_results = {}
     for e in all_kv:
         refined, refined_indexed = _refined_summaries(refined_angles[e]) if e in refined_angles else (None, None)
         energy_results[e] = EnergyResult(
-            energy=e, trained=e in trained, **pixel[e],
+            energy=e,
+            trained=e in trained,
+            **pixel[e],
             dictionary_indexing={route: summarize(a) for route, a in indexed_angles[e].items()},
-            refined=refined, refined_indexed=refined_indexed, n_patterns=int(n_test),
-            master_pattern_s=loaded_s[e], master_pattern_uncached_s=computed_s.get(e),
-            physics_patterns_s=patterns[e].physics_s, generated_patterns_s=patterns[e].generated_s,
+            refined=refined,
+            refined_indexed=refined_indexed,
+            n_patterns=int(n_test),
+            master_pattern_s=loaded_s[e],
+            master_pattern_uncached_s=computed_s.get(e),
+            physics_patterns_s=patterns[e].physics_s,
+            generated_patterns_s=patterns[e].generated_s,
         )
-    result = EvaluationResult(model=repr(mlmp), settings=settings, training=mlmp.training, energies=energy_results,
-                              voltage_matrix=matrix, elapsed_s=time.perf_counter() - t_start)
+    result = EvaluationResult(
+        model=repr(mlmp),
+        settings=settings,
+        training=mlmp.training,
+        energies=energy_results,
+        voltage_matrix=matrix,
+        elapsed_s=time.perf_counter() - t_start,
+    )
     with _stage(bar, _STAGES[5]):
-        result = _figures_and_report(out, result, patterns, indexed_angles, refined_angles, trained,
-                                     evaluated_trained or all_kv)
+        result = _figures_and_report(
+            out, result, patterns, indexed_angles, refined_angles, trained, evaluated_trained or all_kv
+        )
     bar.close()
     return result.to_dict()
 
 
-def _check_arguments(mlmp: MLMasterPattern, energies: Sequence[float] | None, unseen: Sequence[float] | None,
-                     n_test: int, dictionary_n: int, n_refine: int, method: str,
-                     matrix_patterns: int) -> tuple[list[float], list[float]]:
+def _check_arguments(
+    mlmp: MLMasterPattern,
+    energies: Sequence[float] | None,
+    unseen: Sequence[float] | None,
+    n_test: int,
+    dictionary_n: int,
+    n_refine: int,
+    method: str,
+    matrix_patterns: int,
+) -> tuple[list[float], list[float]]:
     """The voltages to evaluate, at training voltages and between them, after checking every argument."""
     trained = [float(e) for e in mlmp.energies]
     energies = trained if energies is None else [float(e) for e in energies]
@@ -282,8 +327,13 @@ def _pixel_metrics(
 
 
 def _dictionary_indexing(
-    patterns: dict[float, _Patterns], masters: dict[float, EBSDMasterPattern], dict_rot: Rotation,
-    test_rot: Rotation, detector: EBSDDetector, phase: Phase, clahe: CLAHE | None,
+    patterns: dict[float, _Patterns],
+    masters: dict[float, EBSDMasterPattern],
+    dict_rot: Rotation,
+    test_rot: Rotation,
+    detector: EBSDDetector,
+    phase: Phase,
+    clahe: CLAHE | None,
 ) -> tuple[dict[float, dict[str, CrystalMap]], dict[float, dict[str, np.ndarray]]]:
     """Index both routes' patterns against a physics dictionary at a training density.
 
@@ -307,9 +357,14 @@ def _dictionary_indexing(
 
 
 def _refinement(
-    patterns: dict[float, _Patterns], masters: dict[float, EBSDMasterPattern],
-    indexed: dict[float, dict[str, CrystalMap]], test_rot: Rotation, n_refine: int, detector: EBSDDetector,
-    phase: Phase, method: str,
+    patterns: dict[float, _Patterns],
+    masters: dict[float, EBSDMasterPattern],
+    indexed: dict[float, dict[str, CrystalMap]],
+    test_rot: Rotation,
+    n_refine: int,
+    detector: EBSDDetector,
+    phase: Phase,
+    method: str,
 ) -> dict[float, dict[str, np.ndarray]]:
     """Refine the first ``n_refine`` patterns of both routes against the physics, from the indexing result.
 
@@ -324,27 +379,42 @@ def _refinement(
     for e, p in patterns.items():
         angles[e] = {}
         for route in _ROUTES:
-            xmap = refine_orientations(as_ebsd(p.of(route)[sub], rot, phase, detector),
-                                       best_matches(indexed[e][route], sub), detector, masters[e], e, method=method)
+            xmap = refine_orientations(
+                as_ebsd(p.of(route)[sub], rot, phase, detector),
+                best_matches(indexed[e][route], sub),
+                detector,
+                masters[e],
+                e,
+                method=method,
+            )
             angles[e][route] = disorientation(xmap, rot, phase)
     return angles
 
 
 def _refined_summaries(angles: dict[str, np.ndarray]) -> tuple[dict[str, dict], dict[str, Any]]:
-    """:class:`~kikuchipy_gen.evaluation.EnergyResult`'s ``refined`` and ``refined_indexed`` from one voltage's angles."""
+    """One voltage's ``refined`` and ``refined_indexed`` (:class:`~kikuchipy_gen.evaluation.EnergyResult`)."""
     refined = {route: summarize(angles[route]) for route in _ROUTES}
     # Where the physics pattern itself refines (< 0.5 deg), dictionary
     # indexing put the start in the right basin: the model, not the
     # dictionary's density or pseudo-symmetry, decides the result there.
     ok = angles["physics"] < _INDEXED
-    refined_indexed = {"fraction": float(ok.mean()),
-                       **{route: summarize(angles[route][ok]) for route in _ROUTES if ok.any()}}
+    refined_indexed = {
+        "fraction": float(ok.mean()),
+        **{route: summarize(angles[route][ok]) for route in _ROUTES if ok.any()},
+    }
     return refined, refined_indexed
 
 
 def _voltage_matrix(
-    patterns: dict[float, _Patterns], masters: dict[float, EBSDMasterPattern], energies: list[float],
-    test_rot: Rotation, m: int, seed: int, detector: EBSDDetector, phase: Phase, method: str,
+    patterns: dict[float, _Patterns],
+    masters: dict[float, EBSDMasterPattern],
+    energies: list[float],
+    test_rot: Rotation,
+    m: int,
+    seed: int,
+    detector: EBSDDetector,
+    phase: Phase,
+    method: str,
 ) -> VoltageMatrix:
     """Fig. 5: the first ``m`` patterns generated at each voltage, refined with the physics at each.
 
@@ -359,18 +429,34 @@ def _voltage_matrix(
     means, medians = np.full((2, len(energies), len(energies)), np.nan)
     for i, eg in enumerate(energies):
         for j, ei in enumerate(energies):
-            xmap = refine_orientations(as_ebsd(patterns[eg].generated[:m], rot, phase, detector), start_map,
-                                       detector, masters[ei], ei, method=method)
+            xmap = refine_orientations(
+                as_ebsd(patterns[eg].generated[:m], rot, phase, detector),
+                start_map,
+                detector,
+                masters[ei],
+                ei,
+                method=method,
+            )
             angles = disorientation(xmap, rot, phase)
             means[i, j], medians[i, j] = float(angles.mean()), float(np.median(angles))
-    return VoltageMatrix(generated_kv=list(energies), indexed_kv=list(energies), mean_refined_deg=means,
-                         median_refined_deg=medians, patterns_per_cell=m, start_offset_deg=_MATRIX_OFFSET_DEG)
+    return VoltageMatrix(
+        generated_kv=list(energies),
+        indexed_kv=list(energies),
+        mean_refined_deg=means,
+        median_refined_deg=medians,
+        patterns_per_cell=m,
+        start_offset_deg=_MATRIX_OFFSET_DEG,
+    )
 
 
 def _figures_and_report(
-    out: Path, result: EvaluationResult, patterns: dict[float, _Patterns],
-    indexed_angles: dict[float, dict[str, np.ndarray]], refined_angles: dict[float, dict[str, np.ndarray]],
-    trained: list[float], shown: list[float],
+    out: Path,
+    result: EvaluationResult,
+    patterns: dict[float, _Patterns],
+    indexed_angles: dict[float, dict[str, np.ndarray]],
+    refined_angles: dict[float, dict[str, np.ndarray]],
+    trained: list[float],
+    shown: list[float],
 ) -> EvaluationResult:
     """Write the figures, then ``metrics.json`` and ``report.md`` of the result naming them.
 
@@ -385,18 +471,27 @@ def _figures_and_report(
     kv = list(result.energies)
     refined = refined_angles.get(mid, {})
     figs = {
-        "comparison.png": figures.plot_comparison(p.physics[picks], p.generated[picks],
-                                                  [f"#{i}, {label}" for i in picks]),
+        "comparison.png": figures.plot_comparison(
+            p.physics[picks], p.generated[picks], [f"#{i}, {label}" for i in picks]
+        ),
         "histograms.png": figures.plot_histograms(p.physics, p.generated, label),
-        "deviation.png": figures.plot_deviation(np.abs(p.generated - p.physics), 0.15,
-                                                result.energies[mid].deviation["fraction_within"], label),
+        "deviation.png": figures.plot_deviation(
+            np.abs(p.generated - p.physics), 0.15, result.energies[mid].deviation["fraction_within"], label
+        ),
         "disorientation.png": figures.plot_disorientations(
-            {"DI generated": indexed_angles[mid]["generated"],
-             "refined generated": refined.get("generated", np.array([])),
-             "refined physics": refined.get("physics", np.array([]))}, label),
+            {
+                "DI generated": indexed_angles[mid]["generated"],
+                "refined generated": refined.get("generated", np.array([])),
+                "refined physics": refined.get("physics", np.array([])),
+            },
+            label,
+        ),
         "band_width.png": figures.plot_band_widths(
-            kv, [result.energies[e].band_width_px["physics"] for e in kv],
-            [result.energies[e].band_width_px["generated"] for e in kv], trained),
+            kv,
+            [result.energies[e].band_width_px["physics"] for e in kv],
+            [result.energies[e].band_width_px["generated"] for e in kv],
+            trained,
+        ),
     }
     if result.voltage_matrix is not None:
         vm = result.voltage_matrix
@@ -433,11 +528,13 @@ def comparison_table(reports: dict[str, dict[str, Any]]) -> str:
     labels = list(reports)
     lines = ["| kV | metric | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     kvs = sorted({kv for r in reports.values() for kv in r["energies"]}, key=float)
-    rows = [("BCE", lambda e: f"{e['bce']:.4f}"),
-            ("within 0.15", lambda e: f"{100 * e['deviation']['fraction_within']:.1f} %"),
-            ("DI (deg)", lambda e: _fmt(e["dictionary_indexing"]["generated"])),
-            ("refined (deg)", lambda e: _fmt(e.get("refined", {}).get("generated"))),
-            ("refined, indexed (deg)", lambda e: _fmt(e.get("refined_indexed", {}).get("generated")))]
+    rows = [
+        ("BCE", lambda e: f"{e['bce']:.4f}"),
+        ("within 0.15", lambda e: f"{100 * e['deviation']['fraction_within']:.1f} %"),
+        ("DI (deg)", lambda e: _fmt(e["dictionary_indexing"]["generated"])),
+        ("refined (deg)", lambda e: _fmt(e.get("refined", {}).get("generated"))),
+        ("refined, indexed (deg)", lambda e: _fmt(e.get("refined_indexed", {}).get("generated"))),
+    ]
     for kv in kvs:
         for name, get in rows:
             cells = [get(r["energies"][kv]) if kv in r["energies"] else "-" for r in reports.values()]

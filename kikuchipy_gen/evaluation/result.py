@@ -97,9 +97,14 @@ class EnergyResult:
         >>> EnergyResult(10.0, False, 0.5, 0.5, {}, {}, {}).to_dict()["trained"]
         False
         """
-        d = {"trained": self.trained, "bce": self.bce, "optimal_bce": self.optimal_bce,
-             "deviation": self.deviation, "band_width_px": self.band_width_px,
-             "dictionary_indexing": self.dictionary_indexing}
+        d = {
+            "trained": self.trained,
+            "bce": self.bce,
+            "optimal_bce": self.optimal_bce,
+            "deviation": self.deviation,
+            "band_width_px": self.band_width_px,
+            "dictionary_indexing": self.dictionary_indexing,
+        }
         if self.refined is not None:
             d["refined"] = self.refined
         if self.refined_indexed is not None:
@@ -115,9 +120,14 @@ class EnergyResult:
         >>> EnergyResult(10.0, True, 0.5, 0.5, {}, {}, {}, n_patterns=4).timing()["n"]
         4
         """
-        return {"energy": self.energy, "master_pattern_s": self.master_pattern_s,
-                "physics_patterns_s": self.physics_patterns_s, "generated_patterns_s": self.generated_patterns_s,
-                "n": self.n_patterns, "master_pattern_uncached_s": self.master_pattern_uncached_s}
+        return {
+            "energy": self.energy,
+            "master_pattern_s": self.master_pattern_s,
+            "physics_patterns_s": self.physics_patterns_s,
+            "generated_patterns_s": self.generated_patterns_s,
+            "n": self.n_patterns,
+            "master_pattern_uncached_s": self.master_pattern_uncached_s,
+        }
 
 
 @dataclass
@@ -163,10 +173,14 @@ class VoltageMatrix:
         >>> VoltageMatrix([20.0], [20.0], np.ones((1, 1)), np.ones((1, 1)), 5, 1.0).to_dict()["patterns_per_cell"]
         5
         """
-        return {"generated_kv": list(self.generated_kv), "indexed_kv": list(self.indexed_kv),
-                "mean_refined_deg": np.asarray(self.mean_refined_deg).tolist(),
-                "median_refined_deg": np.asarray(self.median_refined_deg).tolist(),
-                "patterns_per_cell": self.patterns_per_cell, "start_offset_deg": self.start_offset_deg}
+        return {
+            "generated_kv": list(self.generated_kv),
+            "indexed_kv": list(self.indexed_kv),
+            "mean_refined_deg": np.asarray(self.mean_refined_deg).tolist(),
+            "median_refined_deg": np.asarray(self.median_refined_deg).tolist(),
+            "patterns_per_cell": self.patterns_per_cell,
+            "start_offset_deg": self.start_offset_deg,
+        }
 
 
 @dataclass
@@ -198,7 +212,8 @@ class EvaluationResult:
     --------
     >>> import json
     >>> from kikuchipy_gen.evaluation import EvaluationResult
-    >>> result = EvaluationResult.from_dict(json.load(open("docs/reports/pretrained_ni/metrics.json")))  # doctest: +SKIP
+    >>> metrics = json.load(open("docs/reports/pretrained_ni/metrics.json"))  # doctest: +SKIP
+    >>> result = EvaluationResult.from_dict(metrics)  # doctest: +SKIP
     >>> result.energies[20.0].trained, result.energies[20.0].refined["generated"]["n"]  # doctest: +SKIP
     (True, 100)
     >>> result.write("report")  # metrics.json and report.md  # doctest: +SKIP
@@ -264,10 +279,16 @@ class EvaluationResult:
             kv = float(key)
             t = timing.get(kv, {})
             energies[kv] = EnergyResult(
-                energy=kv, trained=e["trained"], bce=e["bce"], optimal_bce=e["optimal_bce"],
-                deviation=e["deviation"], band_width_px=e["band_width_px"],
-                dictionary_indexing=e["dictionary_indexing"], refined=e.get("refined"),
-                refined_indexed=e.get("refined_indexed"), n_patterns=t.get("n", 0),
+                energy=kv,
+                trained=e["trained"],
+                bce=e["bce"],
+                optimal_bce=e["optimal_bce"],
+                deviation=e["deviation"],
+                band_width_px=e["band_width_px"],
+                dictionary_indexing=e["dictionary_indexing"],
+                refined=e.get("refined"),
+                refined_indexed=e.get("refined_indexed"),
+                n_patterns=t.get("n", 0),
                 master_pattern_s=t.get("master_pattern_s", float("nan")),
                 master_pattern_uncached_s=t.get("master_pattern_uncached_s"),
                 physics_patterns_s=t.get("physics_patterns_s", float("nan")),
@@ -281,11 +302,18 @@ class EvaluationResult:
                 indexed_kv=[float(kv) for kv in vm["indexed_kv"]],
                 mean_refined_deg=np.array(vm["mean_refined_deg"], dtype=float),
                 median_refined_deg=np.array(vm["median_refined_deg"], dtype=float),
-                patterns_per_cell=vm["patterns_per_cell"], start_offset_deg=vm["start_offset_deg"],
+                patterns_per_cell=vm["patterns_per_cell"],
+                start_offset_deg=vm["start_offset_deg"],
             )
-        return cls(model=metrics["model"], settings=metrics["settings"], training=metrics.get("training"),
-                   energies=energies, voltage_matrix=vm, elapsed_s=metrics.get("elapsed_s", float("nan")),
-                   figures=list(metrics.get("figures", [])))
+        return cls(
+            model=metrics["model"],
+            settings=metrics["settings"],
+            training=metrics.get("training"),
+            energies=energies,
+            voltage_matrix=vm,
+            elapsed_s=metrics.get("elapsed_s", float("nan")),
+            figures=list(metrics.get("figures", [])),
+        )
 
     def __eq__(self, other: object) -> bool:
         # The dataclass __eq__ would compare the voltage matrix's arrays
@@ -382,45 +410,80 @@ def _markdown(m: dict[str, Any]) -> str:
     ]
     for kv, e in m["energies"].items():
         bw = e["band_width_px"]
-        lines.append(f"| {kv} | {'yes' if e['trained'] else 'no'} | {e['bce']:.4f} | {e['optimal_bce']:.4f} | "
-                     f"{e['deviation']['mean']:.4f} | {100 * e['deviation']['fraction_within']:.1f} % | "
-                     f"{bw['physics']:.2f} / {bw['generated']:.2f} |")
-    lines += ["", "## Dictionary indexing and refinement", "",
-              "| kV | DI generated | DI physics | refined generated | refined physics |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {kv} | {'yes' if e['trained'] else 'no'} | {e['bce']:.4f} | {e['optimal_bce']:.4f} | "
+            f"{e['deviation']['mean']:.4f} | {100 * e['deviation']['fraction_within']:.1f} % | "
+            f"{bw['physics']:.2f} / {bw['generated']:.2f} |"
+        )
+    lines += [
+        "",
+        "## Dictionary indexing and refinement",
+        "",
+        "| kV | DI generated | DI physics | refined generated | refined physics |",
+        "|---|---|---|---|---|",
+    ]
     for kv, e in m["energies"].items():
         d, r = e["dictionary_indexing"], e.get("refined", {})
-        lines.append(f"| {kv} | {_fmt(d['generated'])} | {_fmt(d['physics'])} | {_fmt(r.get('generated'))} | "
-                     f"{_fmt(r.get('physics'))} |")
-    lines += ["", f"Refined, on the patterns whose physics counterpart refined to < {_INDEXED} deg (indexed into the "
-              "right basin; the paper's 0.142 +- 0.061 deg is of this kind):", "",
-              "| kV | fraction | refined generated | refined physics |", "|---|---|---|---|"]
+        lines.append(
+            f"| {kv} | {_fmt(d['generated'])} | {_fmt(d['physics'])} | {_fmt(r.get('generated'))} | "
+            f"{_fmt(r.get('physics'))} |"
+        )
+    lines += [
+        "",
+        f"Refined, on the patterns whose physics counterpart refined to < {_INDEXED} deg (indexed into the "
+        "right basin; the paper's 0.142 +- 0.061 deg is of this kind):",
+        "",
+        "| kV | fraction | refined generated | refined physics |",
+        "|---|---|---|---|",
+    ]
     for kv, e in m["energies"].items():
         r = e.get("refined_indexed")
         if r:
-            lines.append(f"| {kv} | {100 * r['fraction']:.0f} % | {_fmt(r.get('generated'))} | {_fmt(r.get('physics'))} |")
+            lines.append(
+                f"| {kv} | {100 * r['fraction']:.0f} % | {_fmt(r.get('generated'))} | {_fmt(r.get('physics'))} |"
+            )
     if "voltage_matrix" in m:
         vm = m["voltage_matrix"]
-        lines += ["", f"## Voltage matrix (mean refined disorientation, {vm['patterns_per_cell']} patterns per cell, "
-                  f"starts {vm['start_offset_deg']:g} deg off)",
-                  "", "| generated \\ physics kV | " + " | ".join(f"{e:g}" for e in vm["indexed_kv"]) + " |",
-                  "|---" * (len(vm["indexed_kv"]) + 1) + "|"]
+        lines += [
+            "",
+            f"## Voltage matrix (mean refined disorientation, {vm['patterns_per_cell']} patterns per cell, "
+            f"starts {vm['start_offset_deg']:g} deg off)",
+            "",
+            "| generated \\ physics kV | " + " | ".join(f"{e:g}" for e in vm["indexed_kv"]) + " |",
+            "|---" * (len(vm["indexed_kv"]) + 1) + "|",
+        ]
         for eg, row in zip(vm["generated_kv"], vm["mean_refined_deg"]):
             lines.append(f"| {eg:g} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
-    lines += ["", "## Time: physics route vs generative model (Table 2)", "",
-              "| kV | master pattern, computed (s) | master pattern, as loaded (s) | project + CLAHE (s) | "
-              "generated (s) | patterns |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Time: physics route vs generative model (Table 2)",
+        "",
+        "| kV | master pattern, computed (s) | master pattern, as loaded (s) | project + CLAHE (s) | "
+        "generated (s) | patterns |",
+        "|---|---|---|---|---|---|",
+    ]
     for t in m["timing"]:
         fresh = t.get("master_pattern_uncached_s")
-        lines.append(f"| {t['energy']:g} | {'-' if fresh is None else f'{fresh:.1f}'} | {t['master_pattern_s']:.2f} | "
-                     f"{t['physics_patterns_s']:.2f} | {t['generated_patterns_s']:.2f} | {t['n']} |")
+        lines.append(
+            f"| {t['energy']:g} | {'-' if fresh is None else f'{fresh:.1f}'} | {t['master_pattern_s']:.2f} | "
+            f"{t['physics_patterns_s']:.2f} | {t['generated_patterns_s']:.2f} | {t['n']} |"
+        )
     swept = [t for t in m["timing"] if t.get("master_pattern_uncached_s") is not None]
     if swept:
         total_p = sum(t["master_pattern_uncached_s"] + t["physics_patterns_s"] for t in swept)
         total_g = sum(t["generated_patterns_s"] for t in swept)
-        lines += ["", f"Voltage sweep over {len(swept)} voltages, {swept[0]['n']} patterns each: physics "
-                  f"{total_p:.1f} s (master patterns computed afresh), generative model {total_g:.1f} s "
-                  f"({total_p / total_g:.0f} x faster)."]
-    lines += ["", "'As loaded' includes reading the source's cache (de-ebsd keeps one), a lower bound of the "
-              "physics cost.", "", "## Figures", ""]
+        lines += [
+            "",
+            f"Voltage sweep over {len(swept)} voltages, {swept[0]['n']} patterns each: physics "
+            f"{total_p:.1f} s (master patterns computed afresh), generative model {total_g:.1f} s "
+            f"({total_p / total_g:.0f} x faster).",
+        ]
+    lines += [
+        "",
+        "'As loaded' includes reading the source's cache (de-ebsd keeps one), a lower bound of the physics cost.",
+        "",
+        "## Figures",
+        "",
+    ]
     lines += [f"![{name}]({name})" for name in m.get("figures", [])]
     return "\n".join(lines) + "\n"

@@ -83,13 +83,27 @@ def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Ten
         return np.ascontiguousarray(t.detach().float().cpu().numpy())
 
     _decode(
-        f32(decoder.directions), f32(attributes[:, :4]), textures,
-        np.ascontiguousarray(lower.cpu().numpy().astype(np.int64)), f32(weight),
-        rows, cols, head.window,
-        f32(head.edges.weight.reshape(_EDGE_FEATURES, 9)), f32(head.edges.bias),
-        f32(head.mix_in.weight), f32(head.mix_in.bias), f32(head.mix_mid.weight), f32(head.mix_mid.bias),
-        f32(scale), f32(shift), f32(head.mix_out.weight[0]), float(head.mix_out.bias[0]),
-        float(head.gain[0]), float(head.slope), out,
+        f32(decoder.directions),
+        f32(attributes[:, :4]),
+        textures,
+        np.ascontiguousarray(lower.cpu().numpy().astype(np.int64)),
+        f32(weight),
+        rows,
+        cols,
+        head.window,
+        f32(head.edges.weight.reshape(_EDGE_FEATURES, 9)),
+        f32(head.edges.bias),
+        f32(head.mix_in.weight),
+        f32(head.mix_in.bias),
+        f32(head.mix_mid.weight),
+        f32(head.mix_mid.bias),
+        f32(scale),
+        f32(shift),
+        f32(head.mix_out.weight[0]),
+        float(head.mix_out.bias[0]),
+        float(head.gain[0]),
+        float(head.slope),
+        out,
     )
     return out.reshape(n, rows, cols)
 
@@ -112,8 +126,29 @@ def _symmetric_textures(decoder: GeometricDecoder) -> np.ndarray:
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
-def _decode(dirs, quats, textures, lower, weight, rows, cols, window, edge_w, edge_b, w1, b1, w2, b2,
-            scale, shift, w3, b3, gain, slope, out):  # pragma: no cover - compiled; tested against torch
+def _decode(
+    dirs,
+    quats,
+    textures,
+    lower,
+    weight,
+    rows,
+    cols,
+    window,
+    edge_w,
+    edge_b,
+    w1,
+    b1,
+    w2,
+    b2,
+    scale,
+    shift,
+    w3,
+    b3,
+    gain,
+    slope,
+    out,
+):  # pragma: no cover - compiled; tested against torch
     # The head runs a tile of whole detector rows at a time, pixels innermost,
     # so its buffers stay in L1 and the loops vectorise.
     p = rows * cols
@@ -141,8 +176,20 @@ def _decode(dirs, quats, textures, lower, weight, rows, cols, window, edge_w, ed
     h2 = np.empty((hidden, tile), dtype=np.float32)
     logit = np.empty(tile, dtype=np.float32)
     for i in range(quats.shape[0]):
-        _project(dirs, quats[i], flat, textures.shape[-1], lower[i], weight[i], x,
-                 corner, col_step, row_step, frac_col, frac_row)
+        _project(
+            dirs,
+            quats[i],
+            flat,
+            textures.shape[-1],
+            lower[i],
+            weight[i],
+            x,
+            corner,
+            col_step,
+            row_step,
+            frac_col,
+            frac_row,
+        )
         # Standardise as torch does: unbiased standard deviation, plus 1e-4.
         m = np.float32(0.0)
         for j in range(p):
@@ -176,9 +223,18 @@ def _decode(dirs, quats, textures, lower, weight, rows, cols, window, edge_w, ed
                 for r in range(r0, r1):
                     above, middle, below, t0 = padded[r], padded[r + 1], padded[r + 2], (r - r0) * cols
                     for c in range(cols):
-                        f[t0 + c] = (edge_b[k] + w[0] * above[c] + w[1] * above[c + 1] + w[2] * above[c + 2]
-                                     + w[3] * middle[c] + w[4] * middle[c + 1] + w[5] * middle[c + 2]
-                                     + w[6] * below[c] + w[7] * below[c + 1] + w[8] * below[c + 2])
+                        f[t0 + c] = (
+                            edge_b[k]
+                            + w[0] * above[c]
+                            + w[1] * above[c + 1]
+                            + w[2] * above[c + 2]
+                            + w[3] * middle[c]
+                            + w[4] * middle[c + 1]
+                            + w[5] * middle[c + 2]
+                            + w[6] * below[c]
+                            + w[7] * below[c + 1]
+                            + w[8] * below[c + 2]
+                        )
             _dense(w1, b1, features, h1, n)
             for u in range(hidden):
                 h = h1[u]
@@ -214,14 +270,33 @@ def _atan01(t):  # pragma: no cover - compiled; tested against torch
     # arctan on [0, 1] to 2e-8 (Abramowitz & Stegun 4.4.49): a polynomial
     # vectorises where a call to atanf does not.
     t2 = t * t
-    return t * (np.float32(0.9999993329) + t2 * (np.float32(-0.3332985605) + t2 * (np.float32(0.1994653599)
-                + t2 * (np.float32(-0.1390853351) + t2 * (np.float32(0.0964200441) + t2 * (np.float32(-0.0559098861)
-                + t2 * (np.float32(0.0218612288) + t2 * np.float32(-0.0040540580))))))))
+    return t * (
+        np.float32(0.9999993329)
+        + t2
+        * (
+            np.float32(-0.3332985605)
+            + t2
+            * (
+                np.float32(0.1994653599)
+                + t2
+                * (
+                    np.float32(-0.1390853351)
+                    + t2
+                    * (
+                        np.float32(0.0964200441)
+                        + t2
+                        * (np.float32(-0.0559098861) + t2 * (np.float32(0.0218612288) + t2 * np.float32(-0.0040540580)))
+                    )
+                )
+            )
+        )
+    )
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
-def _project(dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, frac_col,
-             frac_row):  # pragma: no cover - compiled; tested against torch
+def _project(
+    dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, frac_col, frac_row
+):  # pragma: no cover - compiled; tested against torch
     # GeometricDecoder.project for one pattern: the active rotation q v q* as
     # a matrix, square Lambert coordinates, bilinear lookup with border
     # clamping, hemisphere by the sign of z, linear blend of two voltage knots.
@@ -268,8 +343,9 @@ def _project(dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, 
 @nb.njit(nogil=True, fastmath=True, cache=True, inline="always")
 def _bilinear(flat, i00, col_step, row_step, fc, fr):  # pragma: no cover - compiled; tested against torch
     i10 = i00 + row_step
-    return ((flat[i00] * (1 - fc) + flat[i00 + col_step] * fc) * (1 - fr)
-            + (flat[i10] * (1 - fc) + flat[i10 + col_step] * fc) * fr)
+    return (flat[i00] * (1 - fc) + flat[i00 + col_step] * fc) * (1 - fr) + (
+        flat[i10] * (1 - fc) + flat[i10 + col_step] * fc
+    ) * fr
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)

@@ -181,7 +181,9 @@ class ModelBundle:
         return h.hexdigest()
 
     # ------------------------------------------------------------ decoders
-    def build_decoder(self, detector: EBSDDetector | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
+    def build_decoder(
+        self, detector: EBSDDetector | None = None, device: str | torch.device = "cpu"
+    ) -> torch.nn.Module:
         """The trained decoder, in eval mode, on ``device``.
 
         Parameters
@@ -207,10 +209,13 @@ class ModelBundle:
         missing, unexpected = set(expected) - set(self.weights), set(self.weights) - set(expected)
         wrong = [k for k in expected if k in self.weights and tuple(self.weights[k].shape) != tuple(expected[k].shape)]
         if missing or unexpected or wrong:
-            details = [f"missing {sorted(missing)[:3]}" if missing else "",
-                       f"unexpected {sorted(unexpected)[:3]}" if unexpected else "",
-                       f"{wrong[0]} is {tuple(self.weights[wrong[0]].shape)}, config gives "
-                       f"{tuple(expected[wrong[0]].shape)}" if wrong else ""]
+            details = [
+                f"missing {sorted(missing)[:3]}" if missing else "",
+                f"unexpected {sorted(unexpected)[:3]}" if unexpected else "",
+                f"{wrong[0]} is {tuple(self.weights[wrong[0]].shape)}, config gives {tuple(expected[wrong[0]].shape)}"
+                if wrong
+                else "",
+            ]
             raise ValueError("The weights do not fit the model config: " + "; ".join(d for d in details if d))
 
     # ------------------------------------------------------------ files
@@ -271,8 +276,12 @@ class ModelBundle:
     def _meta(self) -> dict[str, Any]:
         import kikuchipy_gen
 
-        return {"format": BUNDLE_FORMAT, "package_version": kikuchipy_gen.__version__,
-                "model": self.config.to_dict(), "info": self.info}
+        return {
+            "format": BUNDLE_FORMAT,
+            "package_version": kikuchipy_gen.__version__,
+            "model": self.config.to_dict(),
+            "info": self.info,
+        }
 
     @classmethod
     def _from_meta(cls, meta: Any, weights: dict[str, torch.Tensor], where: str) -> ModelBundle:

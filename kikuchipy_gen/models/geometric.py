@@ -124,8 +124,13 @@ class GeometricDecoder(nn.Module):
         if self.symmetry_grid is None:
             return self.texture
         k, _, n, _ = self.texture.shape
-        both = F.grid_sample(self.texture.reshape(1, 2 * k, n, n), self.symmetry_grid.to(self.texture.dtype),
-                             mode="bilinear", padding_mode="border", align_corners=True)
+        both = F.grid_sample(
+            self.texture.reshape(1, 2 * k, n, n),
+            self.symmetry_grid.to(self.texture.dtype),
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=True,
+        )
         both = both.reshape(k, 2, -1)
         sym = torch.where(self.symmetry_upper, both[:, 0], both[:, 1])  # (k, 2n^2)
         return sym.reshape(k, 2, n, n)
@@ -155,8 +160,9 @@ class GeometricDecoder(nn.Module):
         grid = lambert_coordinates(v).reshape(1, 1, b * p, 2)
         # All knots and both hemispheres in one lookup; the voltage blend is
         # then done on b * p samples, not on b full textures.
-        vals = F.grid_sample(textures.reshape(1, 2 * k, n, n), grid, mode="bilinear",
-                             padding_mode="border", align_corners=True).reshape(k, 2, b, p)
+        vals = F.grid_sample(
+            textures.reshape(1, 2 * k, n, n), grid, mode="bilinear", padding_mode="border", align_corners=True
+        ).reshape(k, 2, b, p)
         vals = torch.where(v[..., 2] >= 0, vals[:, 0], vals[:, 1])  # (k, b, p)
         if k == 1 or voltage is None:
             return vals[0]
@@ -206,7 +212,9 @@ class GeometricDecoder(nn.Module):
             master = sample_lambert(master.double(), v).reshape(2, size, size)
         return master.detach().float().cpu()
 
-    def to_master_pattern(self, phase: Phase, energy: float | None = None, size: int | None = None) -> EBSDMasterPattern:
+    def to_master_pattern(
+        self, phase: Phase, energy: float | None = None, size: int | None = None
+    ) -> EBSDMasterPattern:
         """Export the learned master pattern as a kikuchipy ``EBSDMasterPattern``.
 
         kikuchipy's ``get_patterns`` on the result reproduces this decoder's

@@ -62,9 +62,7 @@ class _UpBlock(nn.Module):
             nn.BatchNorm2d(c_out),
         )
         self.shortcut = (
-            nn.ConvTranspose2d(c_in, c_out, 1, stride=2, output_padding=1)
-            if stride == 2
-            else nn.Conv2d(c_in, c_out, 1)
+            nn.ConvTranspose2d(c_in, c_out, 1, stride=2, output_padding=1) if stride == 2 else nn.Conv2d(c_in, c_out, 1)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

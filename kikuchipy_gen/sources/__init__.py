@@ -32,10 +32,7 @@ __all__ = [
     "validate_master_pattern",
 ]
 
-_KINDS = {
-    cls.kind: cls
-    for cls in (KikuchipyNickelSource, EMsoftFileSource, KinematicalSource, DynamicalSource)
-}
+_KINDS = {cls.kind: cls for cls in (KikuchipyNickelSource, EMsoftFileSource, KinematicalSource, DynamicalSource)}
 
 
 def source_from_dict(d: dict[str, Any]) -> MasterPatternSource:

@@ -83,9 +83,7 @@ class MasterPatternSource(abc.ABC):
         except (TypeError, ValueError):
             raise ValueError(f"Energy must be a number in kV, got {energy!r}") from None
         if not (_ENERGY_MIN <= energy <= _ENERGY_MAX):
-            raise ValueError(
-                f"Energy {energy} kV is outside [{_ENERGY_MIN}, {_ENERGY_MAX}] kV (give kV, not eV)"
-            )
+            raise ValueError(f"Energy {energy} kV is outside [{_ENERGY_MIN}, {_ENERGY_MAX}] kV (give kV, not eV)")
         available = self.energies
         if available is None:
             return energy
@@ -138,7 +136,7 @@ def validate_master_pattern(mp: Any) -> None:
     >>> validate_master_pattern(mp)
     Traceback (most recent call last):
     ...
-    ValueError: Master pattern is in the 'stereographic' projection; load it with projection='lambert', hemisphere='both'
+    ValueError: Master pattern is in the 'stereographic' projection; load it with ...
     """
     if not isinstance(mp, EBSDMasterPattern):
         raise ValueError(f"Expected a kikuchipy EBSDMasterPattern, got {type(mp).__name__}")
@@ -148,10 +146,7 @@ def validate_master_pattern(mp: Any) -> None:
             "projection='lambert', hemisphere='both'"
         )
     if mp.hemisphere != "both":
-        raise ValueError(
-            f"Master pattern holds the {mp.hemisphere!r} hemisphere only; load both "
-            "(hemisphere='both')"
-        )
+        raise ValueError(f"Master pattern holds the {mp.hemisphere!r} hemisphere only; load both (hemisphere='both')")
     if mp.phase is None or mp.phase.space_group is None:
         raise ValueError("Master pattern has no phase with a space group; set mp.phase")
     if mp._has_multiple_energies:

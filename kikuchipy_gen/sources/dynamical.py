@@ -46,9 +46,7 @@ def _import_de_ebsd():
     try:
         import de_ebsd
     except ImportError:
-        raise ImportError(
-            "Dynamical master patterns need de-ebsd: pip install 'kikuchipy-gen[dynamical]'"
-        ) from None
+        raise ImportError("Dynamical master patterns need de-ebsd: pip install 'kikuchipy-gen[dynamical]'") from None
     return de_ebsd
 
 
@@ -168,8 +166,14 @@ def _to_de_ebsd_crystal(de, phase: Phase):
         for atom in d["atoms"]
     ]
     return de.Crystal.from_parameters(
-        a=a / 10, b=b / 10, c=c / 10, alpha=alpha, beta=beta, gamma=gamma,
-        space_group=d["space_group"], atoms=atoms,
+        a=a / 10,
+        b=b / 10,
+        c=c / 10,
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+        space_group=d["space_group"],
+        atoms=atoms,
     )
 
 

@@ -88,9 +88,7 @@ class EMsoftFileSource(MasterPatternSource):
         try:
             self._all = kp.load(self.path, projection="lambert", hemisphere="both", lazy=True)
         except Exception as err:
-            raise ValueError(
-                f"Could not read {str(path)!r} as an EMsoft master pattern file: {err}"
-            ) from None
+            raise ValueError(f"Could not read {str(path)!r} as an EMsoft master pattern file: {err}") from None
         if phase is not None:
             self._all.phase = get_phase(phase)
         if self._all.phase is None or self._all.phase.space_group is None:

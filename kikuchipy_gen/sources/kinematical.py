@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numba
 from diffsims.crystallography import ReciprocalLatticeVector
@@ -100,9 +101,7 @@ class KinematicalSource(MasterPatternSource):
         simulator = KikuchiPatternSimulator(self.reflectors(energy))
         # kikuchipy shows a progress bar here; it has no argument to hide it.
         with _single_numba_thread():
-            mp = simulator.calculate_master_pattern(
-                half_size=self.half_size, hemisphere="both", scaling="linear"
-            )
+            mp = simulator.calculate_master_pattern(half_size=self.half_size, hemisphere="both", scaling="linear")
             mp = mp.as_lambert(show_progressbar=False)
         mp.phase = self._phase.deepcopy()
         mp.metadata.General.title = f"kinematical {self._phase.name} {energy:g} kV"
