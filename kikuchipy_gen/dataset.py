@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Mapping
 from functools import cached_property
@@ -42,6 +43,8 @@ from kikuchipy_gen.preprocessing import CLAHE, preprocess
 from kikuchipy_gen.sources import MasterPatternSource, source_from_dict
 
 __all__ = ["DATASET_FORMAT", "EBSDDataset", "build_dataset", "open_dataset"]
+
+_logger = logging.getLogger(__name__)
 
 DATASET_FORMAT = "kikuchipy-gen-dataset/1"
 
@@ -146,6 +149,7 @@ def build_dataset(
     fingerprint = _digest({**attrs, "rotations": rot_digest.hexdigest(), "package_version": None})
 
     root = _open_for_build(path, fingerprint, resume, overwrite)
+    _logger.info("%s dataset %s", "Resuming" if root is not None else "Building", path)
     if root is None:
         root = zarr.open_group(str(path), mode="w")
         root.attrs.update({**attrs, "fingerprint": fingerprint, "complete": False})

@@ -377,6 +377,12 @@ class MLMasterPattern:
         nav_shape = rot.shape
         q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
         chunks = _nav_chunks(nav_shape, int(chunk_size))
+        _logger.debug(
+            "Generating %s patterns of %s px in %d chunks",
+            nav_shape,
+            detector.shape,
+            int(np.prod([len(c) for c in chunks])),
+        )
         token = dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)
         q_da = da.from_array(q, chunks=chunks + ((4,),))
         e_da = da.from_array(energies, chunks=chunks)

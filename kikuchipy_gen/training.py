@@ -173,6 +173,9 @@ class Trainer:
         }
         for stage in STAGES[STAGES.index(self.state.stage) if self.state.stage in STAGES else len(STAGES) :]:
             self.state.stage = stage
+            _logger.info(
+                "Stage %s: epoch %d of %d, step %d", stage, self.state.epoch + 1, epochs[stage], self.state.step
+            )
             stream = PatternStream(
                 self.dataset, "train", seed=self.config.seed, rank=self.rank, world_size=self.world_size
             )
@@ -225,6 +228,9 @@ class Trainer:
                 "step": self.state.step,
                 **{f"val_{k}": v for k, v in val.items()},
             }
+        )
+        _logger.info(
+            "%s epoch %d: validation %s", stage, self.state.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in val.items())
         )
         if stage != "critic" and val["bce_per_pixel"] < self.state.best_val:
             self.state.best_val = val["bce_per_pixel"]
@@ -502,6 +508,7 @@ class Trainer:
         else:
             os.replace(tmp, final)
         shutil.copy(final / "history.csv", self.out / "history.csv")
+        _logger.debug("Wrote checkpoint %s at step %d", final, self.state.step)
         return final
 
     def load_checkpoint(self, path: str | Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,8 @@ from kikuchipy_gen.phases import get_phase, phase_to_dict
 from kikuchipy_gen.sources._base import MasterPatternSource
 
 __all__ = ["DynamicalSource", "default_cache_dir"]
+
+_logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -124,9 +127,13 @@ class DynamicalSource(MasterPatternSource):
     def _master_pattern(self, energy: float) -> EBSDMasterPattern:
         path = self.cache_path(energy)
         if path is not None and path.is_file():
+            _logger.debug("Reading the cached %g kV master pattern from %s", energy, path)
             with np.load(path, allow_pickle=False) as f:
                 data = f["data"]
         else:
+            _logger.info(
+                "Simulating the %s master pattern at %g kV with de-ebsd (npx %d)", self._phase.name, energy, self.npx
+            )
             data = self._simulate(energy)
             if path is not None:
                 _atomic_save_npz(path, data=data, provenance=json.dumps(self.to_dict()))
