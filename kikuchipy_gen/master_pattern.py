@@ -27,6 +27,7 @@ from typing import Any
 
 import dask
 import dask.array as da
+import hyperspy.api as hs
 import numpy as np
 import torch
 from kikuchipy.detectors import EBSDDetector
@@ -316,12 +317,19 @@ class MLMasterPattern:
         dtype_out: str | np.dtype = "float32",
         compute: bool = False,
         show_progressbar: bool | None = None,
-        chunk_size: int = 256,
+        *,
         latent: str | int = "mean",
         device: str | torch.device | None = None,
         extrapolate: bool = False,
+        chunk_shape: int | None = None,
+        chunk_bytes: int | str | None = None,
+        chunk_size: int | None = None,
     ) -> EBSD | LazyEBSD:
         """Generate patterns for rotations, like ``EBSDMasterPattern.get_patterns``.
+
+        The first six parameters are kikuchipy's, with its defaults; the
+        generative ones (``latent``, ``device``, ``extrapolate``) and the
+        chunking are keyword-only.
 
         Parameters
         ----------
@@ -330,23 +338,22 @@ class MLMasterPattern:
             shape of the result.
         detector
             Detector to generate for; default the trained one. Geometric
-            models accept any detector (shape, pattern centre, tilts); conv
-            models only the one they were trained for.
+            models accept any detector (shape, pattern centre, tilts), with
+            one pattern centre or one per rotation
+            (``detector.navigation_shape == rotations.shape``), as kikuchipy
+            does; conv models only the one they were trained for.
         energy
             Voltage in kV: a scalar or one per rotation (shape of
-            ``rotations``). Default: the training energy of a single-voltage
-            model.
+            ``rotations``). Default, as kikuchipy's: the highest training
+            energy.
         dtype_out
             ``float32``/``float64`` give intensities in [0, 1];
             ``uint8``/``uint16`` the same scaled to the type's range.
         compute
-            Return an in-memory ``EBSD`` (with a progress bar) instead of a
-            ``LazyEBSD``.
+            Return an in-memory ``EBSD`` instead of a ``LazyEBSD``.
         show_progressbar
-            Progress bar while computing; default: shown when ``compute``.
-        chunk_size
-            Rotations per dask chunk: one torch batch on a GPU, one call of
-            the numba kernel on CPU (chunks run in dask's threads).
+            Progress bar while computing; default, as kikuchipy's:
+            ``hyperspy.api.preferences.General.show_progressbar``.
         latent
             ``"mean"`` decodes z = 0, the prior's mean; an integer seed
             draws z ~ N(0, I) per pattern, reproducible for that seed
@@ -355,59 +362,77 @@ class MLMasterPattern:
             torch device for decoding; default CUDA when available, else CPU.
         extrapolate
             Allow energies outside :attr:`energy_range`.
+        chunk_shape
+            Rotations per dask chunk (kikuchipy's name): one torch batch on
+            a GPU, one call of the numba kernel on CPU (chunks run in dask's
+            threads). Default 256.
+        chunk_bytes
+            Alternatively, the size of an output chunk, e.g. ``"8 MiB"``.
+        chunk_size
+            Former name of ``chunk_shape``.
 
         Returns
         -------
         kikuchipy.signals.LazyEBSD or kikuchipy.signals.EBSD
             Navigation shape ``rotations.shape``, signal shape
-            ``detector.shape``; ``xmap`` and ``detector`` set.
+            ``detector.shape``, axes named and in px as kikuchipy's;
+            ``xmap`` (with the energies in ``xmap.prop["energy"]``) and
+            ``detector`` set.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> mlmp = MLMasterPattern.from_pretrained()
+        >>> s = mlmp.get_patterns(random_rotations(6), energy=np.linspace(10, 30, 6), chunk_shape=3)
+        >>> s.data.chunks[0], [a.name for a in s.axes_manager.signal_axes]
+        ((3, 3), ['dx', 'dy'])
+        >>> s.xmap.prop["energy"]
+        array([10., 14., 18., 22., 26., 30.])
         """
         rot = _as_rotation(rotations)
         if rot.ndim not in (1, 2) or rot.size == 0:
             raise ValueError(f"rotations must be a non-empty 1-D or 2-D orix Rotation, got shape {rot.shape}")
-        detector = self._check_detector(detector)
+        nav_shape = rot.shape
+        detector, pcs = self._check_detector(detector, nav_shape)
         dtype_out = _check_dtype(dtype_out)
-        if int(chunk_size) < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         seed = _check_latent(latent)
-        energies = self._energy_array(energy, rot.shape, extrapolate)
+        energies = self._energy_array(energy, nav_shape, extrapolate)
         if device is not None:
             torch.device(device)  # fails early on a bad name
+        chunks = _nav_chunks(nav_shape, _rotations_per_chunk(chunk_shape, chunk_size, chunk_bytes, detector, dtype_out))
 
-        nav_shape = rot.shape
         q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
-        chunks = _nav_chunks(nav_shape, int(chunk_size))
-        _logger.debug(
-            "Generating %s patterns of %s px in %d chunks",
-            nav_shape,
-            detector.shape,
-            int(np.prod([len(c) for c in chunks])),
-        )
-        token = dask.base.tokenize(q, energies, detector_to_dict(detector), dtype_out, seed)
-        q_da = da.from_array(q, chunks=chunks + ((4,),))
-        e_da = da.from_array(energies, chunks=chunks)
-        decode = _DecodeBlocks(self._runtime, detector, dtype_out, seed, None if device is None else str(device))
+        arrays = [
+            da.from_array(q, chunks=chunks + ((4,),)),
+            da.from_array(energies[..., None], chunks=chunks + ((1,),)),
+        ]
+        if pcs is not None:
+            arrays.append(da.from_array(pcs.reshape(*nav_shape, 3), chunks=chunks + ((3,),)))
+        base = detector if pcs is None else _single_pc(detector, pcs[0])
+        token = dask.base.tokenize(q, energies, pcs, detector_to_dict(base), dtype_out, seed)
+        _logger.debug("Generating %s patterns of %s px in %d chunks", nav_shape, detector.shape, _count(chunks))
+        decode = _DecodeBlocks(self._runtime, base, dtype_out, seed, None if device is None else str(device))
         data = da.map_blocks(
             decode,
-            q_da,
-            e_da[..., None],
+            *arrays,
             dtype=dtype_out,
             drop_axis=rot.ndim,
             new_axis=list(range(rot.ndim, rot.ndim + 2)),
             chunks=chunks + tuple((s,) for s in detector.shape),
             name=f"mlmp-{self.bundle.digest[:12]}-{token}",
         )
-        # As kikuchipy's get_patterns: xmap and detector through the
+        # As kikuchipy's get_patterns: xmap, detector and axes through the
         # constructor (the xmap setter rejects a single pattern's map).
-        signal = LazyEBSD(data, xmap=_crystal_map(rot, self.phase), detector=detector.deepcopy())
-        for axis, name in zip(signal.axes_manager.navigation_axes, ("x", "y")):
-            axis.name, axis.scale, axis.offset = name, 1.0, 0.0
+        signal = LazyEBSD(data, xmap=_crystal_map(rot, self.phase, energies), detector=detector, axes=_axes(data.shape))
         signal.metadata.General.title = f"{self.phase.name} generated"
         if np.ptp(energies) == 0:
             signal.metadata.set_item("Acquisition_instrument.SEM.beam_energy", float(energies.flat[0]))
         if compute:
-            show = True if show_progressbar is None else show_progressbar
-            signal.compute(show_progressbar=show)  # in place: LazyEBSD becomes EBSD
+            if show_progressbar is None:
+                show_progressbar = hs.preferences.General.show_progressbar
+            signal.compute(show_progressbar=bool(show_progressbar))  # in place: LazyEBSD becomes EBSD
         return signal
 
     def decode(
@@ -436,20 +461,23 @@ class MLMasterPattern:
             latent=latent,
             device=device,
             extrapolate=extrapolate,
-            chunk_size=n if gpu else 256,
+            chunk_shape=n if gpu else 256,
         )
         data = s.data.compute(scheduler="sync") if gpu else s.data.compute()
         return np.asarray(data).reshape(-1, *s.axes_manager.signal_shape[::-1])
 
     # ------------------------------------------------------------ helpers
     def _default_energy(self, energy: float | None) -> float:
+        # kikuchipy's default: the highest energy of the master pattern.
         if energy is None:
-            if len(self.energies) != 1:
-                raise ValueError(
-                    f"Give an energy in kV; the model covers {self.energy_range[0]:g}-{self.energy_range[1]:g} kV"
-                )
-            return self.energies[0]
-        return float(energy)
+            return self.energy_range[1]
+        try:
+            energy = float(energy)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"energy must be a number in kV, got {energy!r}") from err
+        if not np.isfinite(energy) or energy <= 0:
+            raise ValueError(f"energy must be positive, finite kV, got {energy}")
+        return energy
 
     def _energy_array(self, energy: Any, shape: tuple[int, ...], extrapolate: bool) -> np.ndarray:
         if energy is None:
@@ -482,16 +510,29 @@ class MLMasterPattern:
                 "pass extrapolate=True (--extrapolate) to allow it"
             )
 
-    def _check_detector(self, detector: EBSDDetector | None) -> EBSDDetector:
+    def _check_detector(
+        self, detector: EBSDDetector | None, nav_shape: tuple[int, ...]
+    ) -> tuple[EBSDDetector, np.ndarray | None]:
+        """A copy of the detector, and its (n, 3) pattern centres when it has one per rotation."""
         if detector is None:
-            return self._detector.deepcopy()
+            return self._detector.deepcopy(), None
         if not isinstance(detector, EBSDDetector):
             raise TypeError(f"detector must be a kikuchipy EBSDDetector, got {type(detector).__name__}")
-        described = detector_to_dict(detector)  # also rejects several pattern centres
+        pcs = np.asarray(detector.pc, dtype=float).reshape(-1, 3)
+        if len(pcs) > 1 and detector.navigation_shape != nav_shape:
+            raise ValueError(
+                f"detector.navigation_shape {detector.navigation_shape} must be equal to rotations.shape "
+                f"{nav_shape}, or the detector must have exactly one pattern centre"
+            )
+        if not np.all(np.isfinite(pcs)) or np.any(pcs[:, 2] <= 0):
+            raise ValueError("The detector's pattern centres must be finite with PCz > 0")
         if not self.is_geometric:
             trained = detector_to_dict(self._detector)
-            same = described["shape"] == trained["shape"] and all(
-                np.allclose(described[k], trained[k], atol=1e-6) for k in ("pc", "sample_tilt", "tilt", "azimuthal")
+            described = [detector_to_dict(_single_pc(detector, pc)) for pc in np.unique(pcs, axis=0)]
+            same = all(
+                d["shape"] == trained["shape"]
+                and all(np.allclose(d[k], trained[k], atol=1e-6) for k in ("pc", "sample_tilt", "tilt", "azimuthal"))
+                for d in described
             )
             if not same:
                 raise ValueError(
@@ -499,7 +540,7 @@ class MLMasterPattern:
                     f"({trained['shape']}, PC {trained['pc']}, tilt {trained['tilt']}, sample tilt "
                     f"{trained['sample_tilt']}); geometric models accept any detector"
                 )
-        return detector.deepcopy()
+        return detector.deepcopy(), (pcs if len(pcs) > 1 else None)
 
 
 def available_pretrained() -> list[str]:
@@ -530,16 +571,16 @@ class _DecodeBlocks:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({**state, "detector": detector_from_dict(state["detector"])})
 
-    def __call__(self, q: np.ndarray, e: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+    def __call__(self, q: np.ndarray, e: np.ndarray, *pcs: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         nav = q.shape[:-1]
         n = int(np.prod(nav))
         rows, cols = self.detector.shape
         if n == 0:
             return np.zeros((*nav, rows, cols), dtype=self.dtype_out)
         z = _latents(self.seed, n, self.runtime.bundle.config.latent_dim, block_info, nav)
-        out = self.runtime.decode(
-            q.reshape(n, 4), e.reshape(n), z, self.detector, None if self.device is None else torch.device(self.device)
-        )
+        device = None if self.device is None else torch.device(self.device)
+        centres = pcs[0].reshape(n, 3) if pcs else None
+        out = self.runtime.decode(q.reshape(n, 4), e.reshape(n), z, self.detector, device, centres)
         return _to_dtype(out.reshape(*nav, rows, cols), self.dtype_out)
 
 
@@ -592,6 +633,47 @@ def _check_latent(latent: Any) -> int | None:
     raise ValueError(f"latent must be 'mean' or a non-negative integer seed, got {latent!r}")
 
 
+def _rotations_per_chunk(
+    chunk_shape: Any, chunk_size: Any, chunk_bytes: Any, detector: EBSDDetector, dtype_out: str
+) -> int:
+    if chunk_shape is not None and chunk_size is not None:
+        raise TypeError("Give chunk_shape or its former name chunk_size, not both")
+    per_chunk = chunk_shape if chunk_shape is not None else chunk_size
+    if per_chunk is not None and chunk_bytes is not None:
+        raise TypeError("Give chunk_shape or chunk_bytes, not both")
+    if chunk_bytes is not None:
+        size = dask.utils.parse_bytes(chunk_bytes) if isinstance(chunk_bytes, str) else chunk_bytes
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"chunk_bytes must be a positive size, e.g. '8 MiB', got {chunk_bytes!r}")
+        return max(1, int(size) // (int(np.prod(detector.shape)) * np.dtype(dtype_out).itemsize))
+    if per_chunk is None:
+        return 256
+    if isinstance(per_chunk, bool) or not isinstance(per_chunk, (int, np.integer)) or per_chunk < 1:
+        raise ValueError(
+            f"chunk_shape (rotations per chunk; formerly chunk_size) must be an integer >= 1, got {per_chunk!r}"
+        )
+    return int(per_chunk)
+
+
+def _single_pc(detector: EBSDDetector, pc: np.ndarray) -> EBSDDetector:
+    single = detector.deepcopy()
+    single.pc = np.asarray(pc, dtype=float)
+    return single
+
+
+def _count(chunks: tuple[tuple[int, ...], ...]) -> int:
+    return int(np.prod([len(c) for c in chunks]))
+
+
+def _axes(shape: tuple[int, ...]) -> list[dict[str, Any]]:
+    # kikuchipy's names and units for EBSD signals.
+    names = ["y", "x", "dy", "dx"][4 - len(shape) :]
+    return [
+        {"size": size, "index_in_array": i, "name": name, "scale": 1.0, "offset": 0.0, "units": "px"}
+        for i, (size, name) in enumerate(zip(shape, names))
+    ]
+
+
 def _nav_chunks(shape: tuple[int, ...], chunk_size: int) -> tuple[tuple[int, ...], ...]:
     if len(shape) == 1:
         return da.core.normalize_chunks((chunk_size,), shape)
@@ -600,14 +682,16 @@ def _nav_chunks(shape: tuple[int, ...], chunk_size: int) -> tuple[tuple[int, ...
     return da.core.normalize_chunks((rows_per_chunk, min(shape[1], chunk_size)), shape)
 
 
-def _crystal_map(rot: Rotation, phase: Phase) -> CrystalMap:
+def _crystal_map(rot: Rotation, phase: Phase, energies: np.ndarray) -> CrystalMap:
     # C order: orix's flatten() is column-major (DESIGN.md section 4).
     flat = Rotation(rot.data.reshape(-1, 4))
     n = flat.size
+    prop = {"energy": np.asarray(energies, dtype=float).reshape(-1).copy()}
+    phases = PhaseList(phase.deepcopy())
     if rot.ndim == 1:
-        return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()), x=np.arange(n))
+        return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=phases, x=np.arange(n), prop=prop)
     ny, nx = rot.shape
     y, x = np.divmod(np.arange(n), nx)
     return CrystalMap(
-        flat, phase_id=np.zeros(n, int), phase_list=PhaseList(phase.deepcopy()), x=x.astype(float), y=y.astype(float)
+        flat, phase_id=np.zeros(n, int), phase_list=phases, x=x.astype(float), y=y.astype(float), prop=prop
     )

@@ -95,8 +95,8 @@ def test_energy_errors(pretrained, tiny):
     with pytest.raises(ValueError, match="outside the trained range 10-30 kV"):
         pretrained.get_patterns(rot, energy=35)
     assert pretrained.get_patterns(rot, energy=35, extrapolate=True).data.shape == (2, 60, 60)
-    with pytest.raises(ValueError, match="Give an energy"):
-        pretrained.get_patterns(rot)
+    # No energy: the highest, as kikuchipy's EBSDMasterPattern.get_patterns.
+    assert np.array_equal(pretrained.get_patterns(rot).data.compute(), pretrained.decode(rot, energy=30.0))
     with pytest.raises(ValueError, match="one value per rotation"):
         pretrained.get_patterns(rot, energy=[10, 20, 30])
     with pytest.raises(ValueError, match="positive"):
@@ -281,3 +281,71 @@ def test_dask_distributed_local_cluster(pretrained):
             s = pretrained.get_patterns(rot, energy=20, latent=3, chunk_size=4)
             out = s.data.compute()
     assert np.allclose(out, ref, atol=1e-6)
+
+
+def test_kikuchipy_signature_and_defaults(pretrained, tmp_path):
+    import hyperspy.api as hs
+    from kikuchipy import load
+
+    rot = random_rotations(6, seed=2)
+    # Chunking by kikuchipy's names; the old name still works; both together do not.
+    assert pretrained.get_patterns(rot, energy=20, chunk_shape=4).data.chunks[0] == (4, 2)
+    assert pretrained.get_patterns(rot, energy=20, chunk_size=5).data.chunks[0] == (5, 1)
+    assert pretrained.get_patterns(rot, energy=20, chunk_bytes=3 * 3600 * 4).data.chunks[0] == (3, 3)
+    assert pretrained.get_patterns(rot, energy=20, chunk_bytes="1 MiB").data.chunks[0] == (6,)
+    with pytest.raises(TypeError, match="not both"):
+        pretrained.get_patterns(rot, energy=20, chunk_shape=2, chunk_bytes="1 MiB")
+    with pytest.raises(TypeError):
+        pretrained.get_patterns(rot, energy=20, chunks=2)
+    with pytest.raises(ValueError, match="chunk_bytes"):
+        pretrained.get_patterns(rot, energy=20, chunk_bytes=-3)
+    # Axes named and in px as kikuchipy's; energies per rotation in the crystal map.
+    kv = np.array([10.0, 12.5, 15, 20, 25, 30])
+    s = pretrained.get_patterns(rot, energy=kv, compute=True, show_progressbar=False)
+    axes = s.axes_manager
+    assert [a.name for a in axes.navigation_axes + axes.signal_axes] == ["x", "dx", "dy"]
+    assert all(a.units == "px" for a in axes.signal_axes)
+    assert np.array_equal(s.xmap.prop["energy"], kv)
+    s.save(tmp_path / "kv.h5")
+    assert np.array_equal(load(tmp_path / "kv.h5").xmap.prop["energy"], kv)
+    # show_progressbar=None follows hyperspy's preference.
+    previous = hs.preferences.General.show_progressbar
+    try:
+        for preference in (False, True):
+            hs.preferences.General.show_progressbar = preference
+            shown = []
+            original = LazyEBSD.compute
+
+            def spy(self, *args, **kwargs):
+                shown.append(kwargs.get("show_progressbar"))
+                return original(self, *args, **kwargs)
+
+            LazyEBSD.compute = spy
+            try:
+                pretrained.get_patterns(rot[:2], energy=20, compute=True)
+            finally:
+                LazyEBSD.compute = original
+            assert shown == [preference]
+    finally:
+        hs.preferences.General.show_progressbar = previous
+
+
+def test_one_pattern_centre_per_rotation(pretrained):
+    rot = random_rotations(6, seed=3).reshape(2, 3)
+    pcs = np.array([[0.40, 0.20, 0.50], [0.45, 0.25, 0.55], [0.40, 0.20, 0.50]] * 2).reshape(2, 3, 3)
+    det = default_detector(shape=(40, 50))
+    det.pc = pcs
+    s = pretrained.get_patterns(rot, detector=det, energy=17.5, chunk_shape=4, compute=True, show_progressbar=False)
+    assert s.data.shape == (2, 3, 40, 50) and s.detector.navigation_shape == (2, 3)
+    # Pattern by pattern, the same as a detector with that one centre.
+    flat = Rotation(rot.data.reshape(-1, 4))
+    for i, pc in enumerate(pcs.reshape(-1, 3)):
+        one = default_detector(shape=(40, 50), pc=tuple(pc))
+        ref = pretrained.get_patterns(flat[i : i + 1], detector=one, energy=17.5, compute=True, show_progressbar=False)
+        assert np.array_equal(s.data.reshape(-1, 40, 50)[i], ref.data[0])
+    with pytest.raises(ValueError, match="navigation_shape"):
+        pretrained.get_patterns(Rotation.random(5), detector=det, energy=20)
+    bad = default_detector()
+    bad.pc = np.array([[0.4, 0.2, np.nan]] * 2)
+    with pytest.raises(ValueError, match="finite"):
+        pretrained.get_patterns(Rotation.random(2), detector=bad, energy=20)

@@ -23,6 +23,8 @@ kikuchipy :class:`~kikuchipy.signals.EBSDMasterPattern`.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from kikuchipy.detectors import EBSDDetector
@@ -118,6 +120,38 @@ class GeometricDecoder(nn.Module):
         """Project onto another detector (any shape, pattern centre, tilts)."""
         self.shape = tuple(detector.shape)
         self.register_buffer("directions", detector_directions(detector).float(), persistent=False)
+
+    def for_detector(self, detector: EBSDDetector) -> GeometricDecoder:
+        """This decoder for another detector, sharing its weights and symmetry lookup.
+
+        Cheap (only the detector's pixel directions are computed), for
+        inference with many pattern centres; do not train the result.
+
+        Parameters
+        ----------
+        detector
+            Detector to project onto.
+
+        Returns
+        -------
+        GeometricDecoder
+
+        Examples
+        --------
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> dec = GeometricDecoder(preset("geometric", texture_size=21), default_detector(), Oh)
+        >>> other = dec.for_detector(default_detector(shape=(30, 40)))
+        >>> other.shape, dec.shape, other.texture is dec.texture
+        ((30, 40), (60, 60), True)
+        """
+        clone = copy.copy(self)
+        # Own buffer table (the directions), shared parameters and submodules.
+        clone._buffers = dict(self._buffers)
+        clone.set_detector(detector)
+        return clone
 
     def symmetric_textures(self) -> torch.Tensor:
         """The learned master patterns at the knots with the imposed symmetry: (knots, 2, n, n)."""
@@ -251,7 +285,8 @@ class GeometricDecoder(nn.Module):
         """
         if not isinstance(phase, Phase):
             raise TypeError(f"phase must be an orix Phase, got {type(phase).__name__}")
-        return lambert_master_pattern(self.lambert_master_pattern(energy, size).numpy(), phase, energy)
+        title = f"{phase.name} learned master pattern" + ("" if energy is None else f", {energy:g} kV")
+        return lambert_master_pattern(self.lambert_master_pattern(energy, size).numpy(), phase, energy, title)
 
 
 class LocalContrastHead(nn.Module):

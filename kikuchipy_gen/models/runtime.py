@@ -103,6 +103,7 @@ class DecoderRuntime:
         z: torch.Tensor,
         detector: EBSDDetector,
         device: torch.device | None = None,
+        pcs: np.ndarray | None = None,
     ) -> np.ndarray:
         """Pattern intensities in [0, 1] for fundamental-zone quaternions.
 
@@ -119,6 +120,10 @@ class DecoderRuntime:
             Detector to generate for.
         device
             torch device; default :func:`default_device`.
+        pcs
+            Optional (n, 3) pattern centres, one per pattern, in the
+            detector's convention; ``detector`` then gives the rest of the
+            geometry. Patterns that share a centre are decoded together.
 
         Returns
         -------
@@ -129,12 +134,19 @@ class DecoderRuntime:
         decoder = self.decoder(detector, device)
         voltage = energies if self.bundle.config.use_voltage else None
         attributes = attribute_tensor(quaternions, voltage)
-        if device.type == "cpu" and supports_cpu_kernel(decoder):
-            out = decode_cpu(decoder, z, attributes)
-        else:
-            with torch.inference_mode():
-                out = torch.sigmoid(decoder(z.to(device), attributes.to(device)).float()).cpu().numpy()
-        return out.reshape(len(quaternions), *detector.shape)
+        if pcs is None:
+            return _run(decoder, z, attributes, device).reshape(len(quaternions), *detector.shape)
+        out = np.empty((len(quaternions), *detector.shape), dtype=np.float32)
+        centres, group = np.unique(np.asarray(pcs, dtype=float).reshape(-1, 3), axis=0, return_inverse=True)
+        for g, pc in enumerate(centres):
+            members = np.flatnonzero(group.ravel() == g)
+            other = detector.deepcopy()
+            other.pc = pc
+            # A conv decoder knows one geometry (checked by the caller); a
+            # geometric one projects onto each centre with the same weights.
+            dec = decoder.for_detector(other) if hasattr(decoder, "for_detector") else decoder
+            out[members] = _run(dec, z[members], attributes[members], device).reshape(-1, *detector.shape)
+        return out
 
     # Pickled as bytes: a worker process rebuilds the runtime from the bundle
     # once per model (keyed by its digest), not once per task.
@@ -150,6 +162,13 @@ class DecoderRuntime:
                     _REGISTRY.clear()
                 _REGISTRY[state["digest"]] = known
         self.__dict__.update(known.__dict__)
+
+
+def _run(decoder: torch.nn.Module, z: torch.Tensor, attributes: torch.Tensor, device: torch.device) -> np.ndarray:
+    if device.type == "cpu" and supports_cpu_kernel(decoder):
+        return decode_cpu(decoder, z, attributes)
+    with torch.inference_mode():
+        return torch.sigmoid(decoder(z.to(device), attributes.to(device)).float()).cpu().numpy()
 
 
 _REGISTRY: dict[str, DecoderRuntime] = {}

@@ -1,0 +1,25 @@
+# Two commands on a fresh machine: `make demo` installs everything and runs the
+# main job on the shipped model; `make test` installs and runs the tests
+# (.ci/run calls it).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test
+
+install: $(STAMP)
+
+# The CPU wheel of torch first, so that no dependency pulls a multi-GB CUDA
+# build; reinstalled when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[tests,dynamical]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/kikuchipy-gen demo --out demo_output
+
+test: install
+	$(PY) -m pytest
