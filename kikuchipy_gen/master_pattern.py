@@ -308,6 +308,34 @@ class MLMasterPattern:
         dec = self._runtime.decoder(self._detector, torch.device("cpu"))
         return dec.to_master_pattern(self.phase, energy if dec.use_voltage else None, size)
 
+    # ------------------------------------------ as kikuchipy's master pattern
+    # kikuchipy's refinement (EBSD.refine_orientation, refine_projection_center,
+    # refine_orientation_projection_center) reads exactly these members of
+    # the master pattern it is given: phase, _is_suitable_for_projection,
+    # _get_master_pattern_arrays_from_energy and axes_manager.signal_shape.
+    # Answering them with the learned texture lets a user pass the ML master
+    # pattern itself; tests/test_master_pattern.py guards the names against
+    # the installed kikuchipy.
+    def _is_suitable_for_projection(self, raise_if_not: bool = False) -> bool:
+        if not self.is_geometric:
+            if raise_if_not:
+                raise TypeError(
+                    "Only geometric-decoder models hold a master pattern that kikuchipy can project; "
+                    "this one is a conv decoder"
+                )
+            return False
+        return True
+
+    def _get_master_pattern_arrays_from_energy(self, energy: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        upper, lower = self.to_master_pattern(energy).data
+        return upper, lower
+
+    @property
+    def axes_manager(self):
+        """Axes of the learned master pattern (Lambert, both hemispheres), as kikuchipy's."""
+        self._is_suitable_for_projection(raise_if_not=True)
+        return self.to_master_pattern(self.energy_range[1]).axes_manager
+
     # ---------------------------------------------------------- generation
     def get_patterns(
         self,

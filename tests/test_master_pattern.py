@@ -349,3 +349,22 @@ def test_one_pattern_centre_per_rotation(pretrained):
     bad.pc = np.array([[0.4, 0.2, np.nan]] * 2)
     with pytest.raises(ValueError, match="finite"):
         pretrained.get_patterns(Rotation.random(2), detector=bad, energy=20)
+
+
+def test_kikuchipy_refinement_takes_the_ml_master_pattern(pretrained):
+    # The ML master pattern goes where kikuchipy takes an EBSDMasterPattern:
+    # the same result as refining against its exported learned texture.
+    from orix.crystal_map import CrystalMap
+
+    truth = random_rotations(3, seed=5)
+    s = pretrained.get_patterns(truth, energy=17.5, compute=True, show_progressbar=False)
+    start = Rotation.from_axes_angles([[1, 0, 0], [0, 1, 0], [0, 0, 1]], np.deg2rad(1.0)) * truth
+    xmap = CrystalMap(start, phase_list=PhaseList(pretrained.phase), x=np.arange(3))
+    kw = dict(energy=17.5, method="minimize", method_kwargs={"method": "Nelder-Mead"}, compute=True)
+    ours = s.refine_orientation(xmap, s.detector, pretrained, **kw)
+    exported = s.refine_orientation(xmap, s.detector, pretrained.to_master_pattern(17.5), **kw)
+    assert np.allclose(ours.rotations.data, exported.rotations.data)
+    assert np.all(disorientation(ours, truth, pretrained.phase) < 0.3)
+    pc = s.refine_projection_center(ours, s.detector, pretrained, energy=17.5, compute=True)
+    assert np.allclose(pc[1].pc_average, s.detector.pc_average, atol=0.01)
+    assert pretrained._is_suitable_for_projection() and pretrained.axes_manager.signal_shape == (201, 201)
