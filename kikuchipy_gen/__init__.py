@@ -10,16 +10,49 @@ and their training in :mod:`kikuchipy_gen.models` and
 :mod:`kikuchipy_gen.refinement`.
 """
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0.dev0"
-__all__ = ["MLMasterPattern", "__version__"]
+
+# Public names, imported on first use so that `import kikuchipy_gen` stays cheap
+# (no torch, kikuchipy or hyperspy until something needs them).
+_LAZY_NAMES = {
+    "MLMasterPattern": "kikuchipy_gen.master_pattern",
+    "available_pretrained": "kikuchipy_gen.master_pattern",
+}
+_SUBMODULES = [
+    "attributes",
+    "dataset",
+    "demo",
+    "detector",
+    "evaluation",
+    "lambert",
+    "loader",
+    "losses",
+    "master_pattern",
+    "models",
+    "phases",
+    "plotting",
+    "preprocessing",
+    "projection",
+    "refinement",
+    "sampling",
+    "sector",
+    "sources",
+    "training",
+    "training_plots",
+]
+__all__ = ["MLMasterPattern", "__version__", "available_pretrained", *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `import kikuchipy_gen` stays cheap (no torch/kikuchipy import).
-    if name == "MLMasterPattern":
-        from kikuchipy_gen.master_pattern import MLMasterPattern
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        return MLMasterPattern
-    raise AttributeError(f"module 'kikuchipy_gen' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -157,15 +157,16 @@ def build_dataset(
         for name, q in splits.items():
             n_chunks = -(-len(q) // chunk_size)
             g = root.create_group(name)
-            g.create_array("rotations", data=q)
-            g.create_array(
+            _create_array(g, "rotations", data=q)
+            _create_array(
+                g,
                 "patterns",
                 shape=(len(energies), len(q), *shape),
                 chunks=(1, min(chunk_size, len(q)), *shape),
                 dtype="uint8",
                 fill_value=0,
             )
-            g.create_array("done", data=np.zeros((len(energies), n_chunks), dtype=bool))
+            _create_array(g, "done", data=np.zeros((len(energies), n_chunks), dtype=bool))
 
     todo = [
         (ie, name, k) for ie in range(len(energies)) for name in splits for k in np.flatnonzero(~root[name]["done"][ie])
@@ -261,8 +262,12 @@ class EBSDDataset:
 
     @property
     def sizes(self) -> dict[str, int]:
-        """Number of orientations per split."""
-        return dict(self.attrs["splits"])
+        """Number of orientations per split: train, val, test, then any others by name."""
+        # zarr 2 stores attributes with sorted keys, so the build's order is not kept.
+        splits = self.attrs["splits"]
+        usual = ("train", "val", "test")
+        order = sorted(splits, key=lambda k: (usual.index(k) if k in usual else len(usual), k))
+        return {k: splits[k] for k in order}
 
     @property
     def pattern_shape(self) -> tuple[int, int]:
@@ -369,6 +374,16 @@ def _as_unit_quaternions(rot: Rotation, name: str, point_group) -> np.ndarray:
 
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _create_array(group: zarr.Group, name: str, **kwargs: Any) -> zarr.Array:
+    """``group.create_array`` in zarr 3, ``group.create_dataset`` in zarr 2.
+
+    zarr 2 is what hyperspy's ``.zspy`` format needs up to rosettasciio 0.15
+    (see pyproject.toml); the datasets work with either.
+    """
+    create = getattr(group, "create_array", None) or group.create_dataset
+    return create(name, **kwargs)
 
 
 def _open_existing(path: Path) -> zarr.Group | None:

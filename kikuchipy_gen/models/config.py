@@ -443,7 +443,10 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ValueError(f"Config file {str(path)!r} does not exist")
     text = path.read_text()
     if path.suffix.lower() == ".toml":
-        import tomllib
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
+            import tomli as tomllib
 
         d = tomllib.loads(text)
     else:
