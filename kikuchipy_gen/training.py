@@ -21,6 +21,7 @@ Launched by ``torchrun``, the networks train data-parallel through
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -140,10 +141,14 @@ class Trainer:
         self.symmetry = symmetry_quaternions(self.point_group).to(self.device, torch.float32)
         self.kl_coefficient = AdaptiveKL(**config.kl_schedule)
 
-        torch.manual_seed(config.seed)
-        self.encoder = Encoder(m).to(self.device)
-        self.decoder = build_decoder(m, self.dataset.detector, self.point_group).to(self.device)
-        self.critic = CriticClassifier(m).to(self.device)
+        # The run draws from its own random stream (seeded here, saved in
+        # checkpoints): a notebook's global torch RNG is left as it was.
+        with self._own_rng(None):
+            torch.manual_seed(config.seed)
+            self.encoder = Encoder(m).to(self.device)
+            self.decoder = build_decoder(m, self.dataset.detector, self.point_group).to(self.device)
+            self.critic = CriticClassifier(m).to(self.device)
+            self._rng_state = torch.get_rng_state()
         # The training steps call these; under torchrun they are the
         # DistributedDataParallel wrappers, which average gradients across
         # ranks. Validation and figures call the plain modules (rank 0 alone
@@ -163,7 +168,29 @@ class Trainer:
 
     # ------------------------------------------------------------------ run
     def run(self, show_progressbar: bool = True) -> None:
-        """Run the remaining epochs of every stage."""
+        """Run the remaining epochs of every stage.
+
+        Parameters
+        ----------
+        show_progressbar
+            Show a progress bar per epoch (rank 0 only).
+        """
+        with self._own_rng(self._rng_state):
+            try:
+                self._run(show_progressbar)
+            finally:
+                self._rng_state = torch.get_rng_state()
+
+    @contextlib.contextmanager
+    def _own_rng(self, state: torch.Tensor | None) -> Iterator[None]:
+        """Fork torch's CPU (and this CUDA device's) RNG; start from ``state`` when given."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if state is not None:
+                torch.set_rng_state(state)
+            yield
+
+    def _run(self, show_progressbar: bool) -> None:
         show_progressbar = show_progressbar and self.rank == 0
         epochs = {"cvae": self.config.cvae_epochs, "critic": self.config.critic_epochs, "gan": self.config.gan_epochs}
         batch_sizes = {
@@ -525,7 +552,7 @@ class Trainer:
         self.opt_cvae.load_state_dict(extra["opt_cvae"])
         self.opt_critic.load_state_dict(extra["opt_critic"])
         self.opt_gan.load_state_dict(extra["opt_gan"])
-        torch.set_rng_state(extra["torch_rng"].cpu())
+        self._rng_state = extra["torch_rng"].cpu()
         self.state = _State(
             **json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv")
         )

@@ -29,6 +29,8 @@ def _process_state() -> dict:
         "torch threads": torch.get_num_threads(),
         "torch default dtype": torch.get_default_dtype(),
         "torch grad enabled": torch.is_grad_enabled(),
+        # A tuple of bytes, so that == compares the states themselves.
+        "torch global RNG": tuple(torch.get_rng_state().tolist()),
         "warnings.filters": list(warnings.filters),
         "numpy errstate": np.geterr(),
         "root logger": (root.level, list(root.handlers)),

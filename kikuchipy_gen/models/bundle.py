@@ -198,7 +198,10 @@ class ModelBundle:
         -------
         torch.nn.Module
         """
-        decoder = build_decoder(self.config, detector or self.detector, self.phase.point_group)
+        # The fresh weights are overwritten at once; their random draws must
+        # not move the caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            decoder = build_decoder(self.config, detector or self.detector, self.phase.point_group)
         decoder.load_state_dict(self.weights)
         return decoder.to(device).eval()
 
