@@ -308,6 +308,46 @@ class MLMasterPattern:
         dec = self._runtime.decoder(self._detector, torch.device("cpu"))
         return dec.to_master_pattern(self.phase, energy if dec.use_voltage else None, size)
 
+    def plot(self, energy: float | None = None, **kwargs: Any) -> None:
+        """Plot the learned master pattern at a voltage with hyperspy, as ``EBSDMasterPattern.plot``.
+
+        Parameters
+        ----------
+        energy
+            Voltage in kV; default the highest training voltage.
+        **kwargs
+            Passed to :meth:`hyperspy.signal.BaseSignal.plot`.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> MLMasterPattern.from_pretrained().plot(17.5)  # doctest: +SKIP
+        """
+        self.to_master_pattern(energy).plot(**kwargs)
+
+    def plot_spherical(self, energy: float | None = None, **kwargs: Any) -> Any:
+        """Plot the learned master pattern on the sphere, as ``EBSDMasterPattern.plot_spherical``.
+
+        Needs kikuchipy's optional PyVista dependency.
+
+        Parameters
+        ----------
+        energy
+            Voltage in kV; default the highest training voltage.
+        **kwargs
+            Passed to :meth:`kikuchipy.signals.EBSDMasterPattern.plot_spherical`.
+
+        Returns
+        -------
+        Whatever kikuchipy returns (a PyVista plotter when asked for).
+
+        Examples
+        --------
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> MLMasterPattern.from_pretrained().plot_spherical(20.0)  # doctest: +SKIP
+        """
+        return self.to_master_pattern(energy).plot_spherical(**kwargs)
+
     # ------------------------------------------ as kikuchipy's master pattern
     # kikuchipy's refinement (EBSD.refine_orientation, refine_projection_center,
     # refine_orientation_projection_center) reads exactly these members of

@@ -367,4 +367,7 @@ def test_kikuchipy_refinement_takes_the_ml_master_pattern(pretrained):
     assert np.all(disorientation(ours, truth, pretrained.phase) < 0.3)
     pc = s.refine_projection_center(ours, s.detector, pretrained, energy=17.5, compute=True)
     assert np.allclose(pc[1].pc_average, s.detector.pc_average, atol=0.01)
+    both, detector = s.refine_orientation_projection_center(ours, s.detector, pretrained, energy=17.5, compute=True)
+    assert np.all(disorientation(both, truth, pretrained.phase) < 0.3)
+    assert np.allclose(detector.pc_average, s.detector.pc_average, atol=0.01)
     assert pretrained._is_suitable_for_projection() and pretrained.axes_manager.signal_shape == (201, 201)
