@@ -116,7 +116,7 @@ def _add_dataset_parser(sub: argparse._SubParsersAction) -> None:
         nargs=3,
         default=None,
         metavar=("X", "Y", "Z"),
-        help="pattern centre, Bruker convention [default: 0.421 0.7794 0.5049]",
+        help="pattern centre, Bruker convention [default: 0.421 0.2206 0.5049, kikuchipy's Ni example geometry]",
     )
     g.add_argument("--sample-tilt", type=float, default=70.0, help="degrees")
     g.add_argument("--camera-tilt", type=float, default=0.0, help="degrees")
@@ -450,6 +450,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         device=args.device,
         extrapolate=args.extrapolate,
     )
+    if rot.size == 1:
+        # A one-point map (orix shape ()) only fits a signal without navigation
+        # axes; with navigation shape (1,) kikuchipy would write an empty map.
+        s = s.inav[(0,) * s.axes_manager.navigation_dimension]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     s.save(args.out, overwrite=True)
     print(f"Wrote {rot.size:,} patterns from {model} to {args.out} in {time.perf_counter() - t0:.1f} s")

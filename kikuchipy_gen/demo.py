@@ -119,6 +119,10 @@ def run_demo(
     )
 
     generated = mlmp.get_patterns(test, energy=17.5, dtype_out="uint8", compute=True, show_progressbar=False)
+    if n_patterns == 1:
+        # A one-point map (orix shape ()) only fits a signal without navigation
+        # axes; with navigation shape (1,) kikuchipy would write an empty map.
+        generated = generated.inav[0]
     generated.save(out / "generated_17.5kV.h5", overwrite=True)
     _logger.info("Wrote %s (kikuchipy.load reads it, with orientations and detector)", out / "generated_17.5kV.h5")
     return results

@@ -199,7 +199,11 @@ def refine_orientations(
     Parameters
     ----------
     patterns
-        Patterns to refine, navigation shape equal to ``xmap.shape``.
+        Patterns to refine, navigation shape equal to ``xmap.shape``; or
+        one pattern (navigation shape ``(1,)`` or ``()``) with a one-point
+        map, which orix always shapes ``()``. kikuchipy 0.13.1 refuses that
+        pair, so it refines the pattern as the first of two, the second
+        masked out.
     xmap
         Starting orientations, e.g. from dictionary indexing.
     detector
@@ -234,7 +238,7 @@ def refine_orientations(
     orix.crystal_map.CrystalMap
         Refined orientations, with ``"scores"`` (NCC) and ``"num_evals"``
         properties, as kikuchipy returns them (a Dask array if
-        ``compute=False`` is passed).
+        ``compute=False`` is passed); a one-point map for one pattern.
 
     Raises
     ------
@@ -268,6 +272,9 @@ def refine_orientations(
     # Start locally (at most 1 deg, the size of indexing errors) however big the
     # box; at most half the narrowest gap, as Py-BOBYQA requires.
     rhobeg = float(np.deg2rad(min(0.5 * half_deg.min(), 1.0)))
+    one_point = _is_one_point(patterns, xmap)
+    if one_point:
+        patterns, xmap, detector, kwargs = _as_pair(patterns, xmap, detector, kwargs)
     common = dict(
         xmap=xmap,
         detector=detector,
@@ -281,7 +288,8 @@ def refine_orientations(
         # NLopt inside kikuchipy; its initial_step is in radians despite the docs.
         kwargs.setdefault("initial_step", rhobeg)
         kwargs.setdefault("maxeval", int(maxfun))
-        return patterns.refine_orientation(method=method, **common, **kwargs)
+        refined = patterns.refine_orientation(method=method, **common, **kwargs)
+        return _first_point(refined) if one_point else refined
 
     if method == "bobyqa":
         # kikuchipy turns trust_region into per-pattern Euler (lower, upper) bounds
@@ -295,7 +303,65 @@ def refine_orientations(
         options = {"xatol": float(np.deg2rad(tol)), "fatol": 1e-7, "maxfev": int(maxfun)}
         method_kwargs = {"method": "Nelder-Mead", "options": options}
     # Built afresh on every call because kikuchipy mutates it (the bounds).
-    return patterns.refine_orientation(method="minimize", method_kwargs=method_kwargs, **common, **kwargs)
+    refined = patterns.refine_orientation(method="minimize", method_kwargs=method_kwargs, **common, **kwargs)
+    return _first_point(refined) if one_point else refined
+
+
+def _is_one_point(patterns: EBSD, xmap: CrystalMap) -> bool:
+    """Whether this is one pattern with a one-point crystal map, which kikuchipy cannot refine as it is.
+
+    orix gives every one-point ``CrystalMap`` the shape ``()`` (a coordinate
+    with one value is no axis), while a signal of one pattern has navigation
+    shape ``(1,)`` (from ``get_patterns`` of one rotation, or ``inav[i:i+1]``):
+    kikuchipy 0.13.1 refuses the pair ("Crystal map shape () and signal's
+    navigation shape (1,) must be the same"). With navigation shape ``()`` it
+    fails further in, selecting the points to refine in a 0-d map.
+    """
+    return xmap.shape == () and int(np.prod(patterns.axes_manager.navigation_shape)) == 1
+
+
+def _as_pair(
+    patterns: EBSD, xmap: CrystalMap, detector: EBSDDetector, kwargs: dict[str, Any]
+) -> tuple[EBSD, CrystalMap, EBSDDetector, dict[str, Any]]:
+    """The one pattern twice, as a 1-D map of two points of which the second is masked out.
+
+    kikuchipy refines the first point only; :func:`_first_point` takes it back.
+    """
+    import dask.array as da
+    from kikuchipy.signals import EBSD, LazyEBSD
+
+    data = patterns.data.reshape((1, *patterns.axes_manager.signal_shape[::-1]))
+    if isinstance(data, da.Array):
+        pair = LazyEBSD(da.concatenate([data, data]))
+    else:
+        pair = EBSD(np.concatenate([data, data]))
+    pair.axes_manager.navigation_axes[0].name = "x"
+    q = _as_rotation_data(xmap).reshape(1, 4)
+    phase_id = np.full(2, np.asarray(xmap.phase_id).reshape(-1)[0])
+    two = CrystalMap(
+        Rotation(np.concatenate([q, q])), phase_id=phase_id, phase_list=xmap.phases.deepcopy(), x=np.arange(2)
+    )
+    if detector.navigation_shape != (1,):  # one PC, as (1, 1, 3) say
+        detector = detector.deepcopy()
+        detector.pc = detector.pc.reshape(-1, 3)
+    kwargs = dict(kwargs)
+    mask = kwargs.pop("navigation_mask", None)
+    first_masked = mask is not None and bool(np.asarray(mask).reshape(-1)[0])
+    kwargs["navigation_mask"] = np.array([first_masked, True])
+    return pair, two, detector, kwargs
+
+
+def _first_point(refined: CrystalMap | Any) -> CrystalMap | Any:
+    """The refined point of :func:`_as_pair`'s map as a plain one-point map (a Dask array passes as is)."""
+    if not isinstance(refined, CrystalMap):  # compute=False: the refined point's results only
+        return refined
+    prop = {k: np.asarray(refined.prop[k]) for k in refined.prop}
+    return CrystalMap(
+        Rotation(refined.rotations.data.reshape(-1, 4)),
+        phase_id=np.asarray(refined.phase_id).reshape(-1),
+        phase_list=refined.phases.deepcopy(),
+        prop=prop,
+    )
 
 
 def _as_rotation_data(x: Rotation | CrystalMap | np.ndarray) -> np.ndarray:

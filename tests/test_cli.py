@@ -144,6 +144,25 @@ def test_demo_command_prints_the_results(tmp_path, capsys, monkeypatch):
     assert "median 0.080 deg" in out and "Demo done" in out
 
 
+def test_demo_and_generate_one_pattern(tmp_path, capsys):
+    """One pattern is a count like any other (orix shapes a one-point map (), HyperSpy (1,))."""
+    import kikuchipy as kp
+
+    from kikuchipy_gen.sampling import random_rotations
+
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--n", "10", "--patterns", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Indexed 1 EMsoft Ni 20 kV patterns" in out and "Refined 1 of them" in out
+    assert main(["generate", "--n", "1", "--energy", "20", "--out", str(tmp_path / "one.h5"), "--no-progress"]) == 0
+    assert "Wrote 1 patterns" in capsys.readouterr().out
+    # The files keep the orientation and phase of their one pattern.
+    demo, one = kp.load(tmp_path / "demo" / "generated_17.5kV.h5"), kp.load(tmp_path / "one.h5")
+    for s in (demo, one):
+        assert s.data.shape == (60, 60) and s.xmap.size == 1
+        assert s.xmap.phases_in_data[0].point_group.name == "m-3m"
+    assert np.allclose(one.xmap.rotations.data.reshape(4), random_rotations(1, seed=0).data.reshape(4))
+
+
 def test_evaluate_methods_are_the_refinement_ones(capsys):
     from kikuchipy_gen.refinement import REFINEMENT_METHODS
 

@@ -83,7 +83,7 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
         kinematical_model,
         tmp_path / "report",
         n_test=12,
-        dictionary_n=15,
+        dictionary_n=20,  # ~4 deg: at 15 (5-6 deg) half the physics patterns miss on the default detector
         n_refine=8,
         matrix_patterns=2,
         time_physics=True,
@@ -126,6 +126,43 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     assert "Voltage matrix" in report and "![voltage_matrix.png](voltage_matrix.png)" in report
     table = comparison_table({"a": m, "b": saved})
     assert table.count("| 20 | BCE |") == 1
+
+
+@pytest.mark.parametrize("n_test", [1, 3])
+def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test):
+    """One test or refined pattern is a count like any other (orix shapes a one-point map (), HyperSpy (1,))."""
+    m = evaluate(
+        kinematical_model,
+        tmp_path,
+        n_test=n_test,
+        dictionary_n=10,
+        n_refine=1,
+        matrix_patterns=1,
+        show_progressbar=False,
+    )
+    for e in m["energies"].values():
+        assert e["dictionary_indexing"]["physics"]["n"] == n_test
+        assert e["refined"]["generated"]["n"] == e["refined"]["physics"]["n"] == 1
+    assert np.array(m["voltage_matrix"]["mean_refined_deg"]).shape == (2, 2)
+    assert (tmp_path / "report.md").is_file()
+
+
+def test_one_physics_pattern_indexes_and_refines(ni_source):
+    from kikuchipy_gen.detector import default_detector
+    from kikuchipy_gen.evaluation.physics import as_ebsd, best_matches
+    from kikuchipy_gen.refinement import disorientation, refine_orientations
+    from kikuchipy_gen.sampling import sample_orientations
+
+    mp, det = ni_source.master_pattern(20), default_detector()
+    grid = sample_orientations("m-3m", n=10)
+    truth = Rotation(grid.data[100:101]) * Rotation.from_axes_angles([1, 2, 3], 1, degrees=True)
+    s = as_ebsd(physics_patterns(mp, truth, det, 20), truth, mp.phase, det)
+    assert s.axes_manager.navigation_shape == (1,) and s.xmap.shape == ()  # as kikuchipy's get_patterns
+    xmap = s.dictionary_indexing(physics_dictionary(mp, grid, det, 20), keep_n=2)
+    start = best_matches(xmap)
+    assert start.size == 1 and disorientation(start, truth, mp.phase)[0] < 1.5
+    refined = refine_orientations(s, start, det, mp, 20)
+    assert disorientation(refined, truth, mp.phase)[0] < 0.05
 
 
 def test_evaluate_errors(kinematical_model, tmp_path):

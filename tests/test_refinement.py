@@ -171,6 +171,35 @@ def test_refinement_recovers_physics_orientations(perturbed_ni, method):
     assert np.allclose(disorientation(xmap, truth, mp.phase), 1, atol=1e-6)
 
 
+@pytest.mark.parametrize("form", ["inav[0:1]", "inav[0]", "lazy"])
+@pytest.mark.parametrize("method", ["bobyqa", "nelder-mead"])
+def test_refinement_of_one_pattern(perturbed_ni, form, method):
+    # orix shapes every one-point map (), a signal of one pattern has navigation
+    # shape (1,): kikuchipy refuses that pair, and a signal of shape () as well.
+    patterns, xmap, det, mp, truth = perturbed_ni
+    one = {"inav[0:1]": patterns.inav[0:1], "inav[0]": patterns.inav[0], "lazy": patterns.inav[0:1].as_lazy()}[form]
+    start = CrystalMap(Rotation(xmap.rotations.data[:1]), phase_list=xmap.phases)
+    assert start.shape == ()
+    ref = refine_orientations(one, start, det, mp, 20, method=method)
+    assert isinstance(ref, CrystalMap) and ref.size == 1 and ref.shape == ()
+    assert disorientation(ref, truth.data[:1], mp.phase)[0] < 0.05
+    assert ref.prop["scores"][0] > 0.999 and ref.prop["num_evals"][0] > 10
+
+
+def test_refinement_of_one_pattern_with_its_own_pc_and_lazily(perturbed_ni):
+    patterns, xmap, det, mp, truth = perturbed_ni
+    one = patterns.inav[1:2]
+    start = CrystalMap(Rotation(xmap.rotations.data[1:2]), phase_list=xmap.phases)
+    own = det.deepcopy()
+    own.pc = det.pc.reshape(1, 1, 3)  # one pattern centre per pattern of a 1 x 1 map
+    ref = refine_orientations(one, start, own, mp, 20)
+    assert disorientation(ref, truth.data[1:2], mp.phase)[0] < 0.05
+    lazy = refine_orientations(one, start, own, mp, 20, compute=False)
+    assert lazy.compute().shape[0] == 1  # the refined point only
+    kept = refine_orientations(one, start, det, mp, 20, navigation_mask=np.array([False]))
+    assert disorientation(kept, truth.data[1:2], mp.phase)[0] < 0.05
+
+
 def test_trust_region_reaches_bobyqa_as_bounds(perturbed_ni):
     # With a 0.1 deg box the 1 deg error cannot be undone: every refined Euler
     # angle must stay within the box around its start.

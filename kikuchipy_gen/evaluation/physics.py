@@ -168,7 +168,10 @@ def as_ebsd(patterns: np.ndarray, rotations: Rotation, phase, detector: EBSDDete
     Returns
     -------
     kikuchipy.signals.EBSD
-        1-D navigation axis ``"x"``.
+        1-D navigation axis ``"x"``. One pattern gives navigation shape
+        ``(1,)`` with a one-point map, which orix shapes ``()``, as
+        kikuchipy's own ``get_patterns`` does: dictionary indexing takes it,
+        and :func:`~kikuchipy_gen.refinement.refine_orientations` refines it.
 
     Examples
     --------
