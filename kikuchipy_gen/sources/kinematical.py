@@ -118,7 +118,9 @@ class KinematicalSource(MasterPatternSource):
 @contextlib.contextmanager
 def _single_numba_thread() -> Iterator[None]:
     # kikuchipy's master-pattern kernel races when numba runs it on several
-    # threads (results differ run to run), so it runs on one.
+    # threads (results differ run to run), so it runs on one. numba's thread
+    # count is thread-local and restored here: other threads and the caller's
+    # later numba work keep theirs (tests/test_notebook_manners.py checks it).
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
