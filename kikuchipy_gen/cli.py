@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,10 @@ _SOURCES = ("nickel", "emsoft", "kinematical", "dynamical")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
+    A user error (bad input, a missing or unwritable file) prints one line,
+    ``kikuchipy-gen: error: <message>``, instead of a traceback; ``--debug``
+    (before the command) shows the traceback.
+
     Parameters
     ----------
     argv
@@ -27,6 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         0 on success, 2 on bad input, 130 when interrupted.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.cli import main
+    >>> main(["generate", "--n", "0", "--out", "x.h5"])  # doctest: +SKIP
+    kikuchipy-gen: error: --n must be >= 1, got 0
+    2
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -35,16 +50,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError, FloatingPointError) as err:
-        print(f"kikuchipy-gen {args.command}: error: {err}", file=sys.stderr)
+    except _USER_ERRORS as err:
+        if args.debug:
+            raise
+        print(f"kikuchipy-gen: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            f"\nkikuchipy-gen {args.command}: interrupted; finished chunks are kept, "
-            "rerun the same command with --resume to continue",
-            file=sys.stderr,
-        )
+        if args.debug:
+            raise
+        # Leading newline: the interrupt usually lands in the middle of a progress bar.
+        print(f"\nkikuchipy-gen: {_INTERRUPTED.get(args.command, 'interrupted')}", file=sys.stderr)
         return 130
+
+
+# OSError covers FileNotFoundError, FileExistsError, PermissionError,
+# IsADirectoryError and NotADirectoryError; ImportError an optional dependency.
+_USER_ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError, FloatingPointError)
+
+_INTERRUPTED = {
+    "dataset": "interrupted; finished chunks are kept, rerun the same command with --resume to continue",
+    "train": "interrupted; rerun the same command with --resume to continue from the last checkpoint",
+    "generate": "interrupted; no file was written",
+}
+
+
+def _one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line; a KeyError's message, or the key it lacked."""
+    message = str(err)
+    if isinstance(err, KeyError) and len(err.args) == 1:
+        key = err.args[0]
+        message = key if isinstance(key, str) and " " in key.strip() else f"missing key {key!r}"
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    return message or type(err).__name__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="kikuchipy-gen",
         description="Deep generative simulation of EBSD patterns (EBSD-CVAE/GAN) for kikuchipy.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_dataset_parser(sub)
     _add_train_parser(sub)
@@ -183,7 +221,9 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--seed", type=int, default=0, help="seed of the random orientations")
     gen.add_argument("--latent", default="mean", help="'mean' (z = 0) or an integer seed for z ~ N(0, I)")
     gen.add_argument("--dtype", default="uint8", choices=("uint8", "uint16", "float32"))
-    gen.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    gen.add_argument(
+        "--device", help="torch device: cpu, cuda, cuda:N or auto (default: cuda when available, else cpu)"
+    )
     gen.add_argument("--chunk-size", type=int, default=1024, help="patterns per chunk")
     gen.add_argument("--extrapolate", action="store_true", help="allow energies outside the trained range")
     gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -282,6 +322,12 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         raise ValueError("Give --n or --resolution, not both")
     n = resolution_to_steps(args.resolution) if args.resolution is not None else args.n
     n = 100 if n is None else n
+    for name in ("sample_tilt", "camera_tilt"):
+        _check_finite(getattr(args, name), f"--{name.replace('_', '-')}", "an angle in degrees")
+    if args.pc is not None and not all(math.isfinite(v) for v in args.pc):
+        raise ValueError(f"--pc must be three finite numbers (Bruker convention), got {' '.join(map(str, args.pc))}")
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     detector = default_detector(
         args.shape, DEFAULT_PC if args.pc is None else args.pc, args.sample_tilt, args.camera_tilt
     )
@@ -291,6 +337,9 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         raise FileExistsError(
             f"{str(args.out)!r} exists; pass --resume to finish an interrupted build or --overwrite to replace it"
         )
+    _check_writable(args.out, "directory")
+    if args.figure is not None:
+        _check_figure_path(args.figure)
     source = _make_source(args)
     energies = args.energies
     if energies is None:
@@ -334,6 +383,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config.mixed_precision = True
     if not config.dataset:
         raise ValueError("No dataset: set 'dataset' in the config or pass --dataset")
+    if args.device:
+        _check_device(args.device)
+    _check_writable(Path(config.out), "directory")
     trainer = train(config, resume=args.resume, show_progressbar=not args.no_progress)
     best = trainer.state.best_val
     print(
@@ -348,6 +400,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.n < 2 or args.patterns < 1:
         raise ValueError("--n must be >= 2 and --patterns >= 1")
+    _check_writable(args.out, "directory")
     t0 = time.perf_counter()
     n_refine = min(10, args.patterns)
     r = run_demo(args.out, n_dictionary=args.n, n_patterns=args.patterns, n_refine=n_refine)
@@ -371,6 +424,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from kikuchipy_gen.master_pattern import MLMasterPattern
 
     names = args.model or ["pretrained"]
+    _check_writable(args.out, "directory")
     reports = {}
     for name in names:
         model = MLMasterPattern.from_pretrained() if name == "pretrained" else MLMasterPattern.load(name)
@@ -398,66 +452,232 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+_TABLE_SUFFIXES = (".npy", ".txt", ".csv")
+_CRYSTAL_MAP_SUFFIXES = (".ang", ".ctf", ".h5", ".hdf5", ".h5ebsd")  # what orix.io.load reads
+
+
 def _read_orientations(path: Path):
+    """Rotations from a table of quaternions or Euler angles, or from a crystal map."""
     import numpy as np
     from orix.quaternion import Rotation
 
     if not path.is_file():
         raise ValueError(f"No orientation file at {str(path)!r}")
     suffix = path.suffix.lower()
-    if suffix in (".npy", ".txt", ".csv"):
-        data = np.load(path) if suffix == ".npy" else np.loadtxt(path, delimiter="," if suffix == ".csv" else None)
-        data = np.atleast_2d(np.asarray(data, dtype=float))
-        if data.shape[-1] == 4:
-            return Rotation(data.reshape(-1, 4))
-        if data.shape[-1] == 3:
-            return Rotation.from_euler(np.deg2rad(data.reshape(-1, 3)))
+    if suffix not in _TABLE_SUFFIXES + _CRYSTAL_MAP_SUFFIXES:
         raise ValueError(
-            f"{path.name}: expected rows of 4 quaternion components or 3 Euler angles, got shape {data.shape}"
+            f"--orientations {str(path)!r}: unsupported file type {suffix or '(none)'!r}; give quaternions (n, 4) "
+            f"or Bunge Euler angles in degrees (n, 3) as {', '.join(_TABLE_SUFFIXES)}, or a crystal map "
+            f"({', '.join(_CRYSTAL_MAP_SUFFIXES)})"
         )
+    if suffix in _TABLE_SUFFIXES:
+        data = _read_table(path, suffix)
+        if data.shape[-1] == 3:
+            _check_rows(data.reshape(-1, 3), path, "Euler angle")
+            return Rotation.from_euler(np.deg2rad(data.reshape(-1, 3)))
+        return Rotation(_unit_quaternions(data.reshape(-1, 4), path))
     from orix import io
 
-    xmap = io.load(path)
-    rot = xmap.rotations
-    return Rotation(rot.data.reshape(*xmap.shape, 4)) if xmap.size == int(np.prod(xmap.shape)) else rot
+    try:
+        xmap = io.load(path)
+    except Exception as err:  # orix's readers raise many kinds of errors on files they cannot parse
+        raise ValueError(f"Could not read a crystal map from {str(path)!r}: {_one_line(err)}") from err
+    if xmap.size == 0:
+        raise ValueError(f"The crystal map in {str(path)!r} holds no points")
+    q = _unit_quaternions(xmap.rotations.data.reshape(-1, 4), path)
+    return Rotation(q.reshape(*xmap.shape, 4)) if xmap.size == int(np.prod(xmap.shape)) else Rotation(q)
+
+
+def _read_table(path: Path, suffix: str):
+    """A float array of rows of 3 or 4 numbers from .npy (never unpickled), .txt or .csv."""
+    import warnings
+
+    import numpy as np
+
+    try:
+        if suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        else:
+            with warnings.catch_warnings():  # numpy warns on an empty file; the check below says so
+                warnings.simplefilter("ignore", UserWarning)
+                data = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2)
+        data = np.atleast_2d(np.asarray(data, dtype=float))
+    except (ValueError, TypeError, OSError, EOFError) as err:
+        raise ValueError(f"Could not read orientations from {str(path)!r}: {_one_line(err)}") from err
+    if data.size == 0:
+        raise ValueError(f"{str(path)!r} holds no orientations")
+    if data.shape[-1] not in (3, 4):
+        raise ValueError(
+            f"{str(path)!r}: expected rows of 4 quaternion components or 3 Euler angles, got shape {data.shape}"
+        )
+    return data
+
+
+def _check_rows(data, path: Path, what: str) -> None:
+    import numpy as np
+
+    bad = np.flatnonzero(~np.isfinite(data).all(axis=1))
+    if bad.size:
+        more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+        raise ValueError(
+            f"{str(path)!r}: {what} row {bad[0]} (counting from 0) is not finite: {data[bad[0]]}{more}; "
+            "every value must be a finite number"
+        )
+
+
+def _unit_quaternions(q, path: Path):
+    """``q`` normalised, after checking every row is finite and non-zero."""
+    import numpy as np
+
+    _check_rows(q, path, "quaternion")
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    zero = np.flatnonzero(norm[:, 0] == 0)
+    if zero.size:
+        more = f" (and {zero.size - 1} more)" if zero.size > 1 else ""
+        raise ValueError(
+            f"{str(path)!r}: quaternion row {zero[0]} (counting from 0) is zero{more}; a rotation needs a "
+            "non-zero quaternion (it is normalised)"
+        )
+    return q / norm
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from kikuchipy_gen.master_pattern import MLMasterPattern
     from kikuchipy_gen.sampling import random_rotations
 
+    # Every check that needs no model comes first, before any work.
+    if args.out.suffix.lower() not in (".h5", ".hdf5", ".h5ebsd"):
+        raise ValueError(f"--out must be an .h5 file (kikuchipy h5ebsd), got {str(args.out)!r}")
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{str(args.out)!r} exists; pass --overwrite to replace it")
-    if args.out.suffix.lower() not in (".h5", ".hdf5", ".h5ebsd"):
-        raise ValueError("--out must be an .h5 file (kikuchipy h5ebsd)")
+    _check_writable(args.out, "file")
+    if args.n is not None and args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    if args.energy is not None:
+        _check_finite(args.energy, "--energy", "a voltage in kV")
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     latent = args.latent if args.latent == "mean" else _int_or_error(args.latent, "--latent")
+    device = None if args.device in (None, "auto") else args.device
+    _check_device(device)
+    rot = _read_orientations(args.orientations) if args.orientations is not None else None
+
     model = MLMasterPattern.from_pretrained() if args.model == "pretrained" else MLMasterPattern.load(args.model)
-    if args.orientations is not None:
-        rot = _read_orientations(args.orientations)
-    else:
-        if args.n < 1:
-            raise ValueError("--n must be >= 1")
-        rot = random_rotations(args.n, seed=args.seed)
+    rot = random_rotations(args.n, seed=args.seed) if rot is None else rot
     t0 = time.perf_counter()
+    # Lazy: kikuchipy's writer computes and stores the patterns chunk by chunk,
+    # so memory stays at a few chunks whatever the number of patterns.
     s = model.get_patterns(
         rot,
         energy=args.energy,
         dtype_out=args.dtype,
-        compute=True,
-        show_progressbar=not args.no_progress,
-        chunk_size=args.chunk_size,
+        compute=False,
+        chunk_shape=args.chunk_size,
         latent=latent,
-        device=args.device,
+        device=device,
         extrapolate=args.extrapolate,
     )
     if rot.size == 1:
         # A one-point map (orix shape ()) only fits a signal without navigation
         # axes; with navigation shape (1,) kikuchipy would write an empty map.
         s = s.inav[(0,) * s.axes_manager.navigation_dimension]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    s.save(args.out, overwrite=True)
+    _save_atomically(s, args.out, show_progressbar=not args.no_progress)
     print(f"Wrote {rot.size:,} patterns from {model} to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _save_atomically(s, out: Path, show_progressbar: bool) -> None:
+    """Save ``s`` to a temporary file beside ``out``, then rename it: no half-written ``out``.
+
+    kikuchipy's writer shows dask's progress bar on stdout while it stores a
+    lazy signal; without a progress bar that output goes nowhere.
+    """
+    import io
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
+    quiet = contextlib.nullcontext() if show_progressbar else contextlib.redirect_stdout(io.StringIO())
+    try:
+        with quiet:
+            s.save(partial, overwrite=True)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _check_finite(value: float, option: str, what: str) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{option} must be {what}, a finite number, got {value}")
+
+
+def _check_device(name: str | None) -> None:
+    """Fail before any work on a device torch does not know or this machine lacks."""
+    if name is None or name == "auto":
+        return
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"--device {name!r} is not a torch device; use cpu, cuda, cuda:N or auto") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "a CPU-only build" if torch.version.cuda is None else "which sees no GPU"
+            raise ValueError(
+                f"--device {name}: CUDA is not available on this machine (torch {torch.__version__}, {why}); "
+                "use --device cpu"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name}: unsupported device type {device.type!r}; use cpu, cuda, cuda:N or auto")
+
+
+def _check_writable(path: Path, kind: str) -> None:
+    """Fail now, before any work, if the output ``kind`` ("file" or "directory") cannot be written.
+
+    Creates the missing folders, writes and removes a temporary file in the
+    folder, then removes the folders it created.
+    """
+    folder = path if kind == "directory" else path.parent
+    if kind == "file" and path.is_dir():
+        raise IsADirectoryError(f"The output file {str(path)!r} is a directory; give a file path")
+    if kind == "directory" and path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"The output directory {str(path)!r} is a file; give a directory path")
+    missing = []
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    made = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            made.append(d)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".kikuchipy-gen-write-test-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise type(err)(
+            f"Cannot write the output {kind} {str(path)!r}: cannot create or write in {str(folder)!r} "
+            f"({err.strerror or err}); choose another path"
+        ) from err
+    finally:
+        for d in reversed(made):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
+def _check_figure_path(path: Path) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise ValueError(f"--figure must end with one of {', '.join('.' + f for f in formats)}, got {str(path)!r}")
+    _check_writable(path, "file")
 
 
 def _int_or_error(value: str, name: str) -> int:

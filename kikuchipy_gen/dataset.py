@@ -17,11 +17,13 @@ ticked in ``done``, so an interrupted build resumes where it stopped. The
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,11 @@ from kikuchipy_gen.detector import default_detector, detector_from_dict, detecto
 from kikuchipy_gen.phases import phase_from_dict
 from kikuchipy_gen.preprocessing import CLAHE, preprocess
 from kikuchipy_gen.sources import MasterPatternSource, source_from_dict
+
+try:
+    import fcntl
+except ImportError:  # Windows: an exclusively created lock file instead
+    fcntl = None
 
 __all__ = ["DATASET_FORMAT", "EBSDDataset", "build_dataset", "open_dataset"]
 
@@ -95,7 +102,9 @@ def build_dataset(
     Raises
     ------
     FileExistsError
-        If ``path`` exists and neither ``resume`` nor ``overwrite`` is set.
+        If ``path`` exists and neither ``resume`` nor ``overwrite`` is set,
+        or another process is building a dataset at ``path``: a build holds
+        an exclusive lock on ``<path>.lock`` until it ends.
     ValueError
         On bad input: unknown energies, inconsistent stored data, etc.
 
@@ -148,52 +157,56 @@ def build_dataset(
         rot_digest.update(name.encode() + np.ascontiguousarray(splits[name]).tobytes())
     fingerprint = _digest({**attrs, "rotations": rot_digest.hexdigest(), "package_version": None})
 
-    root = _open_for_build(path, fingerprint, resume, overwrite)
-    _logger.info("%s dataset %s", "Resuming" if root is not None else "Building", path)
-    if root is None:
-        root = zarr.open_group(str(path), mode="w")
-        root.attrs.update({**attrs, "fingerprint": fingerprint, "complete": False})
-        shape = tuple(det_dict["shape"])
-        for name, q in splits.items():
-            n_chunks = -(-len(q) // chunk_size)
-            g = root.create_group(name)
-            _create_array(g, "rotations", data=q)
-            _create_array(
-                g,
-                "patterns",
-                shape=(len(energies), len(q), *shape),
-                chunks=(1, min(chunk_size, len(q)), *shape),
-                dtype="uint8",
-                fill_value=0,
-            )
-            _create_array(g, "done", data=np.zeros((len(energies), n_chunks), dtype=bool))
+    with _build_lock(path):
+        root = _open_for_build(path, fingerprint, resume, overwrite)
+        _logger.info("%s dataset %s", "Resuming" if root is not None else "Building", path)
+        if root is None:
+            root = zarr.open_group(str(path), mode="w")
+            root.attrs.update({**attrs, "fingerprint": fingerprint, "complete": False})
+            shape = tuple(det_dict["shape"])
+            for name, q in splits.items():
+                n_chunks = -(-len(q) // chunk_size)
+                g = root.create_group(name)
+                _create_array(g, "rotations", data=q)
+                _create_array(
+                    g,
+                    "patterns",
+                    shape=(len(energies), len(q), *shape),
+                    chunks=(1, min(chunk_size, len(q)), *shape),
+                    dtype="uint8",
+                    fill_value=0,
+                )
+                _create_array(g, "done", data=np.zeros((len(energies), n_chunks), dtype=bool))
 
-    todo = [
-        (ie, name, k) for ie in range(len(energies)) for name in splits for k in np.flatnonzero(~root[name]["done"][ie])
-    ]
-    with tqdm(total=len(todo), desc="Building dataset", unit="chunk", disable=not show_progressbar) as bar:
-        master_pattern, current = None, None
-        for ie, name, k in todo:
-            if current != ie:
-                bar.set_postfix_str(f"{energies[ie]:g} kV master pattern")
-                master_pattern, current = source.master_pattern(energies[ie]), ie
-            bar.set_postfix_str(f"{energies[ie]:g} kV {name}")
-            group = root[name]
-            a, b = k * chunk_size, min((k + 1) * chunk_size, len(splits[name]))
-            projected = master_pattern.get_patterns(
-                Rotation(splits[name][a:b]),
-                detector,
-                dtype_out="float32",
-                compute=True,
-                show_progressbar=False,
-            )
-            group["patterns"][ie, a:b] = preprocess(projected, clahe)
-            done = group["done"][:]
-            done[ie, k] = True
-            group["done"][:] = done
-            bar.update()
-    root.attrs["complete"] = True
-    return EBSDDataset(path)
+        todo = [
+            (ie, name, k)
+            for ie in range(len(energies))
+            for name in splits
+            for k in np.flatnonzero(~root[name]["done"][ie])
+        ]
+        with tqdm(total=len(todo), desc="Building dataset", unit="chunk", disable=not show_progressbar) as bar:
+            master_pattern, current = None, None
+            for ie, name, k in todo:
+                if current != ie:
+                    bar.set_postfix_str(f"{energies[ie]:g} kV master pattern")
+                    master_pattern, current = source.master_pattern(energies[ie]), ie
+                bar.set_postfix_str(f"{energies[ie]:g} kV {name}")
+                group = root[name]
+                a, b = k * chunk_size, min((k + 1) * chunk_size, len(splits[name]))
+                projected = master_pattern.get_patterns(
+                    Rotation(splits[name][a:b]),
+                    detector,
+                    dtype_out="float32",
+                    compute=True,
+                    show_progressbar=False,
+                )
+                group["patterns"][ie, a:b] = preprocess(projected, clahe)
+                done = group["done"][:]
+                done[ie, k] = True
+                group["done"][:] = done
+                bar.update()
+        root.attrs["complete"] = True
+        return EBSDDataset(path)
 
 
 def open_dataset(path: str | Path) -> EBSDDataset:
@@ -384,6 +397,63 @@ def _create_array(group: zarr.Group, name: str, **kwargs: Any) -> zarr.Array:
     """
     create = getattr(group, "create_array", None) or group.create_dataset
     return create(name, **kwargs)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` for a build, so one process at a time writes a dataset path.
+
+    On POSIX the lock is ``flock``, which the system releases when its
+    holder dies, so a killed build never blocks the next one. The file holds
+    the builder's PID for the message and is removed when the build ends.
+    """
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise _busy(path, lock, _read_pid(lock), stale_hint=True) from None
+    else:
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise _busy(path, lock, _read_pid(lock)) from None
+            # The holder we waited on may have removed the file between our open
+            # and our flock: then we hold an orphan, and try again on the new one.
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        # Removed while still held, so no other process can lock the old file after us.
+        with contextlib.suppress(OSError):
+            os.remove(lock)
+        os.close(fd)
+
+
+def _read_pid(lock: Path) -> str:
+    try:
+        return lock.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _busy(path: Path, lock: Path, pid: str, stale_hint: bool = False) -> FileExistsError:
+    hint = f"; if no build is running, remove {str(lock)!r}" if stale_hint else ""
+    return FileExistsError(
+        f"The dataset at {str(path)!r} is being built by another process (pid {pid}); "
+        f"wait for it or choose another path{hint}"
+    )
 
 
 def _open_existing(path: Path) -> zarr.Group | None:

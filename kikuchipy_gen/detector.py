@@ -13,7 +13,11 @@ from typing import Any
 import numpy as np
 from kikuchipy.detectors import EBSDDetector
 
-__all__ = ["DEFAULT_PC", "default_detector", "detector_from_dict", "detector_to_dict"]
+__all__ = ["DEFAULT_PC", "MAX_DETECTOR_SIDE", "default_detector", "detector_from_dict", "detector_to_dict"]
+
+#: Largest detector side (pixels) accepted: EBSD cameras are at most a few
+#: thousand pixels wide; far larger sizes can only exhaust memory.
+MAX_DETECTOR_SIDE = 4096
 
 #: Bruker pattern centre (PCx, PCy, PCz) of the default 60 x 60 detector: the
 #: geometry of kikuchipy's nickel example patterns. kikuchipy's tutorials give it
@@ -60,11 +64,13 @@ def default_detector(
     (60, 60)
     """
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 2 or min(shape) < 8:
-        raise ValueError(f"Detector shape must be two sizes >= 8 pixels, got {shape}")
+    if len(shape) != 2 or not all(8 <= s <= MAX_DETECTOR_SIDE for s in shape):
+        raise ValueError(f"Detector shape must be two sizes of 8 to {MAX_DETECTOR_SIDE} pixels, got {shape}")
     pc = np.asarray(pc, dtype=float)
     if pc.shape != (3,) or not np.all(np.isfinite(pc)) or pc[2] <= 0:
         raise ValueError(f"Pattern centre must be three finite numbers with PCz > 0, got {pc}")
+    if not (np.isfinite(float(sample_tilt)) and np.isfinite(float(tilt))):
+        raise ValueError(f"Tilts must be finite degrees, got sample_tilt={sample_tilt}, tilt={tilt}")
     return EBSDDetector(shape=shape, pc=pc, sample_tilt=float(sample_tilt), tilt=float(tilt), convention="bruker")
 
 
@@ -113,14 +119,37 @@ def detector_from_dict(d: dict[str, Any]) -> EBSDDetector:
     Returns
     -------
     kikuchipy.detectors.EBSDDetector
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.detector import default_detector, detector_from_dict, detector_to_dict
+    >>> detector_from_dict(detector_to_dict(default_detector())).shape
+    (60, 60)
     """
+    # The description may come from an untrusted file: check it before
+    # anything is sized by it.
+    if not isinstance(d, dict):
+        raise ValueError(f"A detector description must be a JSON object, got {type(d).__name__}")
+    try:
+        shape = tuple(int(s) for s in d["shape"])
+        pc = np.asarray(d["pc"], dtype=float)
+        angles = [float(d[k]) for k in ("sample_tilt", "tilt")] + [float(d.get("azimuthal", 0.0))]
+        px_size, binning = float(d.get("px_size", 1.0)), int(d.get("binning", 1))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"Malformed detector description: {err}") from None
+    if len(shape) != 2 or not all(8 <= s <= MAX_DETECTOR_SIDE for s in shape):
+        raise ValueError(f"Detector shape must be two sizes of 8 to {MAX_DETECTOR_SIDE} pixels, got {shape}")
+    if pc.shape != (3,) or not np.all(np.isfinite(pc)) or pc[2] <= 0:
+        raise ValueError(f"Pattern centre must be three finite numbers with PCz > 0, got {pc.tolist()}")
+    if not all(np.isfinite(angles)) or not np.isfinite(px_size) or px_size <= 0 or binning < 1:
+        raise ValueError("Detector tilts, pixel size and binning must be finite (size > 0, binning >= 1)")
     return EBSDDetector(
-        shape=tuple(d["shape"]),
-        pc=np.asarray(d["pc"], dtype=float),
-        sample_tilt=d["sample_tilt"],
-        tilt=d["tilt"],
-        azimuthal=d.get("azimuthal", 0.0),
-        px_size=d.get("px_size", 1.0),
-        binning=d.get("binning", 1),
+        shape=shape,
+        pc=pc,
+        sample_tilt=angles[0],
+        tilt=angles[1],
+        azimuthal=angles[2],
+        px_size=px_size,
+        binning=binning,
         convention="bruker",
     )

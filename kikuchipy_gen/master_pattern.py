@@ -36,7 +36,7 @@ from orix.crystal_map import CrystalMap, Phase, PhaseList
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.attributes import ENERGY_TOLERANCE, fundamental_zone_quaternions
-from kikuchipy_gen.detector import detector_from_dict, detector_to_dict
+from kikuchipy_gen.detector import MAX_DETECTOR_SIDE, detector_from_dict, detector_to_dict
 from kikuchipy_gen.models.bundle import BUNDLE_FORMAT, ModelBundle, info_from_dataset
 from kikuchipy_gen.models.config import ModelConfig
 from kikuchipy_gen.models.runtime import DecoderRuntime, default_device
@@ -278,20 +278,37 @@ class MLMasterPattern:
         )
 
     # ---------------------------------------------------------- physics
-    def reference_master_pattern(self, energy: float | None = None) -> EBSDMasterPattern:
+    def reference_master_pattern(
+        self, energy: float | None = None, path: str | Path | None = None, cache_dir: str | Path | None = "default"
+    ) -> EBSDMasterPattern:
         """The physics master pattern the model learned from, rebuilt from provenance.
+
+        The provenance is read from the model file and trusted no further
+        than :func:`~kikuchipy_gen.sources.source_from_dict` allows: it
+        chooses no folder to write into and opens no file by itself.
 
         Parameters
         ----------
         energy
-            Voltage in kV; default the only training energy.
+            Voltage in kV; default the highest training energy.
+        path
+            For a model learned from an EMsoft file: that file (its SHA-256
+            must match the recorded one).
+        cache_dir
+            Where a dynamical (de-ebsd) master pattern is cached:
+            ``"default"``, a folder, or None for no cache.
 
         Returns
         -------
         kikuchipy.signals.EBSDMasterPattern
+
+        Examples
+        --------
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> mp = MLMasterPattern.from_pretrained().reference_master_pattern(20)  # doctest: +SKIP
         """
         energy = self._default_energy(energy)
-        return source_from_dict(self.info["source"]).master_pattern(energy)
+        return source_from_dict(self.info["source"], path=path, cache_dir=cache_dir).master_pattern(energy)
 
     def to_master_pattern(
         self, energy: float | None = None, size: int | None = None, extrapolate: bool = False
@@ -462,6 +479,12 @@ class MLMasterPattern:
         rot = _as_rotation(rotations)
         if rot.ndim not in (1, 2) or rot.size == 0:
             raise ValueError(f"rotations must be a non-empty 1-D or 2-D orix Rotation, got shape {rot.shape}")
+        bad = ~np.isfinite(rot.data.reshape(-1, 4)).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"rotations must be finite, non-zero quaternions; {int(bad.sum())} are not "
+                f"(the first at flat index {int(np.flatnonzero(bad)[0])})"
+            )
         nav_shape = rot.shape
         detector, pcs = self._check_detector(detector, nav_shape)
         dtype_out = _check_dtype(dtype_out)
@@ -586,6 +609,11 @@ class MLMasterPattern:
             return self._detector.deepcopy(), None
         if not isinstance(detector, EBSDDetector):
             raise TypeError(f"detector must be a kikuchipy EBSDDetector, got {type(detector).__name__}")
+        if max(detector.shape) > MAX_DETECTOR_SIDE:
+            raise ValueError(
+                f"Detector shape {detector.shape} is larger than {MAX_DETECTOR_SIDE} pixels a side; "
+                "bin the detector (EBSDDetector(binning=...)) or generate a smaller one"
+            )
         pcs = np.asarray(detector.pc, dtype=float).reshape(-1, 3)
         if len(pcs) > 1 and detector.navigation_shape != nav_shape:
             raise ValueError(

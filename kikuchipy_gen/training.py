@@ -64,6 +64,8 @@ STAGES = ("cvae", "critic", "gan")
 # Shuffling seeds: epoch e of stage s reshuffles with s * _STAGE_SEED_STRIDE + e,
 # so no two (stage, epoch) pairs of a run see the same order.
 _STAGE_SEED_STRIDE = 10_000
+# Written last into a checkpoint's temporary folder: the folder is whole.
+_COMPLETE = "COMPLETE"
 
 
 @dataclass
@@ -120,7 +122,7 @@ class Trainer:
         self.out = Path(config.out)
         # Checked on every rank before the process group forms: a refusal on
         # one rank alone would leave the others waiting in a collective.
-        if not resume and (self.out / "checkpoints").exists():
+        if not resume and _find_checkpoint(self.out / "checkpoints" / "last") is not None:
             raise FileExistsError(
                 f"{str(self.out)!r} already holds a run; pass --resume to continue it or choose --out"
             )
@@ -163,6 +165,8 @@ class Trainer:
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, betas=betas)
         self.opt_gan = torch.optim.Adam(self._generator_params(config.update_encoder), lr=config.gan_lr, betas=betas)
         self.state = _State()
+        self._running = False
+        self._last_saved_step: int | None = None
         if resume:
             self.load_checkpoint(self.out / "checkpoints" / "last")
 
@@ -176,9 +180,15 @@ class Trainer:
             Show a progress bar per epoch (rank 0 only).
         """
         with self._own_rng(self._rng_state):
+            self._running = True
             try:
+                if self._last_saved_step is None or not (self.out / "checkpoints" / "last").is_dir():
+                    # Before any step: an interruption from here on always
+                    # leaves a run that --resume continues.
+                    self.save_checkpoint()
                 self._run(show_progressbar)
             finally:
+                self._running = False
                 self._rng_state = torch.get_rng_state()
 
     @contextlib.contextmanager
@@ -285,14 +295,15 @@ class Trainer:
         kl = kl_gaussian(mean.float(), logvar.float())
         k = self.kl_coefficient(kl.item())
         loss = self.config.alpha_rec * bce + self.config.kl_weight * k * kl
-        self._update(self.opt_cvae, loss)
-        return {
+        out = {
             "loss": loss.item(),
             "bce": bce.item(),
             "kl": kl.item(),
             "kl_coefficient": k,
             "bce_per_pixel": bce.item() / (x[0].numel() if self.config.bce_reduction == "sum" else 1),
         }
+        self._update(self.opt_cvae, loss, out)
+        return out
 
     def _critic_step(self, batch: dict[str, torch.Tensor], fake: torch.Tensor | None = None) -> dict[str, float]:
         self._train_mode(generator=False, critic=True)
@@ -317,7 +328,7 @@ class Trainer:
             voltage = voltage_mse(v_real, attr[:, 4])
             loss = loss + self.config.alpha_voltage * voltage
             out["voltage_mse_kv2"] = voltage.item() * VOLTAGE_SCALE**2
-        self._update(self.opt_critic, loss)
+        self._update(self.opt_critic, loss, out)
         self._lipschitz()
         if self.config.orientation_loss == "disorientation":
             out["orientation_deg"] = math.degrees(orientation.item())
@@ -360,7 +371,7 @@ class Trainer:
             voltage = voltage_mse(v_fake, attr[:, 4])
             loss = loss + self.config.alpha_voltage * voltage
             out["voltage_mse_kv2"] = voltage.item() * VOLTAGE_SCALE**2
-        self._update(self.opt_gan, loss)
+        self._update(self.opt_gan, loss, out)
         out["bce_per_pixel"] = bce.item() / (x[0].numel() if self.config.bce_reduction == "sum" else 1)
         return {"loss": loss.item(), **out}
 
@@ -477,9 +488,14 @@ class Trainer:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, terms: dict[str, float]) -> None:
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"Loss became {loss.item()}; lower the learning rate")
+            culprits = [k for k, v in terms.items() if not math.isfinite(v)] or ["the weighted sum"]
+            raise FloatingPointError(
+                f"Training diverged: {', '.join(culprits)} became non-finite at step {self.state.step + 1} "
+                f"({self.state.stage} stage); checkpoints/last keeps the last finite weights "
+                f"(step {self._last_saved_step}); lower the learning rate and resume"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # under torchrun, DDP averages the gradients over ranks here
         optimizer.step()
@@ -504,6 +520,14 @@ class Trainer:
         final = self.out / "checkpoints" / name
         if self.rank != 0:
             return final
+        for net in ("encoder", "decoder", "critic"):
+            for key, value in getattr(self, net).state_dict().items():
+                if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                    raise FloatingPointError(
+                        f"Not writing checkpoint {name!r} at step {self.state.step}: {net} weight {key!r} holds "
+                        f"non-finite values (the training diverged); checkpoints/last keeps step "
+                        f"{self._last_saved_step}; lower the learning rate and resume"
+                    )
         tmp = final.with_name(name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -515,7 +539,7 @@ class Trainer:
                 "opt_cvae": self.opt_cvae.state_dict(),
                 "opt_critic": self.opt_critic.state_dict(),
                 "opt_gan": self.opt_gan.state_dict(),
-                "torch_rng": torch.get_rng_state(),
+                "torch_rng": torch.get_rng_state() if self._running else self._rng_state,
             },
             tmp / "optimizers.pt",
         )
@@ -526,7 +550,10 @@ class Trainer:
         info = _training_info(self.config, self.dataset.attrs, vars(self.state), checkpoint=name)
         ModelBundle(self.config.model, self.decoder.state_dict(), info).write(tmp)
         _write_history(self.state.history, tmp / "history.csv")
+        (tmp / _COMPLETE).write_text(str(self.state.step))  # written last: tmp is whole
         if final.exists():
+            # A kill between these renames leaves last.old (and a complete
+            # last.tmp): _resumable_checkpoint puts them back.
             old = final.with_name(name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(final, old)
@@ -534,21 +561,40 @@ class Trainer:
             shutil.rmtree(old)
         else:
             os.replace(tmp, final)
+        if name == "last":
+            self._last_saved_step = self.state.step
         shutil.copy(final / "history.csv", self.out / "history.csv")
         _logger.debug("Wrote checkpoint %s at step %d", final, self.state.step)
         return final
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint`."""
-        path = Path(path)
-        if not (path / "state.json").is_file():
-            raise ValueError(f"No checkpoint at {str(path)!r}; start without --resume")
+        """Restore a checkpoint written by :meth:`save_checkpoint`.
+
+        A write interrupted at any instant leaves a complete copy (the
+        folder itself, its finished ``.tmp`` or the ``.old`` it replaced);
+        the newest is read.
+
+        Parameters
+        ----------
+        path
+            The checkpoint folder, e.g. ``<out>/checkpoints/last``.
+        """
+        path = _find_checkpoint(Path(path))
+        if path is None:
+            raise ValueError(f"No checkpoint to resume in {str(self.out)!r}; start without --resume")
         saved = TrainConfig.from_dict(json.loads((path / "config.json").read_text()))
         if saved.model != self.config.model:
             raise ValueError("The checkpoint's model config differs from this config's; cannot resume")
         for net in ("encoder", "decoder", "critic"):
             getattr(self, net).load_state_dict(load_file(path / f"{net}.safetensors", device=str(self.device)))
-        extra = torch.load(path / "optimizers.pt", weights_only=True, map_location=self.device)
+        try:
+            extra = torch.load(path / "optimizers.pt", weights_only=True, map_location=self.device)
+        except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError...
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"{str(path / 'optimizers.pt')!r} is not an optimiser state this package wrote ({first}); "
+                "nothing in it was run"
+            ) from None
         self.opt_cvae.load_state_dict(extra["opt_cvae"])
         self.opt_critic.load_state_dict(extra["opt_critic"])
         self.opt_gan.load_state_dict(extra["opt_gan"])
@@ -556,6 +602,32 @@ class Trainer:
         self.state = _State(
             **json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv")
         )
+        self._last_saved_step = self.state.step
+
+
+def _find_checkpoint(final: Path) -> Path | None:
+    """The newest complete copy of a checkpoint, or None.
+
+    A write is complete in ``final`` (renamed there only when whole), in
+    ``final.tmp`` once its marker is written, and in ``final.old`` (the copy
+    being replaced) between the two renames.
+    """
+    candidates = []
+    for path, complete in (
+        (final, final / "state.json"),
+        (final.with_name(final.name + ".tmp"), final.with_name(final.name + ".tmp") / _COMPLETE),
+        (final.with_name(final.name + ".old"), final.with_name(final.name + ".old") / "state.json"),
+    ):
+        if complete.is_file():
+            try:
+                step = json.loads((path / "state.json").read_text())["step"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            candidates.append((int(step), path != final, path))
+    if not candidates:
+        return None
+    # The most steps; at a tie the folder itself.
+    return max(candidates, key=lambda c: (c[0], not c[1]))[2]
 
 
 def export_checkpoint(path: str | Path) -> ModelBundle:

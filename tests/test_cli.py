@@ -182,7 +182,8 @@ def test_generate_command(tmp_path, capsys):
     s = kp.load(out)
     assert s.data.shape == (12, 60, 60) and s.data.dtype == np.uint8
     assert s.xmap.size == 12 and s.xmap.phases[0].point_group.name == "m-3m"
-    assert "Wrote 12 patterns" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Wrote 12 patterns" in printed and "Completed" not in printed  # --no-progress: no bar
     # --seed 0 (the default) draws the package's seeded random orientations.
     from kikuchipy_gen.master_pattern import MLMasterPattern
     from kikuchipy_gen.sampling import random_rotations
@@ -218,6 +219,46 @@ def test_generate_command(tmp_path, capsys):
 
         ref = MLMasterPattern.from_pretrained().decode(rot, energy=25)
         assert np.allclose(kp.load(target).data, ref, atol=1e-4)
+
+
+def test_generate_streams_chunk_by_chunk(tmp_path, capsys):
+    """The file is written from the lazy signal, one --chunk-size chunk at a time, with a progress bar."""
+    import h5py
+    import kikuchipy as kp
+
+    from kikuchipy_gen.master_pattern import MLMasterPattern
+    from kikuchipy_gen.sampling import random_rotations
+
+    out = tmp_path / "many.h5"
+    argv = ["generate", "--n", "2000", "--seed", "3", "--energy", "22", "--chunk-size", "300", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "100% Completed" in printed and "Wrote 2,000 patterns" in printed
+    expected = MLMasterPattern.from_pretrained().get_patterns(
+        random_rotations(2000, seed=3), energy=22, dtype_out="uint8", compute=True, show_progressbar=False
+    )
+    s = kp.load(out, lazy=True)
+    assert s.data.shape == (2000, 60, 60) and s.xmap.size == 2000
+    assert np.array_equal(np.asarray(s.data.compute()), expected.data)
+    # The same rotations; the file stores Euler angles, so q may come back as -q.
+    assert np.allclose(np.abs(np.sum(s.xmap.rotations.data * expected.xmap.rotations.data, axis=1)), 1)
+    with h5py.File(out) as f:
+        assert f["Scan 1/EBSD/Data/patterns"].chunks == (300, 60, 60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.h5"]  # no temporary file left
+
+
+def test_generate_failure_leaves_no_file(tmp_path, capsys, monkeypatch):
+    """An error while the patterns are computed leaves neither the output nor a partial file."""
+    from kikuchipy_gen import master_pattern
+
+    def fail(self, *args):
+        raise ValueError("decoder failed")
+
+    monkeypatch.setattr(master_pattern._DecodeBlocks, "__call__", fail)
+    out = tmp_path / "x.h5"
+    assert main(["generate", "--n", "50", "--chunk-size", "10", "--energy", "20", "--out", str(out)]) == 2
+    assert "kikuchipy-gen: error: decoder failed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

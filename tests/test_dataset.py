@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from orix.quaternion import Rotation
@@ -223,3 +228,90 @@ def test_stored_orientations_are_fundamental_zone_representatives(tmp_path, ni_s
     stored_patterns = ds.patterns_array("train")[0].reshape(40, -1).astype(float)
     r = [np.corrcoef(a, b)[0, 1] for a, b in zip(stored_patterns, direct.reshape(40, -1))]
     assert min(r) > 0.95
+
+
+def test_one_writer_per_path_in_one_process(tmp_path, ni_source, tiny_splits):
+    """flock locks belong to open files, so a held lock stops even this process's second build."""
+    from kikuchipy_gen.dataset import _build_lock
+
+    path = tmp_path / "locked.zarr"
+    with _build_lock(path):
+        assert (tmp_path / "locked.zarr.lock").read_text().strip() == str(os.getpid())
+        with pytest.raises(FileExistsError, match=rf"being built by another process \(pid {os.getpid()}\); wait"):
+            build_dataset(path, ni_source, tiny_splits["val"], show_progressbar=False)
+    assert not path.exists()
+    build_dataset(path, ni_source, tiny_splits["val"], show_progressbar=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked.zarr"]  # the lock file is gone
+
+
+_SLOW_BUILD = """
+import sys, time
+from pathlib import Path
+from kikuchipy_gen.dataset import build_dataset
+from kikuchipy_gen.sampling import split_orientations
+from kikuchipy_gen.sources import KikuchipyNickelSource
+
+class Waiting(KikuchipyNickelSource):
+    def master_pattern(self, energy):
+        Path(sys.argv[2]).touch()
+        while not Path(sys.argv[3]).exists():
+            time.sleep(0.05)
+        return super().master_pattern(energy)
+
+build_dataset(sys.argv[1], Waiting(), split_orientations("m-3m", n_train=4), show_progressbar=False)
+"""
+
+
+def _wait_for(path, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the other process did not start"
+        time.sleep(0.05)
+
+
+def test_second_writer_of_a_path_is_refused(tmp_path, capsys):
+    """`dataset --overwrite` while another process builds the same path: a clear error, the build finishes."""
+    from kikuchipy_gen.cli import main
+
+    path, started, go = tmp_path / "ni.zarr", tmp_path / "started", tmp_path / "go"
+    builder = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_BUILD, str(path), str(started), str(go)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(started, builder)
+        assert main(["dataset", str(path), "--overwrite", "--n", "4", "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            f"kikuchipy-gen: error: The dataset at {str(path)!r} is being built by another process "
+            f"(pid {builder.pid}); wait for it or choose another path"
+        )
+    finally:
+        go.touch()
+        stdout, stderr = builder.communicate(timeout=300)
+    assert builder.returncode == 0, stderr
+    assert open_dataset(path).sizes == {"train": 26, "val": 20, "test": 51}
+    assert not (tmp_path / "ni.zarr.lock").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_killed_builder_does_not_block_the_path(tmp_path, ni_source, tiny_splits):
+    path = tmp_path / "ni.zarr"
+    script = (
+        "import sys, time; from pathlib import Path; from kikuchipy_gen.dataset import _build_lock\n"
+        "with _build_lock(Path(sys.argv[1])):\n    Path(sys.argv[2]).touch(); time.sleep(600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script, str(path), str(tmp_path / "locked")])
+    try:
+        _wait_for(tmp_path / "locked", holder)
+        with pytest.raises(FileExistsError, match=f"pid {holder.pid}"):
+            build_dataset(path, ni_source, tiny_splits["val"], show_progressbar=False)
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert (tmp_path / "ni.zarr.lock").exists()  # left behind by the killed process, but no longer locked
+    ds = build_dataset(path, ni_source, tiny_splits["val"], show_progressbar=False)
+    assert ds.sizes == {"train": 20} and not (tmp_path / "ni.zarr.lock").exists()

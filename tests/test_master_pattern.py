@@ -4,6 +4,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from kikuchipy.detectors import EBSDDetector
 from kikuchipy.signals import EBSD, LazyEBSD
 from orix.crystal_map import CrystalMap, PhaseList
 from orix.quaternion import Rotation
@@ -127,6 +128,16 @@ def test_bad_inputs(pretrained):
         pretrained.get_patterns(rot, detector="60x60", energy=20)
     with pytest.raises(RuntimeError):
         pretrained.get_patterns(rot, energy=20, device="tpu9")
+    for q in ([np.nan, 0, 0, 1], [np.inf, 0, 0, 0], [0, 0, 0, 0]):
+        with np.errstate(all="ignore"):
+            with pytest.raises(ValueError, match="finite, non-zero quaternions"):
+                pretrained.get_patterns(Rotation([[1, 0, 0, 0], q]), energy=20)
+    with pytest.raises(ValueError, match="finite"):
+        pretrained.to_master_pattern(float("nan"))
+    with pytest.raises(ValueError, match="Tilts must be finite"):
+        default_detector(sample_tilt=float("nan"))
+    with pytest.raises(ValueError, match="larger than 4096"):
+        pretrained.get_patterns(rot, detector=EBSDDetector((20000, 20000)), energy=20)
 
 
 def test_uint8_output(pretrained):

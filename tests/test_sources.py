@@ -46,8 +46,31 @@ def test_emsoft_file_energy_axis():
     assert not np.array_equal(mp.data, full.data[:, 6])
     with pytest.raises(ValueError, match="no 15.5 kV"):
         src.master_pattern(15.5)
-    rebuilt = source_from_dict(src.to_dict())
+    # A recorded path is not opened on its own: the caller names the file.
+    with pytest.raises(ValueError, match="not opened on its own"):
+        source_from_dict(src.to_dict())
+    rebuilt = source_from_dict(src.to_dict(), path=EMSOFT_FILE)
     assert np.array_equal(rebuilt.master_pattern(15).data, mp.data)
+
+
+def test_provenance_chooses_no_folder_and_no_file(tmp_path):
+    # A provenance read from a file names no cache folder and no parameter
+    # the source does not take; a recorded file is opened only when given.
+    other = tmp_path / "other.h5"
+    other.write_bytes(EMSOFT_FILE.read_bytes()[:-1] + b"x")
+    emsoft = EMsoftFileSource(EMSOFT_FILE).to_dict()
+    with pytest.raises(ValueError, match="SHA-256"):
+        source_from_dict({**emsoft, "path": "/etc/shadow"}, path=other)
+    dynamical = {"kind": "dynamical", "phase": EMsoftFileSource(EMSOFT_FILE).to_dict()["phase"], "npx": 20}
+    with pytest.raises(ValueError, match="unknown parameter"):
+        source_from_dict({**dynamical, "cache_dir": str(tmp_path / "evil")})
+    with pytest.raises(ValueError, match="npx"):
+        source_from_dict({**dynamical, "npx": 10**6})
+    src = source_from_dict(dynamical, cache_dir=tmp_path / "mine")
+    assert src.cache_dir == tmp_path / "mine"
+    with pytest.raises(ValueError, match="JSON object"):
+        source_from_dict(["dynamical"])
+    assert not (tmp_path / "evil").exists()
 
 
 def test_emsoft_file_errors(tmp_path):

@@ -289,9 +289,7 @@ def _physics_master_patterns(
     if fresh:
         from kikuchipy_gen.sources import source_from_dict
 
-        source = source_from_dict(mlmp.info["source"])
-        if hasattr(source, "cache_dir"):
-            source.cache_dir = None
+        source = source_from_dict(mlmp.info["source"], cache_dir=None)
         for e in fresh:
             t0 = time.perf_counter()
             source.master_pattern(e)

@@ -45,6 +45,8 @@ BUNDLE_FORMAT = "kikuchipy-gen-model/2"
 _FORMAT_1 = "kikuchipy-gen-model/1"
 _INFO_KEYS = ("phase", "detector", "energies", "source")
 _META_FILE, _WEIGHTS_FILE = "model.json", "decoder.safetensors"
+# A model description is a few kB; anything far larger is not one.
+_MAX_META_BYTES = 16 * 2**20
 
 
 def build_decoder(config: ModelConfig, detector: EBSDDetector, point_group: Symmetry | None) -> torch.nn.Module:
@@ -151,9 +153,23 @@ class ModelBundle:
         missing = set(_INFO_KEYS) - set(self.info)
         if missing:
             raise ValueError(f"Model info lacks {sorted(missing)}")
+        if not isinstance(self.weights, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in self.weights.items()
+        ):
+            raise TypeError("weights must be a dict of named torch tensors (a state_dict)")
         weights = {k: v.detach().cpu().contiguous() for k, v in self.weights.items()}
+        for key, value in weights.items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise ValueError(f"The weights are not finite: {key!r} holds NaN or infinite values")
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "info", copy.deepcopy(dict(self.info)))
+        try:
+            self.phase, self.detector  # noqa: B018  (parse them now: a malformed file fails here)
+            energies = self.energies
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"The model's info is malformed: {err}") from None
+        if not energies or not all(0 < e < 1000 for e in energies):
+            raise ValueError(f"The model's training energies must be positive kV, got {self.info['energies']!r}")
         self._check_weights()
 
     # ------------------------------------------------------------ views
@@ -239,11 +255,16 @@ class ModelBundle:
         meta_file = path / _META_FILE
         if not meta_file.is_file():
             raise FileNotFoundError(f"No {_META_FILE} in {str(path)!r}")
-        meta = json.loads(meta_file.read_text())
+        if meta_file.stat().st_size > _MAX_META_BYTES:
+            raise ValueError(f"{str(meta_file)!r} is larger than a model description can be")
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{str(meta_file)!r} is not valid JSON: {err}") from None
         weights_file = path / _WEIGHTS_FILE
         if not weights_file.is_file():
             raise FileNotFoundError(f"No weights at {str(weights_file)!r}")
-        return cls._from_meta(meta, load_safetensors(weights_file.read_bytes()), str(path))
+        return cls._from_meta(meta, _read_safetensors(weights_file.read_bytes(), str(weights_file)), str(path))
 
     def write(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the bundle into a folder (created); the weights first, each file atomically.
@@ -274,7 +295,7 @@ class ModelBundle:
     @classmethod
     def from_bytes(cls, data: dict[str, bytes]) -> ModelBundle:
         """Inverse of :meth:`to_bytes`."""
-        return cls._from_meta(json.loads(data["meta"]), load_safetensors(data["weights"]), "bytes")
+        return cls._from_meta(json.loads(data["meta"]), _read_safetensors(data["weights"], "bytes"), "bytes")
 
     def _meta(self) -> dict[str, Any]:
         import kikuchipy_gen
@@ -295,8 +316,20 @@ class ModelBundle:
             raise ValueError(f"{where} holds format {fmt!r}, expected {BUNDLE_FORMAT!r}")
         if not isinstance(meta.get("model"), dict) or not isinstance(meta.get("info"), dict):
             raise ValueError(f"{where}: model.json needs 'model' and 'info' objects")
-        config = ModelConfig.from_dict(meta["model"], strict=fmt != _FORMAT_1)
+        try:
+            config = ModelConfig.from_dict(meta["model"], strict=fmt != _FORMAT_1)
+        except TypeError as err:
+            raise ValueError(f"{where}: the model config is malformed: {err}") from None
         return cls(config, weights, meta["info"])
+
+
+def _read_safetensors(data: bytes, where: str) -> dict[str, torch.Tensor]:
+    # safetensors parses a JSON header and raw buffers: nothing in the file is
+    # executed, but a truncated, corrupt or foreign file raises its own error.
+    try:
+        return load_safetensors(data)
+    except Exception as err:  # SafetensorError, and others on garbage
+        raise ValueError(f"{where} is not a safetensors file of weights ({err})") from None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

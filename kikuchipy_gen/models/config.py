@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+import numbers
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +24,162 @@ __all__ = [
     "preset",
     "save_config",
 ]
+
+
+# Model and config files are untrusted input: every field is checked against its
+# annotation (_check_fields), then against a range. The upper bounds are sanity
+# bounds, checked before anything is allocated, so that a file cannot ask for an
+# absurd amount of memory; each is several times what a real model uses (the
+# paper preset: 60x60 patterns, latent 500, widths up to 4096 and 728 channels).
+_MAX_PATTERN_SIZE = 1024  # pixels a side: 17x the paper's 60, a whole unbinned camera
+_MAX_WIDTH = 8192  # channels and dense widths: twice the paper's widest layer
+_MAX_LATENT_DIM = 4096  # eight times the paper's 500
+_MAX_ATTRIBUTES = 64  # a quaternion, a voltage and room for more conditions
+_MAX_LAYERS = 16  # residual blocks and dense layers per list (the paper has <= 4)
+_MAX_TEXTURE_SIZE = 2001  # Lambert pixels a side: 10x the default 201; 4001 wanted 12 GB
+_MAX_VOLTAGE_KNOTS = 64  # over 10-30 kV one per 0.3 kV, finer than any dataset's voltages; the shipped has 5
+_MAX_HEAD_CHANNELS = 1024  # the shipped model has 8, the default 16
+_MAX_HEAD_WINDOW = 255  # pixels: 17x the default 15; wider is no longer a local contrast
+# Sizes multiply: the dense layers next to the flattened feature map have
+# (channels x pattern area / 16) x width weights. Their total is bounded by 2**33
+# (32 GiB of float32; with gradients and Adam's two moments 128 GiB, the memory of
+# the largest single GPU, and DistributedDataParallel keeps a whole copy on each).
+# The paper preset with a voltage head has 1.7e9.
+_MAX_WEIGHTS = 2**33
+_MAX_BATCH_SIZE = 65536  # a typo guard: the paper trains with 8-16
+_MAX_WORKERS = 256  # DataLoader worker processes
+# Adam moves every weight by about lr per step whatever the gradient's scale, so
+# an lr above 1 wrecks weights initialised at ~1/sqrt(fan_in) in one step; the
+# paper uses 4e-6-1e-4 and the CPU configs up to 3e-3. Above 1 is a typo.
+_MAX_LR = 1.0
+_MAX_SEED = 2**64 - 1  # the largest seed torch accepts (numpy takes any seed >= 0)
+
+
+def _show(value: Any) -> str:
+    """``repr`` of a value for an error message, shortened."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4300 digits
+        text = f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_SINGULAR = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+_PLURAL = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+
+
+def _describe(hint: Any) -> str:
+    """What a value of type ``hint`` is, in words: ``list[int]`` -> 'a list of integers'."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in _SINGULAR:
+        return _SINGULAR[hint]
+    if origin is tuple:
+        return f"a list of {len(args)} {_PLURAL[args[0]]}"
+    if origin is list and typing.get_origin(args[0]) is tuple:
+        return f"a list of ({', '.join(_PLURAL[a][:-1] for a in typing.get_args(args[0]))}) pairs"
+    if origin is list:
+        return f"a list of {_PLURAL[args[0]]}"
+    if origin is dict:
+        return f"a table of {_PLURAL[args[1]]}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else _describe(a) for a in args)
+    return f"a {hint.__name__}"
+
+
+def _check_value(name: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the annotation ``hint`` and normalised (lists, floats).
+
+    Raises TypeError naming ``name`` for a wrong type and ValueError for a
+    non-finite number.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+
+    def wrong() -> TypeError:
+        return TypeError(f"{name} must be {_describe(hint)}, got {_show(value)}")
+
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise wrong()
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise wrong()
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise wrong()
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {_show(value)}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise wrong()
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        if all(is_dataclass(a) for a in options):
+            if not isinstance(value, tuple(options)):
+                raise wrong()
+            return value
+        (option,) = options
+        if value is None:
+            raise wrong()
+        return _check_value(name, value, option)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise wrong()
+        return tuple(_check_value(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise wrong()
+        return [_check_value(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise wrong()
+        return {k: _check_value(f"{name}[{k!r}]", v, args[1]) for k, v in value.items()}
+    if is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise wrong()
+        return value
+    raise NotImplementedError(f"no check for annotation {hint!r} of {name}")
+
+
+@functools.cache
+def _annotations(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check_fields(config: Any) -> None:
+    """Check every field of a config dataclass against its annotation, normalising it in place."""
+    hints = _annotations(type(config))
+    for f in fields(config):
+        setattr(config, f.name, _check_value(f.name, getattr(config, f.name), hints[f.name]))
+
+
+def _check_range(name: str, value: Any, low: Any = None, high: Any = None, above: Any = None) -> None:
+    """``low <= value <= high`` and ``value > above``, where given."""
+    if above is not None and not value > above:
+        raise ValueError(f"{name} must be > {above}, got {_show(value)}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"<= {high}" if low is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {bound}, got {_show(value)}")
+
+
+def _check_layers(name: str, layers: list, min_layers: int = 1) -> None:
+    """A list of widths or of (width, stride) blocks: its length and each width."""
+    if not min_layers <= len(layers) <= _MAX_LAYERS:
+        raise ValueError(f"{name} must hold between {min_layers} and {_MAX_LAYERS} layers, got {len(layers)}")
+    for i, layer in enumerate(layers):
+        width = layer[0] if isinstance(layer, tuple) else layer
+        _check_range(f"{name}[{i}]", width, 1, _MAX_WIDTH)
+        if isinstance(layer, tuple) and layer[1] not in (1, 2):
+            raise ValueError(f"{name}[{i}] has stride {layer[1]}; strides are 1 or 2")
 
 
 @dataclass
@@ -47,9 +208,9 @@ class ConvDecoderConfig:
     channels: int = 256
 
     def __post_init__(self) -> None:
-        self.dense = [int(d) for d in self.dense]
-        if not self.dense or min(self.dense) < 1 or self.channels < 1:
-            raise ValueError("decoder dense widths and channels must be >= 1")
+        _check_fields(self)
+        _check_layers("decoder dense", self.dense)
+        _check_range("decoder channels", self.channels, 1, _MAX_WIDTH)
 
 
 @dataclass
@@ -98,19 +259,28 @@ class GeometricDecoderConfig:
     symmetry: str = "laue"
 
     def __post_init__(self) -> None:
-        self.energy_range = tuple(float(e) for e in self.energy_range)
+        _check_fields(self)
         if self.head not in ("local-contrast", "dilated"):
-            raise ValueError(f"head must be 'local-contrast' or 'dilated', got {self.head!r}")
-        if self.head_window < 3 or self.head_window % 2 == 0:
-            raise ValueError(f"head_window must be odd and >= 3, got {self.head_window}")
+            raise ValueError(f"head must be 'local-contrast' or 'dilated', got {_show(self.head)}")
         if self.symmetry not in ("laue", "point_group", "none"):
-            raise ValueError(f"symmetry must be 'laue', 'point_group' or 'none', got {self.symmetry!r}")
-        if self.texture_size < 5 or self.texture_size % 2 == 0:
-            raise ValueError("texture_size must be odd and >= 5 (Lambert pixels a side)")
-        if self.voltage_knots < 1:
-            raise ValueError("voltage_knots must be >= 1")
-        if len(self.energy_range) != 2 or not self.energy_range[0] <= self.energy_range[1]:
-            raise ValueError(f"energy_range must be (low, high) in kV, got {self.energy_range}")
+            raise ValueError(f"symmetry must be 'laue', 'point_group' or 'none', got {_show(self.symmetry)}")
+        if not 3 <= self.head_window <= _MAX_HEAD_WINDOW or self.head_window % 2 == 0:
+            raise ValueError(
+                f"head_window must be odd and between 3 and {_MAX_HEAD_WINDOW}, got {_show(self.head_window)}"
+            )
+        if not 5 <= self.texture_size <= _MAX_TEXTURE_SIZE or self.texture_size % 2 == 0:
+            raise ValueError(
+                f"texture_size must be odd and between 5 and {_MAX_TEXTURE_SIZE} (Lambert pixels a side), "
+                f"got {_show(self.texture_size)}"
+            )
+        _check_range("head_channels", self.head_channels, 1, _MAX_HEAD_CHANNELS)
+        _check_range("voltage_knots", self.voltage_knots, 1, _MAX_VOLTAGE_KNOTS)
+        low, high = self.energy_range
+        if not 0 < low <= high or (self.voltage_knots > 1 and low == high):
+            raise ValueError(
+                f"energy_range must be (low, high) in kV with 0 < low <= high, and low < high for more than "
+                f"one voltage knot; got {self.energy_range}"
+            )
 
 
 _DECODER_CONFIGS = {c.kind: c for c in (ConvDecoderConfig, GeometricDecoderConfig)}
@@ -152,6 +322,16 @@ class ModelConfig:
         default) or :class:`GeometricDecoderConfig`; the kind's name
         (``"conv"``, ``"geometric"``) gives its defaults.
 
+    Notes
+    -----
+    Model files are untrusted input, so every field is checked against its
+    type (``true``/``false`` for booleans, integers where sizes go) and
+    against a range when the config is built, before any layer is
+    allocated: pattern sides <= 1024, widths and channels <= 8192,
+    ``latent_dim`` <= 4096, at most 16 blocks or dense layers per list, and
+    about 8.6e9 weights in the layers that grow with the pattern (the paper
+    preset has 1.7e9). Errors name the field, the value and what it should be.
+
     Examples
     --------
     >>> from kikuchipy_gen.models.config import ModelConfig
@@ -173,26 +353,55 @@ class ModelConfig:
     decoder: ConvDecoderConfig | GeometricDecoderConfig = field(default_factory=ConvDecoderConfig)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.use_voltage, bool):
-            raise TypeError(f"use_voltage must be true or false, got {self.use_voltage!r}")
-        self.pattern_shape = tuple(int(s) for s in self.pattern_shape)
         self.decoder = _decoder_config(self.decoder)
-        self.blocks = [tuple(int(v) for v in b) for b in self.blocks]
-        self.critic_blocks = [tuple(int(v) for v in b) for b in self.critic_blocks]
-        if len(self.pattern_shape) != 2 or any(s % 4 or s < 8 for s in self.pattern_shape):
-            raise ValueError(f"pattern_shape must be two sizes divisible by 4, got {self.pattern_shape}")
-        if sum(s == 2 for _, s in self.blocks) != 2 or any(s not in (1, 2) for _, s in self.blocks):
+        _check_fields(self)
+        if any(s % 4 or not 8 <= s <= _MAX_PATTERN_SIZE for s in self.pattern_shape):
+            raise ValueError(
+                f"pattern_shape must be two sizes divisible by 4, between 8 and {_MAX_PATTERN_SIZE}, "
+                f"got {_show(self.pattern_shape)}"
+            )
+        _check_layers("blocks", self.blocks)
+        if sum(s == 2 for _, s in self.blocks) != 2:
             raise ValueError("blocks must hold exactly two stride-2 blocks (and stride-1 ones)")
+        _check_layers("critic_blocks", self.critic_blocks)
+        _check_layers("encoder_dense", self.encoder_dense, min_layers=0)
+        _check_layers("critic_dense", self.critic_dense)
+        _check_range("stem_channels", self.stem_channels, 1, _MAX_WIDTH)
         if self.n_attributes is None:
             self.n_attributes = 5 if self.use_voltage else 4
         if self.n_attributes < 4:
             raise ValueError("n_attributes must be >= 4 (the orientation quaternion)")
+        _check_range("n_attributes", self.n_attributes, high=_MAX_ATTRIBUTES)
         if self.use_voltage and self.n_attributes < 5:
             raise ValueError("use_voltage needs n_attributes >= 5 (quaternion + voltage)")
-        if self.latent_dim < 1:
-            raise ValueError("latent_dim must be >= 1")
+        _check_range("latent_dim", self.latent_dim, 1, _MAX_LATENT_DIM)
+        _check_range("leaky_slope", self.leaky_slope, 0, 1)
         if isinstance(self.decoder, GeometricDecoderConfig) and self.decoder.voltage_knots > 1 and not self.use_voltage:
             raise ValueError("voltage_knots > 1 needs use_voltage=True")
+        if self._largest_weights() > _MAX_WEIGHTS:
+            raise ValueError(
+                f"This architecture has about {self._largest_weights():.2g} weights in the layers that grow with "
+                f"pattern_shape, more than the {_MAX_WEIGHTS:.2g} one GPU can train; make pattern_shape or the "
+                "widths smaller (the last of blocks and critic_blocks, the first of encoder_dense and critic_dense, "
+                "the decoder's dense and channels, or voltage_knots x texture_size)"
+            )
+
+    def _largest_weights(self) -> int:
+        """Weights of the layers that grow with pattern area (encoder, decoder and critic dense layers)."""
+        h, w = (s // 4 for s in self.pattern_shape)
+        first = self.encoder_dense[0] if self.encoder_dense else 2 * self.latent_dim
+        n = (self.blocks[-1][0] * h * w + self.n_attributes) * first
+        down = 2 ** sum(s == 2 for _, s in self.critic_blocks)
+        heads = 3 if self.use_voltage else 2
+        n += (
+            heads
+            * self.critic_blocks[-1][0]
+            * math.prod(-(-s // down) for s in self.pattern_shape)
+            * self.critic_dense[0]
+        )
+        if isinstance(self.decoder, ConvDecoderConfig):
+            return n + 2 * self.decoder.dense[-1] * self.decoder.channels * h * w
+        return n + self.decoder.voltage_knots * 2 * self.decoder.texture_size**2
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary; the decoder's section carries its ``kind``.
@@ -236,6 +445,8 @@ class ModelConfig:
         >>> cfg.decoder.texture_size, ModelConfig.from_dict(cfg.to_dict()) == cfg
         (41, True)
         """
+        if not isinstance(d, dict):
+            raise TypeError(f"A model config must be a table (dict) of ModelConfig fields, got {_show(d)}")
         return cls(**_split_decoder_fields(d, strict=strict))
 
 
@@ -248,12 +459,12 @@ def _decoder_config(value: Any) -> ConvDecoderConfig | GeometricDecoderConfig:
         raise TypeError(f"decoder must be 'conv', 'geometric' or a decoder config, got {type(value).__name__}")
     value = dict(value)
     kind = value.pop("kind", "conv")
-    if kind not in _DECODER_CONFIGS:
-        raise ValueError(f"decoder must be 'conv' or 'geometric', got {kind!r}")
+    if not isinstance(kind, str) or kind not in _DECODER_CONFIGS:
+        raise ValueError(f"decoder must be 'conv' or 'geometric', got {_show(kind)}")
     cls = _DECODER_CONFIGS[kind]
     unknown = set(value) - {f.name for f in fields(cls)}
     if unknown:
-        raise ValueError(f"Unknown {kind} decoder option(s): {sorted(unknown)}")
+        raise ValueError(f"Unknown {kind} decoder option(s): {sorted(unknown, key=str)}")
     return cls(**value)
 
 
@@ -275,20 +486,22 @@ def _split_decoder_fields(d: dict[str, Any], strict: bool) -> dict[str, Any]:
     else:
         return d  # already a decoder config object
     kind = section.get("kind", "conv")
+    if not isinstance(kind, str):
+        raise ValueError(f"decoder must be 'conv' or 'geometric', got {_show(kind)}")
     for other, names in _FLAT_NAMES.items():
         for flat, name in names.items():
             if flat not in d:
                 continue
             value = d.pop(flat)
             if other == kind:
-                section.setdefault(name, value)
+                section[name] = value  # a flat override wins over the section (preset overrides)
             elif strict:
                 raise ValueError(f"{flat!r} is an option of the {other} decoder; this model has a {kind} decoder")
     d["decoder"] = section
     known = {f.name for f in fields(ModelConfig)}
     unknown = set(d) - known
     if unknown:
-        raise ValueError(f"Unknown model option(s): {sorted(unknown)}")
+        raise ValueError(f"Unknown model option(s): {sorted(unknown, key=str)}")
     return d
 
 
@@ -298,6 +511,20 @@ class TrainConfig:
 
     Defaults follow the paper's reference code (DESIGN.md section 2) where
     it states them; step counts are small so a default run finishes on a CPU.
+    Every field is checked against its type and range when the config is
+    built: epochs >= 0, batch sizes 1-65536, learning rates in (0, 1], loss
+    coefficients >= 0 and finite; ``kl_schedule`` holds the
+    :class:`~kikuchipy_gen.losses.AdaptiveKL` fields, all of them.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models import TrainConfig
+    >>> TrainConfig(cvae_epochs=2, cvae_lr=1e-3).cvae_epochs
+    2
+    >>> TrainConfig(cvae_epochs="2")
+    Traceback (most recent call last):
+    ...
+    TypeError: cvae_epochs must be an integer, got '2'
     """
 
     dataset: str = ""
@@ -346,19 +573,45 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = ModelConfig.from_dict(self.model)
+        elif isinstance(self.model, str):
+            raise TypeError(
+                f"model must be a table of ModelConfig fields, got {_show(self.model)}; "
+                f"for a preset write [model] preset = {_show(self.model)}"
+            )
+        _check_fields(self)
         if self.lipschitz not in ("clip", "maxnorm", "none"):
-            raise ValueError(f"lipschitz must be 'clip', 'maxnorm' or 'none', got {self.lipschitz!r}")
+            raise ValueError(f"lipschitz must be 'clip', 'maxnorm' or 'none', got {_show(self.lipschitz)}")
         if self.orientation_loss not in ("disorientation", "dot"):
-            raise ValueError("orientation_loss must be 'disorientation' or 'dot'")
+            raise ValueError(f"orientation_loss must be 'disorientation' or 'dot', got {_show(self.orientation_loss)}")
         if self.bce_reduction not in ("sum", "mean"):
-            raise ValueError("bce_reduction must be 'sum' or 'mean'")
-        if self.log_every < 1 or self.checkpoint_every < 1:
-            raise ValueError("log_every and checkpoint_every must be >= 1")
+            raise ValueError(f"bce_reduction must be 'sum' or 'mean', got {_show(self.bce_reduction)}")
+        _check_range("seed", self.seed, 0, _MAX_SEED)
+        for stage in ("cvae", "critic", "gan"):
+            _check_range(f"{stage}_epochs", getattr(self, f"{stage}_epochs"), low=0)
+            _check_range(f"{stage}_batch_size", getattr(self, f"{stage}_batch_size"), 1, _MAX_BATCH_SIZE)
+            _check_range(f"{stage}_lr", getattr(self, f"{stage}_lr"), high=_MAX_LR, above=0)
+        if not 0 <= self.adam_beta1 < 1:
+            raise ValueError(f"adam_beta1 must be in [0, 1), got {self.adam_beta1}")
+        for name in (
+            "kl_weight",
+            "alpha_rec",
+            "alpha_orientation",
+            "alpha_voltage",
+            "alpha_adversarial",
+            "alpha_critic",
+        ):
+            _check_range(name, getattr(self, name), low=0)
+        _check_kl_schedule(self.kl_schedule)
         if self.critic_every < 2:
-            raise ValueError("critic_every must be >= 2 (one critic step in critic_every)")
-        for name in ("cvae_batch_size", "critic_batch_size", "gan_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+            raise ValueError(f"critic_every must be >= 2 (one critic step in critic_every), got {self.critic_every}")
+        _check_range("clip_value", self.clip_value, above=0)
+        _check_range("maxnorm", self.maxnorm, above=0)
+        _check_range("checkpoint_every", self.checkpoint_every, low=1)
+        _check_range("log_every", self.log_every, low=1)
+        if self.max_steps_per_epoch is not None:
+            _check_range("max_steps_per_epoch", self.max_steps_per_epoch, low=1)
+        _check_range("max_val_patterns", self.max_val_patterns, low=1)
+        _check_range("num_workers", self.num_workers, 0, _MAX_WORKERS)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary."""
@@ -367,14 +620,32 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Build from a dictionary, rejecting unknown keys."""
+        if not isinstance(d, dict):
+            raise TypeError(f"A training config must be a table (dict) of TrainConfig fields, got {_show(d)}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"Unknown training option(s): {sorted(unknown)}")
+            raise ValueError(f"Unknown training option(s): {sorted(unknown, key=str)}")
         d = dict(d)
         if isinstance(d.get("model"), dict):
             d["model"] = ModelConfig.from_dict(d["model"])
         return cls(**d)
+
+
+def _check_kl_schedule(schedule: dict[str, float]) -> None:
+    """The :class:`~kikuchipy_gen.losses.AdaptiveKL` fields, all of them, with sane values."""
+    names = [f.name for f in fields(AdaptiveKL)]
+    missing, unknown = [n for n in names if n not in schedule], sorted(set(schedule) - set(names))
+    if missing or unknown:
+        raise ValueError(
+            f"kl_schedule must have exactly the keys {names}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {unknown}" if unknown else "")
+        )
+    if not schedule["lower"] <= schedule["upper"]:
+        raise ValueError(f"kl_schedule's lower threshold must be <= its upper one, got {schedule}")
+    for name in ("high", "mid", "low"):
+        _check_range(f"kl_schedule[{name!r}]", schedule[name], low=0)
 
 
 _COMPACT = {
@@ -417,8 +688,8 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     >>> preset("geometric", texture_size=41).decoder.texture_size
     41
     """
-    if name not in _PRESETS:
-        raise ValueError(f"Unknown preset {name!r}; use 'paper', 'compact' or 'geometric'")
+    if not isinstance(name, str) or name not in _PRESETS:
+        raise ValueError(f"Unknown preset {_show(name)}; use 'paper', 'compact' or 'geometric'")
     base = copy.deepcopy(_PRESETS[name])
     decoder = base.pop("decoder", {"kind": "conv"})
     overrides = dict(overrides)
@@ -435,24 +706,71 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
 def load_config(path: str | Path) -> TrainConfig:
     """Read a training configuration from JSON or TOML.
 
-    A ``preset`` key (``"paper"`` or ``"compact"``) under ``model`` fills in
-    the architecture, and other ``model`` keys override it.
+    A ``preset`` key (``"paper"``, ``"compact"`` or ``"geometric"``) under
+    ``model`` fills in the architecture, and other ``model`` keys override it.
+    Every field is checked against its type and range, and errors name the
+    file.
+
+    Parameters
+    ----------
+    path
+        A ``.toml`` file, or JSON (any other suffix).
+
+    Returns
+    -------
+    TrainConfig
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models import load_config
+    >>> cfg = load_config("examples/configs/geometric_cpu.toml")  # doctest: +SKIP
+    >>> cfg.model.decoder.kind  # doctest: +SKIP
+    'geometric'
     """
     path = Path(path)
+    where = f"Config file {str(path)!r}"
+    if path.is_dir():
+        raise ValueError(f"{where} is a directory; pass the .toml or .json file in it")
     if not path.is_file():
-        raise ValueError(f"Config file {str(path)!r} does not exist")
-    text = path.read_text()
-    if path.suffix.lower() == ".toml":
+        raise ValueError(f"{where} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except PermissionError as err:
+        raise PermissionError(f"{where} cannot be read (permission denied); check its permissions") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where} is not UTF-8 text: {err}") from err
+    d = _parse(text, toml=path.suffix.lower() == ".toml", where=where)
+    if not isinstance(d, dict):
+        raise TypeError(f"{where} must hold a table of TrainConfig fields at the top level, got {_show(d)}")
+    model = d.get("model", {})
+    if isinstance(model, str):
+        raise TypeError(
+            f"{where}: model = {_show(model)} is a string; the model section is a table, "
+            f'e.g. [model] preset = {_show(model)} in TOML or "model": {{"preset": {_show(model)}}} in JSON'
+        )
+    if not isinstance(model, dict):
+        raise TypeError(f"{where}: the model section must be a table of ModelConfig fields, got {_show(model)}")
+    try:
+        if "preset" in model:
+            model = dict(model)
+            d["model"] = preset(model.pop("preset"), **model)
+        return TrainConfig.from_dict(d)
+    except TypeError as err:
+        raise TypeError(f"{where}: {err}") from err
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from err
+
+
+def _parse(text: str, toml: bool, where: str) -> Any:
+    """JSON or TOML text; syntax errors name the file (the parsers give the line)."""
+    if toml:
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
             import tomli as tomllib
-
-        d = tomllib.loads(text)
-    else:
-        d = json.loads(text)
-    model = d.get("model", {})
-    if isinstance(model, dict) and "preset" in model:
-        model = dict(model)
-        d["model"] = preset(model.pop("preset"), **model)
-    return TrainConfig.from_dict(d)
+    try:
+        return tomllib.loads(text) if toml else json.loads(text)
+    except RecursionError as err:
+        raise ValueError(f"{where} is nested too deeply to parse") from err
+    except ValueError as err:  # JSONDecodeError and TOMLDecodeError give the line and column
+        raise ValueError(f"{where} is not valid {'TOML' if toml else 'JSON'}: {err}") from err

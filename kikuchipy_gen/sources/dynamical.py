@@ -94,12 +94,14 @@ class DynamicalSource(MasterPatternSource):
     ) -> None:
         _import_de_ebsd()
         self._phase = get_phase(phase)
-        if int(npx) < 5:
-            raise ValueError(f"npx must be >= 5, got {npx}")
-        if not (dmin > 0):
-            raise ValueError(f"dmin must be positive (nm), got {dmin}")
-        if int(mc_electrons) < 1000:
-            raise ValueError(f"mc_electrons must be >= 1000, got {mc_electrons}")
+        # Upper bounds: EMsoft's largest common grids and electron counts; a
+        # provenance read from a file must not start hours of work or GBs.
+        if not 5 <= int(npx) <= 1000:
+            raise ValueError(f"npx must be between 5 and 1000, got {npx}")
+        if not (0 < dmin < 10):
+            raise ValueError(f"dmin must be positive (nm) and below 10, got {dmin}")
+        if not 1000 <= int(mc_electrons) <= 10**9:
+            raise ValueError(f"mc_electrons must be between 1000 and 1e9, got {mc_electrons}")
         self.npx = int(npx)
         self.dmin = float(dmin)
         self.sample_tilt = float(sample_tilt)

@@ -61,8 +61,8 @@ class KinematicalSource(MasterPatternSource):
             raise ValueError(f"min_dspacing must be positive (Angstrom), got {min_dspacing}")
         if not (0 <= min_intensity < 1):
             raise ValueError(f"min_intensity must be in [0, 1), got {min_intensity}")
-        if int(half_size) < 10:
-            raise ValueError(f"half_size must be >= 10 pixels, got {half_size}")
+        if not 10 <= int(half_size) <= 2000:
+            raise ValueError(f"half_size must be between 10 and 2000 pixels, got {half_size}")
         self.min_dspacing = float(min_dspacing)
         self.min_intensity = float(min_intensity)
         self.half_size = int(half_size)
