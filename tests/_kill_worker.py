@@ -1,6 +1,7 @@
 """Run by test_checkpoint_kill.py: a tiny training that dies (os._exit, as kill -9) at
 a chosen point of a checkpoint write."""
 
+import json
 import os
 import sys
 
@@ -42,5 +43,5 @@ elif mode == "writing":
 
     training._write_history = _dying_write_history
 
-cfg = TrainConfig.from_dict({**__import__("json").loads(config), "dataset": dataset, "out": out})
+cfg = TrainConfig.from_dict({**json.loads(config), "dataset": dataset, "out": out})
 training.Trainer(cfg).run(show_progressbar=False)

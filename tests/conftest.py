@@ -7,8 +7,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-# A script that torchrun launches from test_training.py, not a test module.
-collect_ignore = ["_ddp_worker.py"]
+# Scripts that tests launch in subprocesses (torchrun; a training killed mid-write), not test modules.
+collect_ignore = ["_ddp_worker.py", "_kill_worker.py"]
 
 
 @pytest.fixture(scope="session")

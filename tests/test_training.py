@@ -210,6 +210,13 @@ def test_torchrun_data_parallel(local_dataset, tmp_path):
     assert result.stdout.count("replicas identical: True") == 2, result.stdout
     assert "identical: False" not in result.stdout
     assert (tmp_path / "ddp" / "checkpoints" / "last" / "decoder.safetensors").is_file()
+    # Started again on the finished run without --resume: every rank refuses
+    # at once (none waits in a collective for a rank that has already failed).
+    again = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert again.returncode != 0
+    assert again.stderr.count("already holds a run") >= 2, again.stderr[-2000:]
 
 
 @pytest.mark.parametrize("mode", ["clip", "maxnorm"])
