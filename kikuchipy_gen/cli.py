@@ -276,6 +276,12 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="time each training voltage's master pattern computed afresh (cache off) for Table 2",
     )
+    ev.add_argument(
+        "--emsoft-file",
+        type=Path,
+        help="for a model learned from an EMsoft master-pattern file: that file (a model file's recorded "
+        "path is never opened on its own)",
+    )
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ev.set_defaults(func=_cmd_evaluate)
 
@@ -443,6 +449,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             seed=args.seed,
             time_physics=args.time_physics,
             show_progressbar=not args.no_progress,
+            physics_path=args.emsoft_file,
         )
         reports[Path(name).name] = metrics
         print(f"Wrote {folder / 'report.md'} ({metrics['elapsed_s']:.0f} s)")

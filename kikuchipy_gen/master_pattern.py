@@ -609,6 +609,8 @@ class MLMasterPattern:
             return self._detector.deepcopy(), None
         if not isinstance(detector, EBSDDetector):
             raise TypeError(f"detector must be a kikuchipy EBSDDetector, got {type(detector).__name__}")
+        if min(detector.shape) < 2:
+            raise ValueError(f"Detector shape {detector.shape} needs at least 2 pixels a side")
         if max(detector.shape) > MAX_DETECTOR_SIDE:
             raise ValueError(
                 f"Detector shape {detector.shape} is larger than {MAX_DETECTOR_SIDE} pixels a side; "

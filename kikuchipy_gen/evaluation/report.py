@@ -98,6 +98,7 @@ def evaluate(
     seed: int = 0,
     time_physics: bool = False,
     show_progressbar: bool = True,
+    physics_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model against its physics and write a report folder.
 
@@ -135,6 +136,9 @@ def evaluate(
         2 cores), for Table 2.
     show_progressbar
         Progress bar over the stages.
+    physics_path
+        For a model learned from an EMsoft master-pattern file: that file
+        (a recorded path is not opened on its own; its SHA-256 must match).
 
     Returns
     -------
@@ -177,7 +181,7 @@ def evaluate(
 
     with _stage(bar, _STAGES[0]):
         masters, loaded_s, computed_s = _physics_master_patterns(
-            mlmp, all_kv, evaluated_trained if time_physics else []
+            mlmp, all_kv, evaluated_trained if time_physics else [], physics_path
         )
     with _stage(bar, _STAGES[1]):
         patterns, pixel = _pixel_metrics(mlmp, masters, test_rot, clahe)
@@ -272,7 +276,7 @@ def _stage(bar: tqdm, name: str) -> Iterator[None]:
 
 
 def _physics_master_patterns(
-    mlmp: MLMasterPattern, energies: list[float], fresh: list[float]
+    mlmp: MLMasterPattern, energies: list[float], fresh: list[float], path: str | Path | None = None
 ) -> tuple[dict[float, EBSDMasterPattern], dict[float, float], dict[float, float]]:
     """The physics master pattern at each voltage, timed (the expensive part of the physics route).
 
@@ -283,13 +287,13 @@ def _physics_master_patterns(
     masters, loaded_s = {}, {}
     for e in energies:
         t0 = time.perf_counter()
-        masters[e] = mlmp.reference_master_pattern(e)
+        masters[e] = mlmp.reference_master_pattern(e, path=path)
         loaded_s[e] = time.perf_counter() - t0
     computed_s = {}
     if fresh:
         from kikuchipy_gen.sources import source_from_dict
 
-        source = source_from_dict(mlmp.info["source"], cache_dir=None)
+        source = source_from_dict(mlmp.info["source"], path=path, cache_dir=None)
         for e in fresh:
             t0 = time.perf_counter()
             source.master_pattern(e)
