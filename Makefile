@@ -1,12 +1,12 @@
 # Two commands on a fresh machine: `make demo` installs everything and runs the
 # main job on the shipped model; `make test` installs and runs the tests
-# (.ci/run calls it).
+# (.ci/run calls it). `make docs` builds the documentation (warnings are errors).
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test
+.PHONY: install demo test docs
 
 install: $(STAMP)
 
@@ -23,3 +23,6 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+docs: install
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

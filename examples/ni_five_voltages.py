@@ -1,11 +1,16 @@
-"""Build the paper's five-voltage nickel dataset and show patterns per voltage.
+"""
+A five-voltage training dataset
+===============================
+
+Build the paper's five-voltage nickel dataset and show patterns per voltage.
 
 The paper trains on EMsoft patterns of Ni at 10, 15, 20, 25 and 30 kV. Here the
 dynamical master patterns come from de-ebsd (an EMsoft port in PyTorch that
 runs on a CPU; ``pip install 'kikuchipy-gen[dynamical]'``), or from kikuchipy's
 kinematical simulator with ``--source kinematical``.
 
-Run from the repository root::
+This script is not run when the documentation is built (it takes minutes).
+Run it from the repository root::
 
     python examples/ni_five_voltages.py                 # small grid, n = 20
     python examples/ni_five_voltages.py --n 100         # the paper's 333,227 per voltage
@@ -46,7 +51,7 @@ def band_coverage(master_pattern, fraction: float = 0.05) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[3])
     parser.add_argument("--source", choices=("dynamical", "kinematical"), default="dynamical")
     parser.add_argument("--phase", default="ni", help="ni, pt, ... or a CIF file")
     parser.add_argument("--n", type=int, default=20, help="training grid density")

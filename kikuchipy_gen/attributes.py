@@ -139,5 +139,12 @@ def attribute_tensor(
 
 
 def symmetry_quaternions(point_group: str | Symmetry) -> torch.Tensor:
-    """Quaternions of the proper rotations of a point group, shape (n, 4), float64."""
+    """Quaternions of the proper rotations of a point group, shape (n, 4), float64.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.attributes import symmetry_quaternions
+    >>> symmetry_quaternions("m-3m").shape  # the 24 proper rotations of the cube
+    torch.Size([24, 4])
+    """
     return torch.from_numpy(get_point_group(point_group).proper_subgroup.data.reshape(-1, 4).copy())

@@ -225,6 +225,18 @@ def open_dataset(path: str | Path) -> EBSDDataset:
     ------
     ValueError
         If the path is not a dataset or its build did not finish.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from kikuchipy_gen.dataset import build_dataset, open_dataset
+    >>> from kikuchipy_gen.sampling import split_orientations
+    >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+    >>> out = tempfile.mkdtemp() + "/ni.zarr"
+    >>> _ = build_dataset(out, KikuchipyNickelSource(), split_orientations(n_train=3), 20, show_progressbar=False)
+    >>> ds = open_dataset(out)
+    >>> ds.sizes, ds.energies
+    ({'train': 20, 'val': 26, 'test': 51}, [20.0])
     """
     return EBSDDataset(path)
 

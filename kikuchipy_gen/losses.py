@@ -137,7 +137,24 @@ def disorientation(
 
 
 def disorientation_loss(q_pred: torch.Tensor, q_true: torch.Tensor, symmetry: torch.Tensor) -> torch.Tensor:
-    """Mean disorientation in radians, eq. (9)."""
+    """Mean disorientation in radians, eq. (9).
+
+    Examples
+    --------
+    A 10 deg rotation about z, and a 90 deg one that the cube's symmetry makes no rotation:
+
+    >>> import math
+    >>> import torch
+    >>> from kikuchipy_gen.attributes import symmetry_quaternions
+    >>> from kikuchipy_gen.losses import disorientation_loss
+    >>> def about_z(deg):
+    ...     return torch.tensor([[math.cos(math.radians(deg) / 2), 0, 0, math.sin(math.radians(deg) / 2)]])
+    >>> identity, cube = about_z(0), symmetry_quaternions("m-3m").float()
+    >>> round(math.degrees(disorientation_loss(about_z(10), identity, cube)), 2)
+    10.0
+    >>> round(math.degrees(disorientation_loss(about_z(90), identity, cube)), 2)
+    0.0
+    """
     return disorientation(q_pred, q_true, symmetry).mean()
 
 
@@ -145,22 +162,54 @@ def dot_orientation_loss(q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Te
     """The reference code's orientation loss ``1 - |<q, q'>|`` (no symmetry).
 
     The code scales it by 1e4; scale it with the loss coefficient instead.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kikuchipy_gen.losses import dot_orientation_loss
+    >>> q = torch.tensor([[1.0, 0, 0, 0]])
+    >>> dot_orientation_loss(-q, q)  # q and -q are the same rotation
+    tensor(0.)
     """
     return (1 - torch.sum(F.normalize(q_pred, dim=-1) * q_true, dim=-1).abs()).mean()
 
 
 def voltage_mse(v_pred: torch.Tensor, v_true: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of (scaled) voltages, eq. (10)."""
+    """Mean squared error of (scaled) voltages, eq. (10).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kikuchipy_gen.losses import voltage_mse
+    >>> voltage_mse(torch.tensor([0.5, 1.0]), torch.tensor([0.5, 0.0]))
+    tensor(0.5000)
+    """
     return F.mse_loss(v_pred.reshape(-1).float(), v_true.reshape(-1).float())
 
 
 def wasserstein_critic(score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
-    """Critic loss ``-E[D(x)] + E[D(G(z))]``, eq. (11)."""
+    """Critic loss ``-E[D(x)] + E[D(G(z))]``, eq. (11).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kikuchipy_gen.losses import wasserstein_critic
+    >>> wasserstein_critic(torch.tensor([2.0, 4.0]), torch.tensor([1.0, 1.0]))  # -3 + 1
+    tensor(-2.)
+    """
     return -score_real.mean() + score_fake.mean()
 
 
 def wasserstein_generator(score_fake: torch.Tensor) -> torch.Tensor:
-    """Generator loss ``-E[D(G(z))]``, eq. (12)."""
+    """Generator loss ``-E[D(G(z))]``, eq. (12).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kikuchipy_gen.losses import wasserstein_generator
+    >>> wasserstein_generator(torch.tensor([1.0, 3.0]))
+    tensor(-2.)
+    """
     return -score_fake.mean()
 
 

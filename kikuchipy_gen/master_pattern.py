@@ -255,17 +255,38 @@ class MLMasterPattern:
     # ---------------------------------------------------------- properties
     @property
     def detector(self) -> EBSDDetector:
-        """The detector the model was trained for (a copy)."""
+        """The detector the model was trained for (a copy).
+
+        Examples
+        --------
+        >>> import kikuchipy_gen as kpg
+        >>> kpg.MLMasterPattern.from_pretrained().detector.shape
+        (60, 60)
+        """
         return self._detector.deepcopy()
 
     @property
     def is_geometric(self) -> bool:
-        """Whether the decoder projects exactly (any detector, master-pattern export)."""
+        """Whether the decoder projects exactly (any detector, master-pattern export).
+
+        Examples
+        --------
+        >>> import kikuchipy_gen as kpg
+        >>> kpg.MLMasterPattern.from_pretrained().is_geometric
+        True
+        """
         return self.config.decoder.kind == "geometric"
 
     @property
     def training(self) -> dict[str, Any]:
-        """Training provenance: dataset fingerprint, splits, steps, hyperparameters."""
+        """Training provenance: dataset fingerprint, splits, steps, hyperparameters.
+
+        Examples
+        --------
+        >>> import kikuchipy_gen as kpg
+        >>> sorted(kpg.MLMasterPattern.from_pretrained().training)
+        ['checkpoint', 'dataset_fingerprint', 'splits', 'state', 'train_config']
+        """
         return copy.deepcopy(self.info.get("training", {}))
 
     def __repr__(self) -> str:
@@ -317,6 +338,28 @@ class MLMasterPattern:
 
         Only geometry-aware (``geometric``) models have one; see
         :meth:`kikuchipy_gen.models.geometric.GeometricDecoder.to_master_pattern`.
+
+        Parameters
+        ----------
+        energy
+            Voltage in kV; default the highest training energy.
+        size
+            Side of the square Lambert grid; default the decoder's own.
+        extrapolate
+            Allow an energy outside the trained range.
+
+        Returns
+        -------
+        kikuchipy.signals.EBSDMasterPattern
+            Square Lambert projection, both hemispheres, the model's phase.
+
+        Examples
+        --------
+        >>> import kikuchipy_gen as kpg
+        >>> mlmp = kpg.MLMasterPattern.from_pretrained()
+        >>> mp = mlmp.to_master_pattern(20.0, size=101)
+        >>> mp.projection, mp.hemisphere, mp.data.shape
+        ('lambert', 'both', (2, 101, 101))
         """
         if not self.is_geometric:
             raise TypeError("Only geometric-decoder models hold a master pattern; this one is a conv decoder")
@@ -389,7 +432,15 @@ class MLMasterPattern:
 
     @property
     def axes_manager(self):
-        """Axes of the learned master pattern (Lambert, both hemispheres), as kikuchipy's."""
+        """Axes of the learned master pattern (Lambert, both hemispheres), as kikuchipy's.
+
+        Examples
+        --------
+        >>> import kikuchipy_gen as kpg
+        >>> axes = kpg.MLMasterPattern.from_pretrained().axes_manager
+        >>> axes.navigation_shape, axes.signal_shape
+        ((2,), (201, 201))
+        """
         self._is_suitable_for_projection(raise_if_not=True)
         return self.to_master_pattern(self.energy_range[1]).axes_manager
 
@@ -539,6 +590,24 @@ class MLMasterPattern:
 
         A thin eager counterpart of :meth:`get_patterns` for scripts and
         benchmarks.
+
+        Parameters
+        ----------
+        rotations, energy, detector, latent, device, extrapolate
+            As in :meth:`get_patterns`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 patterns, one per rotation (flattened).
+
+        Examples
+        --------
+        >>> import kikuchipy_gen as kpg
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> patterns = kpg.MLMasterPattern.from_pretrained().decode(random_rotations(3), energy=20.0)
+        >>> patterns.shape, patterns.dtype
+        ((3, 60, 60), dtype('float32'))
         """
         n = max(_as_rotation(rotations).size, 1)
         gpu = (torch.device(device) if device is not None else default_device()).type != "cpu"

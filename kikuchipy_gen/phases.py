@@ -171,6 +171,13 @@ def phase_from_dict(d: dict[str, Any]) -> Phase:
     Returns
     -------
     orix.crystal_map.Phase
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.phases import get_phase, phase_from_dict, phase_to_dict
+    >>> phase = phase_from_dict(phase_to_dict(get_phase("ni")))
+    >>> phase.name, phase.point_group.name
+    ('ni', 'm-3m')
     """
     try:
         atoms = [

@@ -69,6 +69,17 @@ def rotate_vectors(quaternions: torch.Tensor, vectors: torch.Tensor) -> torch.Te
 
     The active rotation ``q v q*``, kikuchipy's convention for taking the
     detector's view into the crystal frame.
+
+    Examples
+    --------
+    A half turn about z takes x to -x:
+
+    >>> import torch
+    >>> from kikuchipy_gen.projection import rotate_vectors
+    >>> q = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0]], dtype=torch.float64)
+    >>> rotate_vectors(q, torch.tensor([[1.0, 0, 0]], dtype=torch.float64))[:, 0]
+    tensor([[ 1.,  0.,  0.],
+            [-1.,  0.,  0.]], dtype=torch.float64)
     """
     q = F.normalize(quaternions, dim=-1)
     w, xyz = q[:, None, :1], q[:, None, 1:]
@@ -84,6 +95,17 @@ def lambert_coordinates(vectors: torch.Tensor) -> torch.Tensor:
     so ``(X, Y)`` is directly a ``grid_sample`` grid with
     ``align_corners=True``. Both hemispheres map to the same square; the
     sign of z picks the hemisphere.
+
+    Examples
+    --------
+    The poles map to the centre of the square, the equator to its edge:
+
+    >>> import torch
+    >>> from kikuchipy_gen.projection import lambert_coordinates
+    >>> lambert_coordinates(torch.tensor([[0.0, 0, 1], [0, 0, -1], [1, 0, 0]]))
+    tensor([[0., 0.],
+            [0., 0.],
+            [1., 0.]])
     """
     v = F.normalize(vectors, dim=-1)
     x, y, z = v.unbind(-1)
@@ -153,6 +175,17 @@ def sample_lambert(master: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor
         (b, p) intensities.
+
+    Examples
+    --------
+    A master pattern that is bright on the upper hemisphere and dark on the lower:
+
+    >>> import torch
+    >>> from kikuchipy_gen.projection import sample_lambert
+    >>> master = torch.zeros(2, 5, 5)
+    >>> master[0] = 1.0
+    >>> sample_lambert(master, torch.tensor([[[0.0, 0, 1], [0, 0, -1]]]))
+    tensor([[1., 0.]])
     """
     b = vectors.shape[0]
     if master.dim() == 3:

@@ -93,6 +93,14 @@ def train(config: TrainConfig, resume: bool = False, show_progressbar: bool = Tr
     Returns
     -------
     Trainer
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.models import TrainConfig, preset
+    >>> from kikuchipy_gen.training import train
+    >>> config = TrainConfig(dataset="runs/ni_n30.zarr", out="runs/cvae", model=preset("compact"))
+    >>> trainer = train(config)  # doctest: +SKIP
+    >>> trainer = train(config, resume=True)  # after an interruption  # doctest: +SKIP
     """
     trainer = Trainer(config, resume=resume)
     trainer.run(show_progressbar=show_progressbar)

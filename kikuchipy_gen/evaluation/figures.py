@@ -99,7 +99,7 @@ def plot_histograms(real: np.ndarray, generated: np.ndarray, label: str = "") ->
 
 
 def plot_deviation(deviation: np.ndarray, threshold: float, fraction: float, label: str = "") -> Figure:
-    """Distribution of |generated - real| with a kernel density estimate (Fig. 3d/4c).
+    """Distribution of ``|generated - real|`` with a kernel density estimate (Fig. 3d/4c).
 
     Parameters
     ----------

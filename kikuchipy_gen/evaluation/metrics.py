@@ -56,7 +56,7 @@ def optimal_bce(real: np.ndarray) -> float:
 
 
 def deviation_summary(generated: np.ndarray, real: np.ndarray, threshold: float = 0.15) -> dict[str, float]:
-    """Distribution of per-pixel absolute deviations |generated - real|.
+    """Distribution of per-pixel absolute deviations ``|generated - real|``.
 
     Returns the mean, median, 90th percentile and the fraction of pixels
     within ``threshold`` (the paper: > 80 % within 0.15).

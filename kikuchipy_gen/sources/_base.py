@@ -25,6 +25,18 @@ class MasterPatternSource(abc.ABC):
     phase set, one energy each, and describe themselves as JSON-safe
     provenance from which :func:`~kikuchipy_gen.sources.source_from_dict`
     rebuilds them.
+
+    Examples
+    --------
+    Every source is one; its provenance rebuilds it:
+
+    >>> from kikuchipy_gen.sources import KinematicalSource, MasterPatternSource, source_from_dict
+    >>> source = KinematicalSource("ni")
+    >>> isinstance(source, MasterPatternSource), source.kind
+    (True, 'kinematical')
+    >>> source_from_dict(source.to_dict()).kind
+    'kinematical'
+    >>> mp = source.master_pattern(20.0)  # doctest: +SKIP
     """
 
     #: Name under which the source is recorded in provenance.

@@ -37,6 +37,12 @@ def default_cache_dir() -> Path:
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.sources import default_cache_dir
+    >>> default_cache_dir().name  # doctest: +SKIP
+    'kikuchipy_gen'
     """
     env = os.environ.get("KIKUCHIPY_GEN_CACHE")
     if env:
