@@ -9,6 +9,8 @@ from kikuchipy_gen.models import preset
 from kikuchipy_gen.models._cpu_decode import decode_cpu, supports_cpu_kernel
 from kikuchipy_gen.models.geometric import GeometricDecoder
 
+from .test_geometric import GROUPS, _asymmetric_decoder
+
 
 def _decoder(detector, **overrides):
     torch.manual_seed(3)
@@ -75,3 +77,25 @@ def test_kernel_follows_texture_updates():
     with torch.no_grad():
         ref = torch.sigmoid(dec(z, q))[:, 0].numpy()
     assert np.abs(after - before).mean() > 0.05 and np.abs(after - ref).mean() < 1e-5
+
+
+@pytest.mark.parametrize("point_group", GROUPS)
+def test_kernel_equals_torch_decoder_on_an_asymmetric_texture(point_group):
+    """No symmetry to hide behind: hemispheres, rows and columns, and signs must all be right.
+
+    The cubic textures above are unchanged by mirrors, transposition and
+    swapping hemispheres; a texture with no symmetry of its own (point group
+    1, or a Laue group imposed on it) and an off-centre, non-square detector
+    are not. The torch decoder is itself held to kikuchipy in test_geometric.
+    """
+    det = default_detector(shape=(36, 52), pc=(0.42, 0.27, 0.55))
+    dec, _ = _asymmetric_decoder(point_group, det, knots=3)
+    dec.eval()
+    with torch.no_grad():
+        for p in dec.head.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    n = 24
+    q = torch.from_numpy(Rotation.random(n).data).float()
+    volts = torch.tensor([10, 13.7, 20, 26, 30, 5] * 4, dtype=torch.float32)[:, None] / 30
+    out = _compare(dec, torch.randn(n, 16), torch.cat([q, volts], dim=1))
+    assert out.shape == (n, 36, 52)

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +109,58 @@ def test_energy_errors(pretrained, tiny):
     assert tiny.get_patterns(rot).data.shape == (2, 60, 60)
     with pytest.raises(ValueError, match="not conditioned on voltage"):
         tiny.get_patterns(rot, energy=15)
+
+
+def test_energies_just_outside_the_trained_range_are_refused(pretrained):
+    rot = Rotation.random(2)
+    for e in (9.5, 9.99, 5.0, 0.5, 30.01, 30.5):
+        with pytest.raises(ValueError, match="outside the trained range 10-30 kV"):
+            pretrained.get_patterns(rot, energy=e)
+        with pytest.raises(ValueError, match="outside the trained range"):
+            pretrained.decode(rot, energy=e)
+        with pytest.raises(ValueError, match="outside the trained range"):
+            pretrained.to_master_pattern(e)
+    with pytest.raises(ValueError, match="outside the trained range"):
+        pretrained.get_patterns(rot, energy=[20.0, 9.5])
+    # Within the tolerance of an end, and with extrapolate=True, they are generated;
+    # outside the knots the end texture is held.
+    for e in (10.0, 10 - 5e-4, 30.0):
+        assert pretrained.decode(rot, energy=e).shape == (2, 60, 60)
+    assert np.array_equal(pretrained.decode(rot, energy=5.0, extrapolate=True), pretrained.decode(rot, energy=10.0))
+
+
+def _committed_band_widths():
+    report = Path(__file__).parents[1] / "docs" / "reports" / "pretrained_ni" / "metrics.json"
+    energies = json.loads(report.read_text())["energies"]
+    return {float(k): v["band_width_px"] for k, v in energies.items()}
+
+
+def test_band_width_narrows_with_voltage_as_the_physics(pretrained, ni_source):
+    """Bands of generated patterns narrow monotonically from 10 to 30 kV, by the physics' amounts.
+
+    Two independent references: the committed evaluation of the shipped
+    model against de-ebsd dynamical simulations (docs/reports/pretrained_ni),
+    and kikuchipy's EMsoft Ni master pattern at 20 kV.
+    """
+    from kikuchipy_gen.evaluation.metrics import band_width
+    from kikuchipy_gen.evaluation.physics import clahe_from_info, physics_patterns
+
+    rot = Rotation.random(40)
+    energies = [10.0, 12.5, 15.0, 20.0, 25.0, 30.0]
+    widths = np.array([band_width(pretrained.decode(rot, energy=e)) for e in energies])
+    # Measured (seeds 0-2): 0.948, 0.813, 0.755, 0.702, 0.666 px at 10-30 kV in 5 kV steps.
+    assert np.all(np.diff(widths) < -0.02), widths
+    assert widths[0] - widths[-1] > 0.2, widths
+    committed = _committed_band_widths()
+    for e, w in zip(energies, widths):
+        physics = committed[e]["physics"]
+        # The committed generated widths differ from the physics by 1.6-9.4 %.
+        assert abs(w - physics) < 0.12 * physics, (e, w, physics)
+        if e in pretrained.energies:
+            assert abs(w - physics) < 0.04 * physics, (e, w, physics)
+    clahe = clahe_from_info(pretrained.info.get("preprocessing"))
+    emsoft = band_width(physics_patterns(ni_source.master_pattern(20), rot, pretrained.detector, 20, clahe))
+    assert abs(widths[energies.index(20.0)] - emsoft) < 0.03 * emsoft, (widths, emsoft)
 
 
 def test_bad_inputs(pretrained):
@@ -280,11 +333,14 @@ def test_refine_orientation_on_generated_patterns(tiny, ni_source):
     refined = refine_orientations(generated, xmap, tiny.detector, ni_source.master_pattern(20), energy=20)
     before = disorientation(start, rot, tiny.phase)
     after = disorientation(refined.rotations, rot, tiny.phase)
-    assert np.all(after < before), (before, after)
+    # From 1 deg off to about 0.1 deg (measured 0.08-0.13): a refinement that
+    # only nudges the start, or a model whose patterns ignore the orientation, fails.
+    assert np.allclose(before, 1.0, atol=1e-6) and np.all(after < 0.25), (before, after)
 
 
 def test_dask_distributed_local_cluster(pretrained):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     rot = Rotation.random(12)
     ref = pretrained.get_patterns(rot, energy=20, latent=3, compute=True, show_progressbar=False).data
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

@@ -72,6 +72,37 @@ def test_three_stages_learn(trained, local_dataset):
     assert trained.state.stage == "done"
 
 
+def _centre_prediction_deg(dataset):
+    """Mean disorientation (deg) of the validation orientations from the neighbourhood's centre.
+
+    What a classifier that ignores its input and answers the centre scores:
+    all of ``local_dataset`` lies within 8 deg of one orientation, so "improves
+    by 5 deg" is no evidence of learning; beating this is.
+    """
+    from orix.quaternion import Orientation, Rotation
+
+    from kikuchipy_gen.phases import get_point_group
+
+    sym = get_point_group("m-3m").proper_subgroup
+    val = Orientation(dataset.rotations("val").data.reshape(-1, 4), symmetry=sym)
+    centre = Rotation.from_axes_angles([1, 2, 3], 30, degrees=True)  # conftest.local_dataset's centre
+    c = Orientation(np.repeat(centre.data, val.size, axis=0), symmetry=sym)
+    return float(np.rad2deg(val.angle_with(c)).mean())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the classifier's validation error after 2 critic epochs (8.2 deg; 6.2-8.8 deg over 10 epochs, "
+    "measured) is no better than answering the neighbourhood's centre (6.1 deg): it has not learned the "
+    "orientations within 8 deg (undertrained, or a bug in the classifier path)",
+)
+def test_classifier_beats_predicting_the_centre(trained, local_dataset):
+    centre = _centre_prediction_deg(local_dataset)
+    assert 3.0 < centre < 8.0, centre
+    critic = _val_rows(trained, "critic")
+    assert critic[-1]["val_classifier_deg"] < 0.8 * centre, (critic[-1]["val_classifier_deg"], centre)
+
+
 def test_outputs_written(trained):
     out = trained.out
     for name in ("history.csv", "loss_curves.png", "samples/samples.gif"):

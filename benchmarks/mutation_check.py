@@ -1,0 +1,204 @@
+"""Do the tests catch the bugs that matter? Break the code on purpose and see.
+
+Each mutation below is one plausible bug (a swapped hemisphere, a flipped
+sign, a dropped bound) made by string replacement in a temporary copy of the
+package. The test files named after the module run against the copy; a
+mutation is *killed* when a test fails, and *survives* when they all pass.
+Before the mutations, the unmutated copy must pass the same files, so a kill
+means the tests saw the bug, not a broken setup.
+
+The copy sits in a temporary folder next to copies of ``tests/``, the
+committed report the tests read and ``pyproject.toml``; pytest runs there, so
+the folder (and its ``kikuchipy_gen``) comes first on ``sys.path``, ahead of
+the editable install. The script checks that the copy is what gets imported.
+
+Run from the repository root::
+
+    python benchmarks/mutation_check.py            # all mutations
+    python benchmarks/mutation_check.py cpu_x_sign knot_clamp_removed
+
+Prints one line per mutation and the score (killed / total); exits 1 when a
+mutation survives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str  # inside kikuchipy_gen/
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    what: str
+
+
+MUTATIONS = [
+    Mutation(
+        "cpu_hemispheres_swapped",
+        "models/_cpu_decode.py",
+        "(0 if vz >= 0 else 1)",
+        "(1 if vz >= 0 else 0)",
+        ("tests/test_cpu_decode.py",),
+        "CPU kernel reads the lower hemisphere for z >= 0",
+    ),
+    Mutation(
+        "cpu_rows_columns_swapped",
+        "models/_cpu_decode.py",
+        "* plane + r0 * size + c0",
+        "* plane + c0 * size + r0",
+        ("tests/test_cpu_decode.py",),
+        "CPU kernel indexes the texture transposed",
+    ),
+    Mutation(
+        "cpu_x_sign_flipped",
+        "models/_cpu_decode.py",
+        "col = min(max((sx *",
+        "col = min(max((-sx *",
+        ("tests/test_cpu_decode.py",),
+        "CPU kernel mirrors the Lambert X coordinate",
+    ),
+    Mutation(
+        "torch_hemispheres_swapped",
+        "projection.py",
+        "torch.where(vectors[..., 2] >= 0, upper, lower)",
+        "torch.where(vectors[..., 2] >= 0, lower, upper)",
+        ("tests/test_projection.py",),
+        "torch projection reads the lower hemisphere for z >= 0",
+    ),
+    Mutation(
+        "torch_y_sign_from_x",
+        "projection.py",
+        "big_y = torch.where(use_x, sx * r",
+        "big_y = torch.where(use_x, sy * r",
+        ("tests/test_projection.py",),
+        "Lambert Y takes the sign of x (sx -> sy in the Y branch)",
+    ),
+    Mutation(
+        "decoder_hemispheres_swapped",
+        "models/geometric.py",
+        "torch.where(v[..., 2] >= 0, vals[:, 0], vals[:, 1])",
+        "torch.where(v[..., 2] >= 0, vals[:, 1], vals[:, 0])",
+        ("tests/test_geometric.py",),
+        "GeometricDecoder.project reads the lower hemisphere for z >= 0",
+    ),
+    Mutation(
+        "voltage_reversed",
+        "attributes.py",
+        "(e / VOLTAGE_SCALE)",
+        "((40 - e) / VOLTAGE_SCALE)",
+        ("tests/test_master_pattern.py",),
+        "the decoder is fed 40 - E kV",
+    ),
+    Mutation(
+        "energy_lower_bound_dropped",
+        "master_pattern.py",
+        "e.min() < lo - ENERGY_TOLERANCE or ",
+        "",
+        ("tests/test_master_pattern.py",),
+        "energies below the trained range are accepted",
+    ),
+    Mutation(
+        "knot_clamp_removed",
+        "models/geometric.py",
+        "(voltage.clamp(knots[0], knots[-1]) - knots[0])",
+        "(voltage - knots[0])",
+        ("tests/test_geometric.py",),
+        "voltages outside the knots extrapolate silently",
+    ),
+]
+
+
+def _workspace(tmp: Path) -> Path:
+    """A folder with a copy of the package, the tests and what the tests read from the repository."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc")
+    shutil.copytree(ROOT / "kikuchipy_gen", tmp / "kikuchipy_gen", ignore=ignore)
+    shutil.copytree(ROOT / "tests", tmp / "tests", ignore=ignore)
+    report = Path("docs") / "reports" / "pretrained_ni"
+    shutil.copytree(ROOT / report, tmp / report)
+    shutil.copy2(ROOT / "pyproject.toml", tmp / "pyproject.toml")
+    return tmp
+
+
+def _env(work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(work), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _check_imports_copy(work: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "import kikuchipy_gen; print(kikuchipy_gen.__file__)"],
+        cwd=work,
+        env=_env(work),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(out).resolve().is_relative_to(work.resolve()):
+        raise RuntimeError(f"The tests would import {out}, not the copy in {work}")
+
+
+def _run_tests(work: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
+    """(passed, seconds, last lines of pytest's output)."""
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--rootdir", str(work), *tests]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=work, env=_env(work), capture_output=True, text=True)
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+    return proc.returncode == 0, time.perf_counter() - start, tail
+
+
+def _apply(work: Path, m: Mutation) -> str:
+    path = work / "kikuchipy_gen" / m.path
+    original = path.read_text()
+    if original.count(m.old) != 1:
+        raise RuntimeError(f"{m.name}: {m.old!r} occurs {original.count(m.old)} times in {m.path}, not once")
+    path.write_text(original.replace(m.old, m.new))
+    return original
+
+
+def main(names: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not names or m.name in names]
+    unknown = set(names) - {m.name for m in MUTATIONS}
+    if unknown:
+        raise SystemExit(f"Unknown mutations {sorted(unknown)}; choose from {[m.name for m in MUTATIONS]}")
+    with tempfile.TemporaryDirectory(prefix="kpg-mutants-") as tmp:
+        work = _workspace(Path(tmp))
+        _check_imports_copy(work)
+        files = tuple(sorted({t for m in chosen for t in m.tests}))
+        ok, seconds, tail = _run_tests(work, files)
+        if not ok:
+            print(f"The unmutated copy fails its tests ({seconds:.0f} s); fix them first:\n{tail}")
+            return 2
+        print(f"baseline: {len(files)} test files pass on the unmutated copy ({seconds:.0f} s)")
+        killed = 0
+        for m in chosen:
+            original = _apply(work, m)
+            try:
+                passed, seconds, tail = _run_tests(work, m.tests)
+            finally:
+                (work / "kikuchipy_gen" / m.path).write_text(original)
+            killed += not passed
+            verdict = "SURVIVED" if passed else "killed"
+            failed = next((line for line in tail.splitlines() if line.startswith("FAILED")), tail.splitlines()[-1])
+            print(f"{verdict:8s} {m.name:28s} {seconds:5.0f} s  {m.what}")
+            print(f"         {'':28s}         {failed[:150]}")
+        print(f"score: {killed}/{len(chosen)} mutations killed")
+    return 0 if killed == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
