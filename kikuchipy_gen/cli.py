@@ -603,6 +603,9 @@ def _save_atomically(s, out: Path, show_progressbar: bool) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
+    # kikuchipy 0.13's h5ebsd writer never passes rosettasciio's
+    # show_progressbar, so dask's bar always prints. This is the command
+    # line's own process, scoped to the save: no library caller is affected.
     quiet = contextlib.nullcontext() if show_progressbar else contextlib.redirect_stdout(io.StringIO())
     try:
         with quiet:

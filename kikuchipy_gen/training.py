@@ -560,8 +560,8 @@ class Trainer:
         _write_history(self.state.history, tmp / "history.csv")
         (tmp / _COMPLETE).write_text(str(self.state.step))  # written last: tmp is whole
         if final.exists():
-            # A kill between these renames leaves last.old (and a complete
-            # last.tmp): _resumable_checkpoint puts them back.
+            # A kill between these renames leaves last.old and a complete
+            # last.tmp: _find_checkpoint resumes from the newer of them.
             old = final.with_name(name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(final, old)
