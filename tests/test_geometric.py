@@ -107,15 +107,31 @@ def test_lambert_export_with_symmetry_reproduces_physics(ni_source):
     ).data
     # The sector reduction only resamples the (symmetric) physics: interpolation error.
     assert _pattern_correlation(exported, reference).min() > 0.99
-    # The export is exactly what the decoder projects (before its head).
+    # The decoder reads the export where a pixel's direction lies in the
+    # fundamental sector; elsewhere it reads the equivalent point inside.
     with torch.no_grad():
         internal = dec.project(torch.from_numpy(rot.data).float()).reshape(-1, 60, 60).numpy()
     raw = mp.deepcopy()
     ours = raw.get_patterns(rot, det, energy=20, dtype_out="float32", compute=True, show_progressbar=False).data
+    in_sector = _unreduced_pixels(dec, rot).reshape(ours.shape)
+    assert in_sector.sum() > 1000
     # float32 lookup rounding; a few pixels next to a Lambert pole, where 1 - |z|
     # cancels in float32, differ more (seen once: 7e-4 of the range).
-    diff = np.abs(ours - internal)
-    assert np.quantile(diff, 0.9999) < 5e-4 * np.ptp(internal) and diff.max() < 3e-3 * np.ptp(internal)
+    diff = np.abs(ours - internal)[in_sector]
+    assert np.quantile(diff, 0.999) < 5e-4 * np.ptp(internal) and diff.max() < 3e-3 * np.ptp(internal)
+    # Elsewhere the difference is the physics' own interpolation between
+    # equivalent points of a Lambert grid (a 3-fold axis does not map the grid
+    # onto itself): kikuchipy reading physics at g v and at v differ as much.
+    assert _pattern_correlation(internal, reference).min() > 0.99
+
+
+def _unreduced_pixels(dec, rot):
+    """(n, pixels) mask: pixels whose crystal direction already lies in the decoder's fundamental sector."""
+    from kikuchipy_gen.projection import rotate_vectors
+
+    with torch.no_grad():
+        v = rotate_vectors(torch.from_numpy(rot.data).float(), dec.directions)
+        return ((dec.sector(v) - v).norm(dim=-1) < 1e-6).numpy()
 
 
 def test_lambert_export_errors():
@@ -165,19 +181,56 @@ def test_projection_matches_kikuchipy_for_each_crystal_family(point_group):
     ref = mp.get_patterns(rot, det, energy=20, dtype_out="float32", compute=True, show_progressbar=False).data
     with torch.no_grad():
         ours = dec.project(torch.from_numpy(rot.data).float()).reshape(-1, *det.shape).numpy()
-    diff = np.abs(ours - ref)
+    # With a symmetry, the decoder reads the export where a pixel's direction
+    # lies in the fundamental sector (elsewhere, the equivalent point there).
+    compared = np.ones(ours.shape, dtype=bool)
+    if point_group != "1":
+        compared = _unreduced_pixels(dec, rot).reshape(ours.shape)
+        assert compared.sum() > 200, compared.sum()
+    diff = np.abs(ours - ref)[compared]
     # float32 lookups; a few pixels next to a Lambert pole differ more.
     assert np.quantile(diff, 0.999) < 1e-3 * np.ptp(ref) and diff.mean() < 1e-4 * np.ptp(ref), diff.max()
-    # The imposed symmetry is real: a symmetry-equivalent orientation gives the same pattern.
+    # The imposed symmetry is exact: every symmetry-equivalent orientation gives
+    # the same pattern, pixel by pixel, even from a texture with no symmetry.
     if point_group != "1":
-        with torch.no_grad():
-            pg = phase.point_group.laue.proper_subgroup
-            other = Rotation(pg[-1].data) * rot  # a symmetry acts on the crystal frame, after q
-            twin = dec.project(torch.from_numpy(other.data).float()).reshape(-1, *det.shape).numpy()
-        # Up to interpolation, and seams where the sector boundary is not a mirror (the
-        # equator of -3m): there an arbitrary texture is discontinuous (measured: 7% of pixels).
-        d = np.abs(twin - ours) / np.ptp(ref)
-        assert np.median(d) < 0.005 and (d > 0.05).mean() < 0.1, (np.median(d), (d > 0.05).mean())
+        pg = phase.point_group.laue.proper_subgroup
+        for g in pg[1:]:
+            other = Rotation(g.data) * rot  # a symmetry acts on the crystal frame, after q
+            with torch.no_grad():
+                twin = dec.project(torch.from_numpy(other.data).float()).reshape(-1, *det.shape).numpy()
+            d = np.abs(twin - ours) / np.ptp(ref)
+            # Rounding decides the operator for a direction on a sector wall.
+            assert np.quantile(d, 0.999) < 1e-4 and d.max() < 1e-2, (g, np.quantile(d, 0.999), d.max())
+
+
+def test_band_edges_are_not_serrated_where_they_cross_sector_walls():
+    """Mirror images across a sector wall read the same texels (issue 15, item 5).
+
+    The shipped model, 240 x 240 px: the raw projection (before the head)
+    of an orientation and of each symmetry-equivalent one must agree pixel by
+    pixel. When the decoder sampled its symmetric texture where each pixel
+    fell, texels copied from the sector and texels resampled into the rest
+    met along a staircase where a wall is curved in the Lambert square; band
+    edges crossing it were serrated (up to 0.6 of the pattern's range
+    between equivalent orientations, measured).
+    """
+    import kikuchipy_gen as kpg
+    from kikuchipy_gen.sampling import random_rotations
+
+    mlmp = kpg.MLMasterPattern.from_pretrained()
+    det = default_detector(shape=(240, 240))
+    dec = mlmp._runtime.decoder(det, torch.device("cpu"))
+    rot = random_rotations(4, seed=3)
+    voltage = torch.full((rot.size,), 20.0 / 30)
+    with torch.no_grad():
+        ref = dec.project(torch.from_numpy(rot.data).float(), voltage).numpy()
+        pg = mlmp.phase.point_group.laue.proper_subgroup
+        worst = 0.0
+        for g in pg[1:]:
+            other = (Rotation(g.data) * rot).data
+            twin = dec.project(torch.from_numpy(other).float(), voltage).numpy()
+            worst = max(worst, float(np.quantile(np.abs(twin - ref), 0.9999) / np.ptp(ref)))
+    assert worst < 1e-3, worst
 
 
 def test_voltage_outside_the_knots_holds_the_end_textures():

@@ -3,9 +3,9 @@
 On a CPU the torch decoder is bound by memory traffic: every step of the
 projection and the head writes a full (batch, channels, rows, cols) tensor.
 This kernel does the same arithmetic per pattern with everything in cache:
-projection of the learned master pattern (rotation, square Lambert
-coordinates, bilinear lookup, voltage blend between knots, exactly as
-:meth:`GeometricDecoder.project`), standardisation, and the
+projection of the learned master pattern (rotation, reduction into the
+fundamental sector, square Lambert coordinates, bilinear lookup, voltage
+blend between knots, exactly as :meth:`GeometricDecoder.project`), standardisation, and the
 :class:`LocalContrastHead`. It runs without the GIL and is serial, so dask's
 threads run chunks in parallel, as kikuchipy's own projection does.
 
@@ -82,10 +82,16 @@ def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Ten
     def f32(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().float().cpu().numpy())
 
+    sector = decoder.sector
+    reduce = decoder.symmetry_grid is not None
     _decode(
         f32(decoder.directions),
         f32(attributes[:, :4]),
         textures,
+        f32(sector.ops) if reduce else np.zeros((0, 3, 3), np.float32),
+        f32(sector.tested_center) if reduce else np.zeros((0, 3), np.float32),
+        f32(sector.tested_normals) if reduce else np.zeros((0, 0, 3), np.float32),
+        np.float32(sector.tol),
         np.ascontiguousarray(lower.cpu().numpy().astype(np.int64)),
         f32(weight),
         rows,
@@ -130,6 +136,10 @@ def _decode(
     dirs,
     quats,
     textures,
+    ops,
+    centers,
+    normals,
+    tol,
     lower,
     weight,
     rows,
@@ -160,6 +170,7 @@ def _decode(
     padded = np.zeros((rows + 2, cols + 2), dtype=np.float32)
     mean = np.empty(p, dtype=np.float32)
     mean_sq = np.empty(p, dtype=np.float32)
+    vec = np.empty((3, p), dtype=np.float32)
     corner = np.empty(p, dtype=np.int32)
     col_step = np.empty(p, dtype=np.int32)
     row_step = np.empty(p, dtype=np.int32)
@@ -179,6 +190,11 @@ def _decode(
         _project(
             dirs,
             quats[i],
+            ops,
+            centers,
+            normals,
+            tol,
+            vec,
             flat,
             textures.shape[-1],
             lower[i],
@@ -295,12 +311,29 @@ def _atan01(t):  # pragma: no cover - compiled; tested against torch
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
 def _project(
-    dirs, q, flat, size, lower, weight, x, corner, col_step, row_step, frac_col, frac_row
+    dirs,
+    q,
+    ops,
+    centers,
+    normals,
+    tol,
+    v,
+    flat,
+    size,
+    lower,
+    weight,
+    x,
+    corner,
+    col_step,
+    row_step,
+    frac_col,
+    frac_row,
 ):  # pragma: no cover - compiled; tested against torch
     # GeometricDecoder.project for one pattern: the active rotation q v q* as
-    # a matrix, square Lambert coordinates, bilinear lookup with border
-    # clamping, hemisphere by the sign of z, linear blend of two voltage knots.
-    # Coordinates first, lookups second: the first loop then vectorises.
+    # a matrix, reduction into the fundamental sector (SectorReduction, when
+    # ops is not empty), square Lambert coordinates, bilinear lookup with
+    # border clamping, hemisphere by the sign of z, linear blend of two
+    # voltage knots. Each step is a loop over all pixels, so each vectorises.
     half = np.float32(0.5 * (size - 1))
     top = np.float32(size - 1)
     k4pi = np.float32(4 / math.pi)
@@ -312,11 +345,16 @@ def _project(
     r00, r01, r02 = 1 - 2 * (b * b + c * c), 2 * (a * b - w * c), 2 * (a * c + w * b)
     r10, r11, r12 = 2 * (a * b + w * c), 1 - 2 * (a * a + c * c), 2 * (b * c - w * a)
     r20, r21, r22 = 2 * (a * c - w * b), 2 * (b * c + w * a), 1 - 2 * (a * a + b * b)
-    for j in range(dirs.shape[0]):
+    p = dirs.shape[0]
+    for j in range(p):
         dx, dy, dz = dirs[j, 0], dirs[j, 1], dirs[j, 2]
-        vx = r00 * dx + r01 * dy + r02 * dz
-        vy = r10 * dx + r11 * dy + r12 * dz
-        vz = r20 * dx + r21 * dy + r22 * dz
+        v[0, j] = r00 * dx + r01 * dy + r02 * dz
+        v[1, j] = r10 * dx + r11 * dy + r12 * dz
+        v[2, j] = r20 * dx + r21 * dy + r22 * dz
+    if ops.shape[0] > 0:
+        _reduce_to_sector(v, ops, centers, normals, tol)
+    for j in range(p):
+        vx, vy, vz = v[0, j], v[1, j], v[2, j]
         r = math.sqrt(max(2 * (1 - abs(vz)), np.float32(0.0)))
         ax, ay = abs(vx), abs(vy)
         ra = r * k4pi * _atan01(min(ax, ay) / max(max(ax, ay), np.float32(1e-30)))
@@ -331,13 +369,64 @@ def _project(
         row_step[j] = size if r0 < size - 1 else 0
         frac_col[j] = col - c0
         frac_row[j] = row - r0
-    for j in range(dirs.shape[0]):
+    for j in range(p):
         x[j] = _bilinear(flat, corner[j], col_step[j], row_step[j], frac_col[j], frac_row[j])
     if weight != 0:
         # The next knot's texture lies two hemispheres further on.
         for j in range(dirs.shape[0]):
             upper = _bilinear(flat, corner[j] + 2 * plane, col_step[j], row_step[j], frac_col[j], frac_row[j])
             x[j] = (1 - weight) * x[j] + weight * upper
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _reduce_to_sector(v, ops, centers, normals, tol):  # pragma: no cover - compiled; tested against torch
+    # SectorReduction.forward in place on v (3, p). A direction strictly
+    # inside the sector has one image there, so any operator that takes it
+    # inside gives SectorReduction's answer. Neighbouring pixels mostly share
+    # their operator: try the previous pixel's first (a few multiply-adds) and
+    # search as SectorReduction does (nearest centre, then all images) only
+    # where it fails, along the few detector lines where the operator changes.
+    g = 0
+    for j in range(v.shape[1]):
+        vx, vy, vz = v[0, j], v[1, j], v[2, j]
+        if not _inside(vx, vy, vz, normals, g, tol):
+            g, score = 0, -np.inf
+            for h in range(centers.shape[0]):
+                d = vx * centers[h, 0] + vy * centers[h, 1] + vz * centers[h, 2]
+                if d > score:
+                    g, score = h, d
+            if not _inside(vx, vy, vz, normals, g, tol):
+                g = _search_all(vx, vy, vz, centers, normals, tol)
+        m = ops[g]
+        v[0, j] = m[0, 0] * vx + m[0, 1] * vy + m[0, 2] * vz
+        v[1, j] = m[1, 0] * vx + m[1, 1] * vy + m[1, 2] * vz
+        v[2, j] = m[2, 0] * vx + m[2, 1] * vy + m[2, 2] * vz
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True, inline="always")
+def _inside(vx, vy, vz, normals, g, tol):  # pragma: no cover - compiled; tested against torch
+    # Whether operator g takes the direction into the sector (all walls at >= -tol).
+    for k in range(normals.shape[1]):
+        if vx * normals[g, k, 0] + vy * normals[g, k, 1] + vz * normals[g, k, 2] < -tol:
+            return False
+    return True
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _search_all(vx, vy, vz, centers, normals, tol):  # pragma: no cover - compiled; tested against torch
+    # SectorReduction._search_all for one direction: an image inside wins, the
+    # one nearest the centre among them (or overall, if rounding left none).
+    chosen, score = 0, -np.inf
+    for g in range(centers.shape[0]):
+        s = (
+            (4.0 if _inside(vx, vy, vz, normals, g, tol) else 0.0)
+            + vx * centers[g, 0]
+            + vy * centers[g, 1]
+            + vz * centers[g, 2]
+        )
+        if s > score:
+            chosen, score = g, s
+    return chosen
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True, inline="always")

@@ -13,8 +13,9 @@ local, monotone contrast stretch) at a cost small enough for a fused CPU
 kernel (:mod:`kikuchipy_gen.models._cpu_decode`).
 
 Directions are reduced into the fundamental sector of the phase's Laue group
-(:class:`~kikuchipy_gen.sector.SectorReduction`), so the learned master pattern
-has the crystal's symmetry exactly and every pattern trains the same texels.
+(:class:`~kikuchipy_gen.sector.SectorReduction`), pixel by pixel, so the
+learned master pattern has the crystal's symmetry exactly, symmetry-equivalent
+orientations give identical patterns, and every pattern trains the same texels.
 Voltage is interpolated linearly between learned master patterns at evenly
 spaced knots (one knot for single-voltage data). :meth:`GeometricDecoder.
 to_master_pattern` exports the learned master pattern at any voltage as a
@@ -104,10 +105,12 @@ class GeometricDecoder(nn.Module):
 
     def _set_symmetry_lookup(self, n: int) -> None:
         # Where every texel of the symmetric texture reads the learned one: its
-        # direction reduced into the fundamental sector. Precomputed once, so
-        # the symmetry costs one small resampling of the texture per forward
-        # pass instead of a per-pixel reduction, and the exported master
-        # pattern is exactly what the decoder projects.
+        # direction reduced into the fundamental sector. Precomputed once. The
+        # decoder reads this texture only at directions in the sector (see
+        # project) and its texels just outside, whose values then continue the
+        # sector's across its walls; the exported master pattern is the whole
+        # texture, so kikuchipy's projection of it agrees with the decoder's up
+        # to interpolation where a pixel lies outside the sector.
         if self.sector.order == 1:
             self.register_buffer("symmetry_grid", None, persistent=False)
             self.register_buffer("symmetry_upper", None, persistent=False)
@@ -117,7 +120,25 @@ class GeometricDecoder(nn.Module):
         self.register_buffer("symmetry_upper", (v[0, :, 2] >= 0), persistent=False)
 
     def set_detector(self, detector: EBSDDetector) -> None:
-        """Project onto another detector (any shape, pattern centre, tilts)."""
+        """Project onto another detector (any shape, pattern centre, tilts).
+
+        Parameters
+        ----------
+        detector
+            Detector to project onto from now on.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> dec = GeometricDecoder(preset("geometric", texture_size=21), default_detector(), Oh)
+        >>> dec.set_detector(default_detector(shape=(40, 50)))
+        >>> dec(torch.zeros(1, 16), torch.tensor([[1.0, 0, 0, 0]])).shape
+        torch.Size([1, 1, 40, 50])
+        """
         self.shape = tuple(detector.shape)
         self.register_buffer("directions", detector_directions(detector).float(), persistent=False)
 
@@ -154,7 +175,25 @@ class GeometricDecoder(nn.Module):
         return clone
 
     def symmetric_textures(self) -> torch.Tensor:
-        """The learned master patterns at the knots with the imposed symmetry: (knots, 2, n, n)."""
+        """The learned master patterns at the knots with the imposed symmetry: (knots, 2, n, n).
+
+        Returns
+        -------
+        torch.Tensor
+            One texture per voltage knot, both hemispheres.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> config = preset("geometric", texture_size=21, voltage_knots=3, use_voltage=True)
+        >>> dec = GeometricDecoder(config, default_detector(), Oh)
+        >>> dec.symmetric_textures().shape  # knots at 10, 20 and 30 kV
+        torch.Size([3, 2, 21, 21])
+        """
         if self.symmetry_grid is None:
             return self.texture
         k, _, n, _ = self.texture.shape
@@ -177,7 +216,30 @@ class GeometricDecoder(nn.Module):
         return lower, position - lower
 
     def master_pattern(self, voltage: torch.Tensor | None = None) -> torch.Tensor:
-        """Learned master pattern(s): (2, n, n), or (b, 2, n, n) for b scaled voltages."""
+        """Learned master pattern(s): (2, n, n), or (b, 2, n, n) for b scaled voltages.
+
+        Parameters
+        ----------
+        voltage
+            (b,) voltages divided by 30 kV (the attribute scale), blended
+            linearly between the knots; None gives the first knot.
+
+        Returns
+        -------
+        torch.Tensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> config = preset("geometric", texture_size=21, voltage_knots=3, use_voltage=True)
+        >>> dec = GeometricDecoder(config, default_detector(), Oh)
+        >>> dec.master_pattern(torch.tensor([10.0, 17.5]) / 30).shape
+        torch.Size([2, 2, 21, 21])
+        """
         textures = self.symmetric_textures()
         if voltage is None or textures.shape[0] == 1:
             return textures[0] if voltage is None else textures[0].expand(len(voltage), -1, -1, -1)
@@ -186,10 +248,41 @@ class GeometricDecoder(nn.Module):
         return (1 - weight) * textures[lower] + weight * textures[lower + 1]
 
     def project(self, quaternions: torch.Tensor, voltage: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw projected intensities (b, rows * cols) of the learned master pattern."""
+        """Raw projected intensities (b, rows * cols) of the learned master pattern.
+
+        Parameters
+        ----------
+        quaternions
+            (b, 4) unit quaternions.
+        voltage
+            (b,) voltages divided by 30 kV, or None.
+
+        Returns
+        -------
+        torch.Tensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> dec = GeometricDecoder(preset("geometric", texture_size=21), default_detector(), Oh)
+        >>> dec.project(torch.tensor([[1.0, 0, 0, 0]]), torch.tensor([0.5])).shape
+        torch.Size([1, 3600])
+        """
         textures = self.symmetric_textures().float()
         k, _, n, _ = textures.shape
         v = rotate_vectors(quaternions.float(), self.directions.to(quaternions.device))  # (b, p, 3)
+        if self.symmetry_grid is not None:
+            # Each pixel reads the fundamental sector, so pixels that are mirror
+            # images across a sector wall read the same texels. Sampling the
+            # symmetric texture where the pixel falls instead would mix texels
+            # copied exactly (inside the sector) with texels resampled from it
+            # (outside), and where a wall is curved in the Lambert square that
+            # border is a staircase: band edges crossing it were serrated.
+            v = self.sector(v)
         b, p = v.shape[:2]
         grid = lambert_coordinates(v).reshape(1, 1, b * p, 2)
         # All knots and both hemispheres in one lookup; the voltage blend is
@@ -205,6 +298,36 @@ class GeometricDecoder(nn.Module):
         return (1 - weight[:, None]) * vals[lower, items] + weight[:, None] * vals[lower + 1, items]
 
     def forward(self, z: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+        """Pattern logits (b, 1, rows, cols): projection, standardisation, head.
+
+        Parameters
+        ----------
+        z
+            (b, latent_dim) latent vectors.
+        attributes
+            (b, 4) fundamental-zone quaternions, or (b, 5) with the voltage
+            divided by 30 kV appended (see
+            :func:`~kikuchipy_gen.attributes.attribute_tensor`).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits; ``torch.sigmoid`` gives intensities in [0, 1].
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> dec = GeometricDecoder(preset("geometric", texture_size=21), default_detector(), Oh)
+        >>> from kikuchipy_gen.attributes import attribute_tensor
+        >>> import numpy as np
+        >>> attributes = attribute_tensor(np.array([[1.0, 0, 0, 0]]), np.array([20.0]))
+        >>> torch.sigmoid(dec(torch.zeros(1, 16), attributes)).shape
+        torch.Size([1, 1, 60, 60])
+        """
         q = attributes[:, :4].float()
         voltage = attributes[:, 4].float() if self.use_voltage else None
         x = self.project(q, voltage).reshape(-1, 1, *self.shape)
@@ -231,6 +354,19 @@ class GeometricDecoder(nn.Module):
         -------
         torch.Tensor
             float32 (2, size, size) on the CPU, upper hemisphere first.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.detector import default_detector
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import GeometricDecoder
+        >>> dec = GeometricDecoder(preset("geometric", texture_size=21), default_detector(), Oh)
+        >>> dec.lambert_master_pattern(20.0).shape
+        torch.Size([2, 21, 21])
+        >>> dec.lambert_master_pattern(20.0, size=51).shape
+        torch.Size([2, 51, 51])
         """
         if self.texture.shape[0] > 1 and energy is None:
             raise ValueError("This decoder is conditioned on voltage: give an energy in kV")
@@ -334,7 +470,28 @@ class LocalContrastHead(nn.Module):
         self.gain = nn.Parameter(torch.ones(1))
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Logits (b, 1, rows, cols) from standardised projections ``x`` of the same shape."""
+        """Logits (b, 1, rows, cols) from standardised projections ``x`` of the same shape.
+
+        Parameters
+        ----------
+        x
+            (b, 1, rows, cols) projected intensities, standardised per pattern.
+        z
+            (b, latent_dim) latent vectors.
+
+        Returns
+        -------
+        torch.Tensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import LocalContrastHead
+        >>> head = LocalContrastHead(preset("geometric"))
+        >>> head(torch.randn(2, 1, 60, 60), torch.zeros(2, 16)).shape
+        torch.Size([2, 1, 60, 60])
+        """
         mean = _box_mean(x[:, 0], self.window)
         var = (_box_mean(x[:, 0] ** 2, self.window) - mean**2).clamp(min=0)
         local = (x[:, 0] - mean) * torch.rsqrt(var + _LOCAL_EPS)
@@ -382,7 +539,28 @@ class DilatedHead(nn.Module):
         self.act = nn.LeakyReLU(config.leaky_slope)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Logits (b, 1, rows, cols) from standardised projections ``x`` of the same shape."""
+        """Logits (b, 1, rows, cols) from standardised projections ``x`` of the same shape.
+
+        Parameters
+        ----------
+        x
+            (b, 1, rows, cols) projected intensities, standardised per pattern.
+        z
+            (b, latent_dim) latent vectors.
+
+        Returns
+        -------
+        torch.Tensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> from kikuchipy_gen.models import preset
+        >>> from kikuchipy_gen.models.geometric import DilatedHead
+        >>> head = DilatedHead(preset("geometric", head="dilated"))
+        >>> head(torch.randn(2, 1, 60, 60), torch.zeros(2, 16)).shape
+        torch.Size([2, 1, 60, 60])
+        """
         # Bounded modulation: z refines the head, it cannot blow it up (an
         # unbounded FiLM let the KL run away when one batch was overfitted).
         scale, shift = torch.tanh(self.film(z)).chunk(2, dim=1)
