@@ -3,9 +3,11 @@
 An EBSD pattern depends on the orientation only up to the crystal symmetry:
 all symmetry-equivalent quaternions (and ``q`` and ``-q``) give the same
 pattern. A network fed raw quaternions would have to learn that many-to-one
-map. Instead, as in the paper, every orientation is reduced into the
-fundamental zone of the proper point group and given the sign with a
-non-negative scalar part, so each pattern has exactly one attribute vector.
+map. Instead, as in the paper's reference code (the paper samples its
+orientations in the cubic Rodrigues fundamental zone but does not say how
+attributes are reduced), every orientation is reduced into the fundamental
+zone of the proper point group and given the sign with a non-negative
+scalar part, so each pattern has exactly one attribute vector.
 The voltage, when used, is appended divided by 30 kV (the reference code's
 scaling), which keeps it of the order of the quaternion components.
 """

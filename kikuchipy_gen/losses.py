@@ -158,10 +158,22 @@ def disorientation_loss(q_pred: torch.Tensor, q_true: torch.Tensor, symmetry: to
     return disorientation(q_pred, q_true, symmetry).mean()
 
 
-def dot_orientation_loss(q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:
-    """The reference code's orientation loss ``1 - |<q, q'>|`` (no symmetry).
+def dot_orientation_loss(q_pred: torch.Tensor, q_true: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """The reference code's orientation loss ``scale * (1 - |<q, q'>|)`` (no crystal symmetry).
 
-    The code scales it by 1e4; scale it with the loss coefficient instead.
+    The reference code uses ``scale = 1e4`` (training takes it from
+    :attr:`~kikuchipy_gen.models.TrainConfig.dot_scale`) and the plain
+    product ``<q, q'>``; here its absolute value, so that ``q`` and ``-q``
+    (the same rotation) give zero.
+
+    Parameters
+    ----------
+    q_pred
+        Quaternions (n, 4); normalised here.
+    q_true
+        Unit quaternions (n, 4).
+    scale
+        Factor of the loss.
 
     Examples
     --------
@@ -170,8 +182,11 @@ def dot_orientation_loss(q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Te
     >>> q = torch.tensor([[1.0, 0, 0, 0]])
     >>> dot_orientation_loss(-q, q)  # q and -q are the same rotation
     tensor(0.)
+    >>> q90 = torch.tensor([[2**-0.5, 0, 0, 2**-0.5]])  # 90 deg about z
+    >>> round(float(dot_orientation_loss(q90, q, scale=1e4)), 1)  # the reference's factor
+    2928.9
     """
-    return (1 - torch.sum(F.normalize(q_pred, dim=-1) * q_true, dim=-1).abs()).mean()
+    return scale * (1 - torch.sum(F.normalize(q_pred, dim=-1) * q_true, dim=-1).abs()).mean()
 
 
 def voltage_mse(v_pred: torch.Tensor, v_true: torch.Tensor) -> torch.Tensor:
@@ -187,8 +202,17 @@ def voltage_mse(v_pred: torch.Tensor, v_true: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(v_pred.reshape(-1).float(), v_true.reshape(-1).float())
 
 
-def wasserstein_critic(score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
+def wasserstein_critic(score_real: torch.Tensor, score_fake: torch.Tensor, bounded: bool = False) -> torch.Tensor:
     """Critic loss ``-E[D(x)] + E[D(G(z))]``, eq. (11).
+
+    Parameters
+    ----------
+    score_real, score_fake
+        Critic scores of real and generated patterns.
+    bounded
+        Pass the scores through a sigmoid first, as the reference code does
+        (``-E[s(D(x))] + E[s(D(G(z)))]``, in [-1, 1]); the paper's eq. (11)
+        has the raw scores.
 
     Examples
     --------
@@ -196,12 +220,24 @@ def wasserstein_critic(score_real: torch.Tensor, score_fake: torch.Tensor) -> to
     >>> from kikuchipy_gen.losses import wasserstein_critic
     >>> wasserstein_critic(torch.tensor([2.0, 4.0]), torch.tensor([1.0, 1.0]))  # -3 + 1
     tensor(-2.)
+    >>> wasserstein_critic(torch.tensor([0.0]), torch.tensor([0.0]), bounded=True)  # -0.5 + 0.5
+    tensor(0.)
     """
+    if bounded:
+        score_real, score_fake = torch.sigmoid(score_real), torch.sigmoid(score_fake)
     return -score_real.mean() + score_fake.mean()
 
 
-def wasserstein_generator(score_fake: torch.Tensor) -> torch.Tensor:
+def wasserstein_generator(score_fake: torch.Tensor, bounded: bool = False) -> torch.Tensor:
     """Generator loss ``-E[D(G(z))]``, eq. (12).
+
+    Parameters
+    ----------
+    score_fake
+        Critic scores of generated patterns.
+    bounded
+        Through a sigmoid first, as the reference code does
+        (``-E[s(D(G(z)))]``).
 
     Examples
     --------
@@ -209,7 +245,11 @@ def wasserstein_generator(score_fake: torch.Tensor) -> torch.Tensor:
     >>> from kikuchipy_gen.losses import wasserstein_generator
     >>> wasserstein_generator(torch.tensor([1.0, 3.0]))
     tensor(-2.)
+    >>> wasserstein_generator(torch.tensor([0.0]), bounded=True)
+    tensor(-0.5000)
     """
+    if bounded:
+        score_fake = torch.sigmoid(score_fake)
     return -score_fake.mean()
 
 

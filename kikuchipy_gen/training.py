@@ -7,6 +7,12 @@
    the generator (decoder, and encoder unless ``update_encoder`` is off) the
    others, with the classifier's attribute losses and the adversarial term.
 
+Each stage has its own Adam optimiser (``opt_cvae``, ``opt_critic``, and for
+the joint stage ``opt_gan`` and ``opt_gan_critic``, new ones as in the
+reference code); when a stage begins, the moments of optimisers that no later
+step uses are released, so the peak memory is the weights, their gradients
+and the current stage's Adam moments.
+
 Everything a run needs to continue lives in ``<out>/checkpoints/last``:
 weights (safetensors), optimiser and RNG state (``torch.load`` with
 ``weights_only=True``) and a JSON state. Resuming continues exactly where the
@@ -119,10 +125,20 @@ class Trainer:
 
     Examples
     --------
+    Two steps per epoch of each stage on :func:`~kikuchipy_gen.data.tiny_dataset`:
+
+    >>> import tempfile
+    >>> from kikuchipy_gen.data import tiny_dataset
     >>> from kikuchipy_gen.models import TrainConfig, preset
     >>> from kikuchipy_gen.training import Trainer
-    >>> cfg = TrainConfig(dataset="ni.zarr", out="run", model=preset("compact"))  # doctest: +SKIP
-    >>> Trainer(cfg).run()  # doctest: +SKIP
+    >>> model = preset("geometric", texture_size=21)
+    >>> data = str(tiny_dataset().path)
+    >>> epochs = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2, sample_grid=False)
+    >>> cfg = TrainConfig(dataset=data, out=tempfile.mkdtemp(), model=model, **epochs)
+    >>> trainer = Trainer(cfg)
+    >>> trainer.run(show_progressbar=False)
+    >>> trainer.state.stage, trainer.state.step
+    ('done', 6)
     """
 
     def __init__(self, config: TrainConfig, resume: bool = False) -> None:
@@ -172,6 +188,7 @@ class Trainer:
         self.opt_cvae = torch.optim.Adam(self._generator_params(True), lr=config.cvae_lr, betas=betas)
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, betas=betas)
         self.opt_gan = torch.optim.Adam(self._generator_params(config.update_encoder), lr=config.gan_lr, betas=betas)
+        self.opt_gan_critic = torch.optim.Adam(self.critic.parameters(), lr=config.gan_critic_lr, betas=betas)
         self.state = _State()
         self._running = False
         self._last_saved_step: int | None = None
@@ -186,6 +203,21 @@ class Trainer:
         ----------
         show_progressbar
             Show a progress bar per epoch (rank 0 only).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.data import tiny_dataset
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> from kikuchipy_gen.training import Trainer
+        >>> model = preset("geometric", texture_size=21)
+        >>> data = str(tiny_dataset().path)
+        >>> epochs = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2, sample_grid=False)
+        >>> cfg = TrainConfig(dataset=data, out=tempfile.mkdtemp(), model=model, **epochs)
+        >>> trainer = Trainer(cfg)
+        >>> trainer.run(show_progressbar=False)
+        >>> [row["stage"] for row in trainer.state.history if "val_bce_per_pixel" in row]
+        ['cvae', 'critic', 'gan']
         """
         with self._own_rng(self._rng_state):
             self._running = True
@@ -218,6 +250,8 @@ class Trainer:
         }
         for stage in STAGES[STAGES.index(self.state.stage) if self.state.stage in STAGES else len(STAGES) :]:
             self.state.stage = stage
+            for optimizer in self._finished_optimizers(stage):
+                optimizer.state.clear()  # never stepped again: release its Adam moments
             _logger.info(
                 "Stage %s: epoch %d of %d, step %d", stage, self.state.epoch + 1, epochs[stage], self.state.step
             )
@@ -329,14 +363,16 @@ class Trainer:
             q_real = q_real[: len(x)]
             v_real = None if v_real is None else v_real[: len(x)]
         orientation = self._orientation_loss(q_real, attr[:, :4])
-        adversarial = wasserstein_critic(score_real.float(), score_fake.float())
+        adversarial = wasserstein_critic(
+            score_real.float(), score_fake.float(), bounded=self.config.critic_loss == "sigmoid"
+        )
         loss = self.config.alpha_orientation * orientation + self.config.alpha_critic * adversarial
         out = {"critic": adversarial.item(), "orientation": orientation.item()}
         if v_real is not None:
             voltage = voltage_mse(v_real, attr[:, 4])
             loss = loss + self.config.alpha_voltage * voltage
             out["voltage_mse_kv2"] = voltage.item() * VOLTAGE_SCALE**2
-        self._update(self.opt_critic, loss, out)
+        self._update(self._critic_optimizer(), loss, out)
         self._lipschitz()
         if self.config.orientation_loss == "disorientation":
             out["orientation_deg"] = math.degrees(orientation.item())
@@ -360,8 +396,14 @@ class Trainer:
         bce = bce_reconstruction(logits, x, self.config.bce_reduction)
         kl = kl_gaussian(mean.float(), logvar.float())
         k = self.kl_coefficient(kl.item())
-        orientation = self._orientation_loss(q_fake, attr[:, :4])
-        adversarial = wasserstein_generator(score_fake.float())
+        target = attr[:, :4]
+        if self.config.generator_orientation_target == "critic_real":
+            # The reference code's target: the classifier's reading of the real
+            # pattern, C(real), instead of the orientation the pattern was made at.
+            with torch.no_grad(), self._autocast():
+                _, target, _ = self.critic(x)  # the plain module: no DDP forward without a backward
+        orientation = self._orientation_loss(q_fake, target)
+        adversarial = wasserstein_generator(score_fake.float(), bounded=self.config.critic_loss == "sigmoid")
         loss = (
             self.config.alpha_rec * bce
             + self.config.kl_weight * k * kl
@@ -385,7 +427,28 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Reconstruction (latent mean) and classifier metrics on the validation split."""
+        """Reconstruction (latent mean) and classifier metrics on the validation split.
+
+        Returns
+        -------
+        dict
+            ``bce_per_pixel``, ``kl``, ``abs_dev`` and ``classifier_deg`` (mean
+            disorientation of the classifier's orientations, degrees).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.data import tiny_dataset
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> from kikuchipy_gen.training import Trainer
+        >>> model = preset("geometric", texture_size=21)
+        >>> data = str(tiny_dataset().path)
+        >>> epochs = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2, sample_grid=False)
+        >>> cfg = TrainConfig(dataset=data, out=tempfile.mkdtemp(), model=model, **epochs)
+        >>> trainer = Trainer(cfg)
+        >>> sorted(trainer.validate())
+        ['abs_dev', 'bce_per_pixel', 'classifier_deg', 'kl']
+        """
         split = "val" if "val" in self.dataset.sizes else "train"
         self.encoder.eval(), self.decoder.eval(), self.critic.eval()
         sums: dict[str, float] = {}
@@ -422,6 +485,21 @@ class Trainer:
         -------
         tuple of torch.Tensor
             Three float (n, rows, cols) CPU tensors in [0, 1].
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.data import tiny_dataset
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> from kikuchipy_gen.training import Trainer
+        >>> model = preset("geometric", texture_size=21)
+        >>> data = str(tiny_dataset().path)
+        >>> epochs = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2, sample_grid=False)
+        >>> cfg = TrainConfig(dataset=data, out=tempfile.mkdtemp(), model=model, **epochs)
+        >>> trainer = Trainer(cfg)
+        >>> real, reconstructed, sampled = trainer.sample_patterns(n=3)
+        >>> sampled.shape
+        torch.Size([3, 60, 60])
         """
         split = "val" if "val" in self.dataset.sizes else "train"
         stream = PatternStream(self.dataset, split, shuffle=False, rank=0, world_size=1)
@@ -440,6 +518,21 @@ class Trainer:
         Returns
         -------
         kikuchipy_gen.models.bundle.ModelBundle
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.data import tiny_dataset
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> from kikuchipy_gen.training import Trainer
+        >>> model = preset("geometric", texture_size=21)
+        >>> data = str(tiny_dataset().path)
+        >>> epochs = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2, sample_grid=False)
+        >>> cfg = TrainConfig(dataset=data, out=tempfile.mkdtemp(), model=model, **epochs)
+        >>> trainer = Trainer(cfg)
+        >>> from kikuchipy_gen import MLMasterPattern
+        >>> MLMasterPattern.from_bundle(trainer.bundle()).energies
+        [20.0]
         """
         info = _training_info(self.config, self.dataset.attrs, vars(self.state))
         return ModelBundle(self.config.model, self.decoder.state_dict(), info)
@@ -480,7 +573,21 @@ class Trainer:
     def _orientation_loss(self, q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:
         if self.config.orientation_loss == "disorientation":
             return disorientation_loss(q_pred.float(), q_true.float(), self.symmetry)
-        return dot_orientation_loss(q_pred.float(), q_true.float())
+        return dot_orientation_loss(q_pred.float(), q_true.float(), scale=self.config.dot_scale)
+
+    def _critic_optimizer(self) -> torch.optim.Optimizer:
+        """The critic's optimiser in the current stage."""
+        if self.state.stage == "gan" and self.config.gan_critic_optimizer == "new":
+            return self.opt_gan_critic
+        return self.opt_critic
+
+    def _finished_optimizers(self, stage: str) -> list[torch.optim.Optimizer]:
+        """Optimisers that no step of ``stage`` or a later stage uses."""
+        if stage == "critic":
+            return [self.opt_cvae]
+        if stage == "gan":
+            return [self.opt_cvae] + ([self.opt_critic] if self.config.gan_critic_optimizer == "new" else [])
+        return []
 
     def _generator_params(self, with_encoder: bool) -> list[torch.nn.Parameter]:
         params = list(self.decoder.parameters())
@@ -511,12 +618,13 @@ class Trainer:
     @torch.no_grad()
     def _lipschitz(self) -> None:
         mode = self.config.lipschitz
+        bound = self.critic.lipschitz_modules()
         if mode == "clip":
-            for p in self.critic.parameters():
+            for p in (p for m in bound for p in m.parameters()):
                 p.clamp_(-self.config.clip_value, self.config.clip_value)
         elif mode == "maxnorm":
             # The reference code's MaxNorm(5) on conv kernels: cap each output filter's norm.
-            for module in self.critic.modules():
+            for module in (sub for m in bound for sub in m.modules()):
                 if isinstance(module, torch.nn.Conv2d):
                     w = module.weight
                     norms = w.flatten(1).norm(dim=1).clamp_min(1e-12)
@@ -524,7 +632,33 @@ class Trainer:
 
     # ---------------------------------------------------------- checkpoints
     def save_checkpoint(self, name: str = "last") -> Path:
-        """Write weights, optimiser/RNG state and run state atomically (rank 0 only)."""
+        """Write weights, optimiser/RNG state and run state atomically (rank 0 only).
+
+        Parameters
+        ----------
+        name
+            Checkpoint name: a folder under ``<out>/checkpoints``.
+
+        Returns
+        -------
+        pathlib.Path
+            The checkpoint folder.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.data import tiny_dataset
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> from kikuchipy_gen.training import Trainer
+        >>> model = preset("geometric", texture_size=21)
+        >>> data = str(tiny_dataset().path)
+        >>> epochs = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2, sample_grid=False)
+        >>> cfg = TrainConfig(dataset=data, out=tempfile.mkdtemp(), model=model, **epochs)
+        >>> trainer = Trainer(cfg)
+        >>> path = trainer.save_checkpoint("mine")
+        >>> path.name, (path / "decoder.safetensors").is_file()
+        ('mine', True)
+        """
         final = self.out / "checkpoints" / name
         if self.rank != 0:
             return final
@@ -547,6 +681,7 @@ class Trainer:
                 "opt_cvae": self.opt_cvae.state_dict(),
                 "opt_critic": self.opt_critic.state_dict(),
                 "opt_gan": self.opt_gan.state_dict(),
+                "opt_gan_critic": self.opt_gan_critic.state_dict(),
                 "torch_rng": torch.get_rng_state() if self._running else self._rng_state,
             },
             tmp / "optimizers.pt",
@@ -586,6 +721,23 @@ class Trainer:
         ----------
         path
             The checkpoint folder, e.g. ``<out>/checkpoints/last``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.data import tiny_dataset
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> from kikuchipy_gen.training import Trainer
+        >>> model = preset("geometric", texture_size=21)
+        >>> data = str(tiny_dataset().path)
+        >>> epochs = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=2, sample_grid=False)
+        >>> cfg = TrainConfig(dataset=data, out=tempfile.mkdtemp(), model=model, **epochs)
+        >>> trainer = Trainer(cfg)
+        >>> path = trainer.save_checkpoint("start")
+        >>> trainer.run(show_progressbar=False)
+        >>> trainer.load_checkpoint(path)  # back to step 0
+        >>> trainer.state.step, trainer.state.stage
+        (0, 'cvae')
         """
         path = _find_checkpoint(Path(path))
         if path is None:
@@ -610,6 +762,17 @@ class Trainer:
         self.state = _State(
             **json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv")
         )
+        if "opt_gan_critic" in extra:
+            self.opt_gan_critic.load_state_dict(extra["opt_gan_critic"])
+        elif self.state.stage == "gan" and self.config.gan_critic_optimizer == "new":
+            # Written before the joint stage had its own critic optimiser: that
+            # run's critic stepped with the pre-training's optimiser.
+            _logger.warning(
+                "%s predates gan_critic_optimizer and stopped in the joint stage; its critic continues with "
+                "a fresh optimiser at gan_critic_lr. Set gan_critic_optimizer = 'pretraining' to continue it "
+                "as it was trained",
+                path,
+            )
         self._last_saved_step = self.state.step
 
 

@@ -174,10 +174,9 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         evaluate(kinematical_model, tmp_path, n_test=5, n_refine=10)
 
 
-@pytest.mark.parametrize("report", ["pretrained_ni", "table1/cvae_end", "table1/gan_end"])
+@pytest.mark.parametrize("report", ["pretrained_ni", "pretrained_ni_test_grid", "table1/cvae_end", "table1/gan_end"])
 def test_result_rewrites_committed_reports(report):
-    # The committed reports were written before the result object existed:
-    # read back, it writes the same metrics.json and report.md, byte for byte.
+    # Read back, a committed report writes the same metrics.json and report.md, byte for byte.
     folder = Path(__file__).parents[1] / "docs" / "reports" / report
     result = EvaluationResult.from_dict(json.loads((folder / "metrics.json").read_text()))
     assert all(isinstance(kv, float) for kv in result.energies) and result.energies[10.0].trained
@@ -211,3 +210,59 @@ def test_evaluate_some_voltages_leaving_matplotlib_alone(kinematical_model, tmp_
     result = EvaluationResult.from_dict(m)
     assert result.to_json() == (tmp_path / "metrics.json").read_text()
     assert result.to_markdown() == (tmp_path / "report.md").read_text()
+
+
+def test_evaluate_on_the_test_grid_at_the_training_density(kinematical_model, kinematical_dataset, tmp_path):
+    from kikuchipy_gen.models.bundle import info_from_dataset
+
+    ds = kinematical_dataset
+    training = {"dataset_fingerprint": ds.attrs["fingerprint"], "splits": ds.attrs["splits"]}
+    model = MLMasterPattern(
+        kinematical_model.bundle.config, kinematical_model.bundle.weights, info_from_dataset(ds.attrs, training)
+    )
+    m = evaluate(
+        model, tmp_path, unseen=[], dataset=ds.path, n_test=6, n_refine=3, matrix_patterns=2, show_progressbar=False
+    )
+    s = m["settings"]
+    # The paper's way: held-out test grid, dictionary at the training density (n = 8: 193 orientations).
+    assert s["n_test"] == 6 and "held-out test grid" in s["test_orientations"]
+    assert s["dictionary_n"] == 8 and s["dictionary_size"] == ds.sizes["train"] == 193
+    assert "training density" in s["dictionary_density"]
+    vm = m["voltage_matrix"]
+    assert vm["start_offset_deg"] is None and np.isfinite(vm["mean_refined_deg"]).all()
+    assert "signed_deviation.png" in m["figures"] and "histograms.png" in m["figures"]
+    report = (tmp_path / "report.md").read_text()
+    assert "held-out test grid" in report and "training density" in report
+    assert "dictionary indexing at the physics voltage, then refinement" in report
+    assert "compare it with 'refined generated'" in report
+    # The physics patterns of those orientations are the dataset's own test patterns: BCE recomputed.
+    grid = ds.rotations("test").data.reshape(-1, 4)
+    pick = np.unique(np.linspace(0, len(grid) - 1, 6).round().astype(int))
+    rot = Rotation(grid[pick])
+    real = physics_patterns(
+        model.reference_master_pattern(30), rot, model.detector, 30, clahe_from_info(model.info.get("preprocessing"))
+    )
+    assert m["energies"]["30"]["bce"] == pytest.approx(bce_per_pixel(model.decode(rot, energy=30), real), rel=1e-6)
+    # Another dataset's test grid is refused; a model without a training record falls back to n = 30.
+    other = MLMasterPattern(
+        kinematical_model.bundle.config,
+        kinematical_model.bundle.weights,
+        info_from_dataset(ds.attrs, {**training, "dataset_fingerprint": "0" * 64}),
+    )
+    with pytest.raises(ValueError, match="not the one the model was trained on"):
+        evaluate(other, tmp_path / "x", dataset=ds.path, show_progressbar=False)
+    from kikuchipy_gen.evaluation.report import _training_density
+
+    assert _training_density(kinematical_model)[0] == 30 and "default" in _training_density(kinematical_model)[1]
+
+
+def test_matrix_offset_start_and_figures():
+    from kikuchipy_gen.evaluation.figures import plot_histograms, plot_signed_deviation
+
+    x = np.random.default_rng(0).random((2, 8, 8))
+    fig = plot_histograms(x, x**2)
+    curve = fig.axes[1].lines[0].get_ydata()  # the optimal BCE of Fig. 3c: ln 2 at 0.5, 0 at the ends
+    assert curve.max() == pytest.approx(np.log(2), abs=1e-4) and curve[0] < 0.01
+    assert "mean -" in plot_signed_deviation(x**2 - x).axes[0].get_title()
+    with pytest.raises(ValueError, match="matrix_start"):
+        evaluate("nowhere", "out", matrix_start="diagonal")

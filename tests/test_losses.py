@@ -110,3 +110,20 @@ def test_attributes_are_fundamental_zone_representatives():
     assert attr.shape == (200, 5) and attr[-1, 4].item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="finite"):
         encode_attributes(r[:2], "m-3m", [np.nan, 1.0])
+
+
+def test_reference_code_variants_of_the_losses():
+    # The reference's orientation loss carries a factor 1e4; its critic and generator
+    # losses pass the scores through a sigmoid, bounding them to [-1, 1] and [-1, 0].
+    q = torch.nn.functional.normalize(torch.randn(5, 4), dim=1)
+    p = torch.nn.functional.normalize(torch.randn(5, 4), dim=1)
+    assert dot_orientation_loss(p, q, scale=1e4).item() == pytest.approx(1e4 * dot_orientation_loss(p, q).item())
+    real, fake = torch.tensor([50.0, -3.0]), torch.tensor([-50.0, 2.0])
+    bounded = wasserstein_critic(real, fake, bounded=True)
+    assert bounded.item() == pytest.approx(-torch.sigmoid(real).mean().item() + torch.sigmoid(fake).mean().item())
+    assert -1 <= bounded.item() <= 1 and abs(wasserstein_critic(real, fake).item()) > 1
+    assert wasserstein_generator(torch.tensor([1e3]), bounded=True).item() == pytest.approx(-1.0)
+    # Bounded, the gradient vanishes for saturated scores, unlike eq. (11)'s.
+    s = torch.tensor([30.0], requires_grad=True)
+    wasserstein_generator(s, bounded=True).backward()
+    assert abs(s.grad.item()) < 1e-10

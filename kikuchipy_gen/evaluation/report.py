@@ -2,15 +2,19 @@
 
 :func:`evaluate` compares generated patterns with the physics the model learned
 from (:meth:`~kikuchipy_gen.MLMasterPattern.reference_master_pattern`, rebuilt
-from the recorded provenance and preprocessed as in training) on random test
-orientations, which no grid shares:
+from the recorded provenance and preprocessed as in training) on the held-out
+test grid of the model's dataset when it is given (as the paper), otherwise on
+random test orientations, which no grid shares:
 
-1. pixel metrics: BCE against the optimum, pixel histograms, deviations;
+1. pixel metrics: BCE against the optimum, pixel histograms, absolute and
+   signed deviations;
 2. dictionary indexing of generated (and, as the floor, physics) patterns
-   with kikuchipy against a lazy physics dictionary at a training density;
+   with kikuchipy against a lazy physics dictionary, by default at the
+   model's training density (as the paper's Fig. 3e);
 3. refinement of both against the physics master pattern (BOBYQA through
    py-bobyqa by default, :mod:`kikuchipy_gen.refinement`);
-4. the voltage matrix: generated at one voltage, refined at each (Fig. 5);
+4. the voltage matrix: generated at one voltage, dictionary-indexed and
+   refined at each (Fig. 5);
 5. band width versus voltage, at training and unseen voltages;
 6. the time of the physics route against the generative one (Table 2).
 
@@ -60,6 +64,7 @@ _logger = logging.getLogger(__name__)
 
 _IN_MEMORY_DICTIONARY = 20_000
 _MATRIX_OFFSET_DEG = 1.0
+_DEFAULT_DICTIONARY_N = 30
 _ROUTES = ("generated", "physics")
 _STAGES = (
     "physics master patterns",
@@ -89,8 +94,8 @@ def evaluate(
     out: str | Path,
     energies: Sequence[float] | None = None,
     unseen: Sequence[float] | None = None,
-    n_test: int = 200,
-    dictionary_n: int = 30,
+    n_test: int | None = None,
+    dictionary_n: int | None = None,
     n_refine: int = 100,
     method: str = "bobyqa",
     voltage_matrix: bool = True,
@@ -99,6 +104,8 @@ def evaluate(
     time_physics: bool = False,
     show_progressbar: bool = True,
     physics_path: str | Path | None = None,
+    dataset: str | Path | None = None,
+    matrix_start: str = "indexing",
 ) -> dict[str, Any]:
     """Evaluate a model against its physics and write a report folder.
 
@@ -115,10 +122,16 @@ def evaluate(
         Voltages between the training ones (kV); default the midpoints of
         consecutive training voltages. Pass ``[]`` for none.
     n_test
-        Random test orientations (uniform on SO(3), seeded).
+        Test orientations. With ``dataset``: that many of its held-out test
+        grid, evenly spread over it (default the whole grid, as the paper);
+        without: random orientations, uniform on SO(3), seeded (default
+        200).
     dictionary_n
         Density of the physics dictionary (cubochoric steps as EMsoft's
         ``n``; 30 gives 9,077 m-3m orientations, 100 the paper's 333,227).
+        Default: the model's training density, found from the size of its
+        recorded training split (the paper indexes at the training
+        density); 30 for a model that records none. The report says which.
     n_refine
         Patterns refined per voltage (the first of the test set).
     method
@@ -139,6 +152,16 @@ def evaluate(
     physics_path
         For a model learned from an EMsoft master-pattern file: that file
         (a recorded path is not opened on its own; its SHA-256 must match).
+    dataset
+        The dataset the model was trained on (its fingerprint must match
+        the model's record): the test orientations are its held-out test
+        grid.
+    matrix_start
+        Where the voltage matrix's refinements start: ``"indexing"`` (the
+        paper: dictionary indexing against the physics at the indexing
+        voltage, then refinement from the best match) or ``"offset"`` (1
+        deg off the truth, about seeded random axes: the voltage effect
+        without the dictionary's misses).
 
     Returns
     -------
@@ -153,8 +176,15 @@ def evaluate(
     >>> from kikuchipy_gen.evaluation import evaluate
     >>> metrics = evaluate("runs/my_model", "runs/my_model/report")  # doctest: +SKIP
     """
+    if matrix_start not in ("indexing", "offset"):
+        raise ValueError(f"matrix_start must be 'indexing' or 'offset', got {matrix_start!r}")
     mlmp = model if isinstance(model, MLMasterPattern) else MLMasterPattern.load(model)
     trained = [float(e) for e in mlmp.energies]
+    test_rot, test_source = _test_orientations(mlmp, dataset, n_test, seed)
+    if dataset is not None and n_test is None:
+        n_refine = min(int(n_refine), test_rot.size)  # a small test grid: refine all of it
+    n_test = test_rot.size
+    dictionary_n, dictionary_source = _training_density(mlmp) if dictionary_n is None else (int(dictionary_n), "given")
     energies, unseen = _check_arguments(mlmp, energies, unseen, n_test, dictionary_n, n_refine, method, matrix_patterns)
     all_kv = sorted(set(energies) | set(unseen))
     evaluated_trained = [e for e in trained if e in all_kv]
@@ -165,12 +195,13 @@ def evaluate(
     bar = tqdm(total=len(_STAGES), desc="evaluate", disable=not show_progressbar)
     detector, phase = mlmp.detector, mlmp.phase
     clahe = clahe_from_info(mlmp.info.get("preprocessing"))
-    test_rot = random_rotations(int(n_test), seed)
     settings = {
         "energies": energies,
         "unseen": unseen,
         "n_test": int(n_test),
+        "test_orientations": test_source,
         "dictionary_n": int(dictionary_n),
+        "dictionary_density": dictionary_source,
         "n_refine": int(n_refine),
         "method": method,
         "seed": seed,
@@ -188,7 +219,8 @@ def evaluate(
     with _stage(bar, _STAGES[2]):
         dict_rot = sample_orientations(phase.point_group, n=int(dictionary_n))
         settings["dictionary_size"] = int(dict_rot.size)
-        indexed, indexed_angles = _dictionary_indexing(patterns, masters, dict_rot, test_rot, detector, phase, clahe)
+        dictionaries = _dictionaries(masters, dict_rot, detector, clahe)
+        indexed, indexed_angles = _dictionary_indexing(patterns, dictionaries, test_rot, detector, phase)
     with _stage(bar, _STAGES[3]):
         refined_angles = _refinement(patterns, masters, indexed, test_rot, int(n_refine), detector, phase, method)
     with _stage(bar, _STAGES[4]):
@@ -197,6 +229,7 @@ def evaluate(
             matrix = _voltage_matrix(
                 patterns,
                 masters,
+                dictionaries if matrix_start == "indexing" else None,
                 evaluated_trained,
                 test_rot,
                 min(int(matrix_patterns), int(n_refine)),
@@ -328,31 +361,39 @@ def _pixel_metrics(
     return patterns, pixel
 
 
+def _dictionaries(
+    masters: dict[float, EBSDMasterPattern], dict_rot: Rotation, detector: EBSDDetector, clahe: CLAHE | None
+) -> dict[float, Any]:
+    """The lazy physics dictionary at each voltage, computed once when small enough to keep."""
+    dictionaries = {}
+    for e, master in masters.items():
+        dictionary = physics_dictionary(master, dict_rot, detector, e, clahe)
+        if dict_rot.size <= _IN_MEMORY_DICTIONARY:
+            # Small enough to keep (~0.3 GB per voltage): project and CLAHE once
+            # for every indexing run instead of once per run.
+            dictionary.compute(show_progressbar=False)
+        dictionaries[e] = dictionary
+    return dictionaries
+
+
 def _dictionary_indexing(
     patterns: dict[float, _Patterns],
-    masters: dict[float, EBSDMasterPattern],
-    dict_rot: Rotation,
+    dictionaries: dict[float, Any],
     test_rot: Rotation,
     detector: EBSDDetector,
     phase: Phase,
-    clahe: CLAHE | None,
 ) -> tuple[dict[float, dict[str, CrystalMap]], dict[float, dict[str, np.ndarray]]]:
-    """Index both routes' patterns against a physics dictionary at a training density.
+    """Index both routes' patterns against the physics dictionary of their voltage.
 
     Returns, per voltage and route, kikuchipy's crystal map and the
     disorientations to the true orientations in degrees.
     """
     xmaps, angles = {}, {}
     for e, p in patterns.items():
-        dictionary = physics_dictionary(masters[e], dict_rot, detector, e, clahe)
-        if dict_rot.size <= _IN_MEMORY_DICTIONARY:
-            # Small enough to keep (~0.3 GB): project and CLAHE once for both
-            # indexing runs instead of once per run.
-            dictionary.compute(show_progressbar=False)
         xmaps[e], angles[e] = {}, {}
         for route in _ROUTES:
             # kikuchipy prints its own indexing summary; it has no argument to silence it.
-            xmap = as_ebsd(p.of(route), test_rot, phase, detector).dictionary_indexing(dictionary, keep_n=1)
+            xmap = as_ebsd(p.of(route), test_rot, phase, detector).dictionary_indexing(dictionaries[e], keep_n=1)
             xmaps[e][route] = xmap
             angles[e][route] = disorientation(xmap, test_rot, phase)
     return xmaps, angles
@@ -410,6 +451,7 @@ def _refined_summaries(angles: dict[str, np.ndarray]) -> tuple[dict[str, dict], 
 def _voltage_matrix(
     patterns: dict[float, _Patterns],
     masters: dict[float, EBSDMasterPattern],
+    dictionaries: dict[float, Any] | None,
     energies: list[float],
     test_rot: Rotation,
     m: int,
@@ -418,27 +460,26 @@ def _voltage_matrix(
     phase: Phase,
     method: str,
 ) -> VoltageMatrix:
-    """Fig. 5: the first ``m`` patterns generated at each voltage, refined with the physics at each.
+    """Fig. 5: the first ``m`` patterns generated at each voltage, indexed and refined with the physics at each.
 
-    The refinements start 1 deg off the truth, about axes drawn with
-    ``seed + 1``, so that dictionary misses, common to physics and model, do
-    not mask the voltage effect.
+    With ``dictionaries`` (the paper's way) each cell dictionary-indexes the
+    patterns against the physics dictionary at the indexing voltage and
+    refines from the best match; without, the refinements start 1 deg off
+    the truth, about axes drawn with ``seed + 1``, so that dictionary
+    misses do not mask the voltage effect.
     """
     rot = Rotation(test_rot.data[:m])
-    axes = np.random.default_rng(seed + 1).standard_normal((m, 3))
-    start = Rotation.from_axes_angles(axes, np.deg2rad(_MATRIX_OFFSET_DEG)) * rot
-    start_map = CrystalMap(start, phase_list=PhaseList(phase.deepcopy()), x=np.arange(m))
+    if dictionaries is None:
+        axes = np.random.default_rng(seed + 1).standard_normal((m, 3))
+        start = Rotation.from_axes_angles(axes, np.deg2rad(_MATRIX_OFFSET_DEG)) * rot
+        start_map = CrystalMap(start, phase_list=PhaseList(phase.deepcopy()), x=np.arange(m))
     means, medians = np.full((2, len(energies), len(energies)), np.nan)
     for i, eg in enumerate(energies):
+        generated = as_ebsd(patterns[eg].generated[:m], rot, phase, detector)
         for j, ei in enumerate(energies):
-            xmap = refine_orientations(
-                as_ebsd(patterns[eg].generated[:m], rot, phase, detector),
-                start_map,
-                detector,
-                masters[ei],
-                ei,
-                method=method,
-            )
+            if dictionaries is not None:
+                start_map = best_matches(generated.dictionary_indexing(dictionaries[ei], keep_n=1))
+            xmap = refine_orientations(generated, start_map, detector, masters[ei], ei, method=method)
             angles = disorientation(xmap, rot, phase)
             means[i, j], medians[i, j] = float(angles.mean()), float(np.median(angles))
     return VoltageMatrix(
@@ -447,8 +488,58 @@ def _voltage_matrix(
         mean_refined_deg=means,
         median_refined_deg=medians,
         patterns_per_cell=m,
-        start_offset_deg=_MATRIX_OFFSET_DEG,
+        start_offset_deg=None if dictionaries is not None else _MATRIX_OFFSET_DEG,
     )
+
+
+def _test_orientations(
+    mlmp: MLMasterPattern, dataset: str | Path | None, n_test: int | None, seed: int
+) -> tuple[Rotation, str]:
+    """The test orientations and a sentence saying which they are."""
+    if n_test is not None and int(n_test) < 1:
+        raise ValueError(f"n_test must be >= 1, got {n_test}")
+    if dataset is None:
+        n = 200 if n_test is None else int(n_test)
+        return random_rotations(n, seed), f"{n} random orientations, uniform on SO(3) (seed {seed})"
+    from kikuchipy_gen.dataset import EBSDDataset
+
+    ds = EBSDDataset(dataset)
+    recorded = (mlmp.training or {}).get("dataset_fingerprint")
+    if recorded is not None and recorded != ds.attrs.get("fingerprint"):
+        raise ValueError(
+            f"The dataset {str(dataset)!r} is not the one the model was trained on (fingerprints differ); "
+            "pass that dataset or leave out --dataset for random test orientations"
+        )
+    if "test" not in ds.sizes:
+        raise ValueError(f"The dataset {str(dataset)!r} has no test split")
+    grid = ds.rotations("test")
+    q = grid.data.reshape(-1, 4)
+    total = len(q)
+    n = total if n_test is None else min(int(n_test), total)
+    pick = np.unique(np.linspace(0, total - 1, n).round().astype(int))
+    return Rotation(q[pick]), f"{len(pick)} of the {total} orientations of the dataset's held-out test grid"
+
+
+def _training_density(mlmp: MLMasterPattern) -> tuple[int, str]:
+    """The density ``n`` of the model's training grid and a sentence saying how it was found.
+
+    Models record the size of their training split, not its density: the
+    density is the ``n`` whose fundamental-zone grid has that size (a
+    cubochoric grid of (2n + 1)^3 points over the proper group's order,
+    checked by sampling it).
+    """
+    splits = (mlmp.training or {}).get("splits") or {}
+    size = splits.get("train") if isinstance(splits, dict) else None
+    fallback = _DEFAULT_DICTIONARY_N
+    if not isinstance(size, int) or size < 1:
+        return fallback, f"n = {fallback}, the default (the model records no training split)"
+    point_group = mlmp.phase.point_group
+    order = point_group.proper_subgroup.size
+    guess = round(((size * order) ** (1 / 3) - 1) / 2)
+    for n in sorted(range(max(1, guess - 2), guess + 3), key=lambda n: abs(n - guess)):
+        if sample_orientations(point_group, n=n).size == size:
+            return n, f"n = {n}, the model's training density ({size:,} training orientations)"
+    return fallback, f"n = {fallback}, the default (no grid density gives the {size:,} training orientations)"
 
 
 def _figures_and_report(
@@ -480,6 +571,7 @@ def _figures_and_report(
         "deviation.png": figures.plot_deviation(
             np.abs(p.generated - p.physics), 0.15, result.energies[mid].deviation["fraction_within"], label
         ),
+        "signed_deviation.png": figures.plot_signed_deviation(p.generated - p.physics, label),
         "disorientation.png": figures.plot_disorientations(
             {
                 "DI generated": indexed_angles[mid]["generated"],

@@ -14,7 +14,7 @@ from kikuchipy_gen.models.config import (
     preset,
     save_config,
 )
-from kikuchipy_gen.models.networks import CriticClassifier, Decoder, Encoder
+from kikuchipy_gen.models.networks import CriticClassifier, Decoder, Encoder, describe_preset
 
 __all__ = [
     "ConvDecoderConfig",
@@ -24,6 +24,7 @@ __all__ = [
     "GeometricDecoderConfig",
     "ModelConfig",
     "TrainConfig",
+    "describe_preset",
     "load_config",
     "preset",
     "save_config",

@@ -175,22 +175,60 @@ class ModelBundle:
     # ------------------------------------------------------------ views
     @cached_property
     def phase(self) -> Phase:
-        """The orix phase the model was trained on."""
+        """The orix phase the model was trained on.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> bundle.phase.name, bundle.phase.space_group.short_name
+        ('ni', 'Fm-3m')
+        """
         return phase_from_dict(self.info["phase"])
 
     @property
     def detector(self) -> EBSDDetector:
-        """The detector the model was trained for (a new object each access)."""
+        """The detector the model was trained for (a new object each access).
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> bundle.detector.shape
+        (60, 60)
+        """
         return detector_from_dict(self.info["detector"])
 
     @property
     def energies(self) -> list[float]:
-        """The training voltages (kV)."""
+        """The training voltages (kV).
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> bundle.energies
+        [10.0, 15.0, 20.0, 25.0, 30.0]
+        """
         return [float(e) for e in self.info["energies"]]
 
     @cached_property
     def digest(self) -> str:
-        """SHA-256 of config, info and weights: the model's identity in caches and dask keys."""
+        """SHA-256 of config, info and weights: the model's identity in caches and dask keys.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> len(bundle.digest)
+        64
+        >>> ModelBundle.from_bytes(bundle.to_bytes()).digest == bundle.digest
+        True
+        """
         h = hashlib.sha256(json.dumps(self.config.to_dict(), sort_keys=True).encode())
         h.update(json.dumps(self.info, sort_keys=True, default=str).encode())
         h.update(save_safetensors(self.weights))
@@ -213,6 +251,15 @@ class ModelBundle:
         Returns
         -------
         torch.nn.Module
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> decoder = bundle.build_decoder()
+        >>> type(decoder).__name__, decoder.training
+        ('GeometricDecoder', False)
         """
         # The fresh weights are overwritten at once; their random draws must
         # not move the caller's global RNG.
@@ -250,6 +297,22 @@ class ModelBundle:
         Returns
         -------
         ModelBundle
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``model.json`` or the weights are missing.
+        ValueError
+            If a file is malformed or the weights do not fit the config;
+            nothing is unpickled.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> bundle.config.decoder.kind, bundle.config.use_voltage
+        ('geometric', True)
         """
         path = Path(path)
         meta_file = path / _META_FILE
@@ -279,6 +342,19 @@ class ModelBundle:
         Returns
         -------
         pathlib.Path
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> import tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = bundle.write(f"{tmp.name}/my_model")
+        >>> sorted(p.name for p in folder.iterdir())
+        ['decoder.safetensors', 'model.json']
+        >>> ModelBundle.read(folder).digest == bundle.digest
+        True
         """
         path = Path(path)
         if (path / _META_FILE).exists() and not overwrite:
@@ -289,12 +365,45 @@ class ModelBundle:
         return path
 
     def to_bytes(self) -> dict[str, bytes]:
-        """The bundle as plain bytes (JSON and safetensors), e.g. to send to a dask worker."""
+        """The bundle as plain bytes (JSON and safetensors), e.g. to send to a dask worker.
+
+        Returns
+        -------
+        dict
+            ``meta`` (JSON) and ``weights`` (safetensors), both bytes.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> sorted(bundle.to_bytes())
+        ['meta', 'weights']
+        """
         return {"meta": json.dumps(self._meta()).encode(), "weights": save_safetensors(self.weights)}
 
     @classmethod
     def from_bytes(cls, data: dict[str, bytes]) -> ModelBundle:
-        """Inverse of :meth:`to_bytes`."""
+        """Inverse of :meth:`to_bytes`.
+
+        Parameters
+        ----------
+        data
+            ``meta`` and ``weights`` bytes; checked as :meth:`read` checks files.
+
+        Returns
+        -------
+        ModelBundle
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> bundle = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+        >>> copy = ModelBundle.from_bytes(bundle.to_bytes())
+        >>> copy.energies == bundle.energies
+        True
+        """
         return cls._from_meta(json.loads(data["meta"]), _read_safetensors(data["weights"], "bytes"), "bytes")
 
     def _meta(self) -> dict[str, Any]:

@@ -44,7 +44,7 @@ _MAX_HEAD_WINDOW = 255  # pixels: 17x the default 15; wider is no longer a local
 # (channels x pattern area / 16) x width weights. Their total is bounded by 2**33
 # (32 GiB of float32; with gradients and Adam's two moments 128 GiB, the memory of
 # the largest single GPU, and DistributedDataParallel keeps a whole copy on each).
-# The paper preset with a voltage head has 1.7e9.
+# The paper preset with a voltage head has 1.2e9.
 _MAX_WEIGHTS = 2**33
 _MAX_BATCH_SIZE = 65536  # a typo guard: the paper trains with 8-16
 _MAX_WORKERS = 256  # DataLoader worker processes
@@ -52,6 +52,7 @@ _MAX_WORKERS = 256  # DataLoader worker processes
 # an lr above 1 wrecks weights initialised at ~1/sqrt(fan_in) in one step; the
 # paper uses 4e-6-1e-4 and the CPU configs up to 3e-3. Above 1 is a typo.
 _MAX_LR = 1.0
+_MAX_DOT_SCALE = 1e6  # the reference code's factor is 1e4
 _MAX_SEED = 2**64 - 1  # the largest seed torch accepts (numpy takes any seed >= 0)
 
 
@@ -290,8 +291,10 @@ _DECODER_CONFIGS = {c.kind: c for c in (ConvDecoderConfig, GeometricDecoderConfi
 class ModelConfig:
     """Architecture of the EBSD-CVAE/GAN (Fig. 1 of the paper).
 
-    The encoder and the critic/classifier are the paper's; the decoder is
-    one of two kinds, each with its own configuration in :attr:`decoder`.
+    The defaults are the ``paper`` preset: the layer sizes of the paper's
+    reference code (``docs/faithfulness.rst`` lists where the blocks
+    differ). The decoder is one of two kinds, each with its own
+    configuration in :attr:`decoder`.
 
     Parameters
     ----------
@@ -311,10 +314,37 @@ class ModelConfig:
     blocks
         (channels, stride) of the encoder's residual blocks; the conv
         decoder mirrors them.
-    encoder_dense, critic_dense
-        Hidden dense layer widths.
+    encoder_dense
+        Hidden dense layer widths of the encoder.
     critic_blocks
-        (channels, stride) of the critic/classifier trunk.
+        (channels, stride) of the critic/classifier's convolutional trunk
+        (paper: 256, 512, 728 at 60x60, then 256 at stride 2, so that the
+        reference's flatten->2048 layer sees 256 x 30 x 30 = 230,400
+        features).
+    critic_layout
+        ``"shared"`` (the paper and its reference code): one dense trunk of
+        widths ``critic_dense`` on the flattened features, then a small
+        critic head (``critic_head_dense`` -> 1 score) and a small
+        classifier head (``classifier_dense`` -> the quaternion, plus the
+        voltage as one more output of its last layer). ``"separate"``:
+        three full dense stacks of ``critic_dense`` on the flattened
+        features (critic, quaternion, voltage), the layout of models
+        trained before the shared one existed; the CPU presets keep it.
+    classifier_trunk
+        ``"shared"`` (the reference code): the classifier reads the critic's
+        convolutional trunk. ``"own"``: the classifier has a trunk of the
+        same shape to itself, and the Lipschitz constraint (weight clipping
+        or MaxNorm) binds only the critic. On a shared trunk the 0.01
+        clipping and the unbounded Wasserstein term leave the classifier
+        unable to learn orientations (measured on a tiny model: no better
+        than answering the mean orientation; with its own trunk it is).
+    critic_dense
+        Widths of the dense trunk (``"shared"``, paper: 2048) or of each
+        head's stack (``"separate"``).
+    critic_head_dense, classifier_dense
+        Hidden widths of the critic and classifier heads after the shared
+        trunk (reference code: 1024-256 and 2048-1024-256); unused by
+        ``"separate"``.
     leaky_slope
         Negative slope of the leaky ReLUs.
     decoder
@@ -330,7 +360,7 @@ class ModelConfig:
     allocated: pattern sides <= 1024, widths and channels <= 8192,
     ``latent_dim`` <= 4096, at most 16 blocks or dense layers per list, and
     about 8.6e9 weights in the layers that grow with the pattern (the paper
-    preset has 1.7e9). Errors name the field, the value and what it should be.
+    preset has 1.2e9). Errors name the field, the value and what it should be.
 
     Examples
     --------
@@ -347,8 +377,12 @@ class ModelConfig:
     stem_channels: int = 256
     blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 1), (728, 2), (512, 2)])
     encoder_dense: list[int] = field(default_factory=lambda: [2048, 2048, 1024])
-    critic_blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 2), (728, 2)])
-    critic_dense: list[int] = field(default_factory=lambda: [2048, 1024])
+    critic_blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 1), (728, 1), (256, 2)])
+    critic_layout: str = "shared"
+    classifier_trunk: str = "shared"
+    critic_dense: list[int] = field(default_factory=lambda: [2048])
+    critic_head_dense: list[int] = field(default_factory=lambda: [1024, 256])
+    classifier_dense: list[int] = field(default_factory=lambda: [2048, 1024, 256])
     leaky_slope: float = 0.2
     decoder: ConvDecoderConfig | GeometricDecoderConfig = field(default_factory=ConvDecoderConfig)
 
@@ -366,6 +400,12 @@ class ModelConfig:
         _check_layers("critic_blocks", self.critic_blocks)
         _check_layers("encoder_dense", self.encoder_dense, min_layers=0)
         _check_layers("critic_dense", self.critic_dense)
+        if self.critic_layout not in ("shared", "separate"):
+            raise ValueError(f"critic_layout must be 'shared' or 'separate', got {_show(self.critic_layout)}")
+        if self.classifier_trunk not in ("shared", "own"):
+            raise ValueError(f"classifier_trunk must be 'shared' or 'own', got {_show(self.classifier_trunk)}")
+        _check_layers("critic_head_dense", self.critic_head_dense, min_layers=0)
+        _check_layers("classifier_dense", self.classifier_dense, min_layers=0)
         _check_range("stem_channels", self.stem_channels, 1, _MAX_WIDTH)
         if self.n_attributes is None:
             self.n_attributes = 5 if self.use_voltage else 4
@@ -392,7 +432,7 @@ class ModelConfig:
         first = self.encoder_dense[0] if self.encoder_dense else 2 * self.latent_dim
         n = (self.blocks[-1][0] * h * w + self.n_attributes) * first
         down = 2 ** sum(s == 2 for _, s in self.critic_blocks)
-        heads = 3 if self.use_voltage else 2
+        heads = 1 if self.critic_layout == "shared" else 3 if self.use_voltage else 2
         n += (
             heads
             * self.critic_blocks[-1][0]
@@ -498,6 +538,10 @@ def _split_decoder_fields(d: dict[str, Any], strict: bool) -> dict[str, Any]:
             elif strict:
                 raise ValueError(f"{flat!r} is an option of the {other} decoder; this model has a {kind} decoder")
     d["decoder"] = section
+    if "critic_layout" not in d and "critic_dense" in d:
+        # Written before the shared layout existed (model files of formats 1
+        # and 2, checkpoints' config.json): their critic had separate heads.
+        d["critic_layout"] = "separate"
     known = {f.name for f in fields(ModelConfig)}
     unknown = set(d) - known
     if unknown:
@@ -509,18 +553,46 @@ def _split_decoder_fields(d: dict[str, Any], strict: bool) -> dict[str, Any]:
 class TrainConfig:
     """Hyperparameters of the three training stages.
 
-    Defaults follow the paper's reference code (DESIGN.md section 2) where
-    it states them; step counts are small so a default run finishes on a CPU.
+    The learning rates (CVAE 8e-6, joint stage 4e-6 for both networks),
+    batch sizes (16, 8), the CVAE's 30 epochs, Adam's beta1, the summed BCE,
+    the adaptive KL schedule, the 1-in-11 critic schedule and the loss
+    coefficients 0.1 (orientation) and 0.05 (adversarial) default to the
+    paper's reference code (DESIGN.md section 2). The critic pre-training
+    (``critic_lr`` 1e-4, 5 epochs), the joint stage's 10 epochs and
+    ``alpha_voltage`` are this project's choices: the reference has no
+    critic pre-training script and the paper leaves these to its
+    Supplementary Information. With the default ``paper`` model this is a
+    GPU run of days, not a CPU one (the ``examples/configs/*_cpu.toml``
+    files are the CPU recipes). Where the
+    paper and the code differ the default is the paper's and the code's
+    choice is an option: ``lipschitz="clip"`` (code: ``"maxnorm"``),
+    ``orientation_loss="disorientation"`` (code: ``"dot"``),
+    ``critic_loss="wasserstein"`` (code: ``"sigmoid"``),
+    ``generator_orientation_target="truth"`` (code: ``"critic_real"``),
+    ``update_encoder=True`` (code: the decoder alone). ``docs/faithfulness.rst``
+    lists every item.
+
     Every field is checked against its type and range when the config is
     built: epochs >= 0, batch sizes 1-65536, learning rates in (0, 1], loss
-    coefficients >= 0 and finite; ``kl_schedule`` holds the
-    :class:`~kikuchipy_gen.losses.AdaptiveKL` fields, all of them.
+    coefficients >= 0 and finite, ``dot_scale`` in (0, 1e6];
+    ``kl_schedule`` holds the :class:`~kikuchipy_gen.losses.AdaptiveKL`
+    fields, all of them.
+
+    Each stage has its own Adam optimiser: ``cvae_lr`` (encoder and
+    decoder), ``critic_lr`` (critic pre-training), and in the joint stage
+    ``gan_lr`` (generator) and ``gan_critic_lr`` (critic), both new
+    optimisers as in the reference code (4e-6 each).
+    ``gan_critic_optimizer="pretraining"`` instead carries the
+    pre-training's optimiser (and ``critic_lr``) into the joint stage: the
+    recipe of the shipped model and of runs made before the option existed.
 
     Examples
     --------
     >>> from kikuchipy_gen.models import TrainConfig
     >>> TrainConfig(cvae_epochs=2, cvae_lr=1e-3).cvae_epochs
     2
+    >>> TrainConfig().gan_critic_lr
+    4e-06
     >>> TrainConfig(cvae_epochs="2")
     Traceback (most recent call last):
     ...
@@ -549,12 +621,17 @@ class TrainConfig:
     gan_epochs: int = 10
     gan_batch_size: int = 8
     gan_lr: float = 4e-6
+    gan_critic_lr: float = 4e-6
+    gan_critic_optimizer: str = "new"
     critic_every: int = 11
     update_encoder: bool = True
     lipschitz: str = "clip"
     clip_value: float = 0.01
     maxnorm: float = 5.0
     orientation_loss: str = "disorientation"
+    dot_scale: float = 1e4
+    critic_loss: str = "wasserstein"
+    generator_orientation_target: str = "truth"
     # Loss coefficients of eqs. (13)-(14)
     alpha_rec: float = 1.0
     alpha_orientation: float = 0.1
@@ -583,6 +660,19 @@ class TrainConfig:
             raise ValueError(f"lipschitz must be 'clip', 'maxnorm' or 'none', got {_show(self.lipschitz)}")
         if self.orientation_loss not in ("disorientation", "dot"):
             raise ValueError(f"orientation_loss must be 'disorientation' or 'dot', got {_show(self.orientation_loss)}")
+        if self.critic_loss not in ("wasserstein", "sigmoid"):
+            raise ValueError(f"critic_loss must be 'wasserstein' or 'sigmoid', got {_show(self.critic_loss)}")
+        if self.generator_orientation_target not in ("truth", "critic_real"):
+            raise ValueError(
+                "generator_orientation_target must be 'truth' or 'critic_real', "
+                f"got {_show(self.generator_orientation_target)}"
+            )
+        if self.gan_critic_optimizer not in ("new", "pretraining"):
+            raise ValueError(
+                f"gan_critic_optimizer must be 'new' or 'pretraining', got {_show(self.gan_critic_optimizer)}"
+            )
+        _check_range("dot_scale", self.dot_scale, high=_MAX_DOT_SCALE, above=0)
+        _check_range("gan_critic_lr", self.gan_critic_lr, high=_MAX_LR, above=0)
         if self.bce_reduction not in ("sum", "mean"):
             raise ValueError(f"bce_reduction must be 'sum' or 'mean', got {_show(self.bce_reduction)}")
         _check_range("seed", self.seed, 0, _MAX_SEED)
@@ -614,12 +704,42 @@ class TrainConfig:
         _check_range("num_workers", self.num_workers, 0, _MAX_WORKERS)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary."""
+        """JSON-safe dictionary.
+
+        Returns
+        -------
+        dict
+            Every field; ``model`` as :meth:`ModelConfig.to_dict` gives it.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> d = TrainConfig(dataset="ni.zarr", out="run", model=preset("geometric")).to_dict()
+        >>> d["cvae_lr"], d["model"]["decoder"]["kind"]
+        (8e-06, 'geometric')
+        """
         return {**asdict(self), "model": self.model.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a dictionary, rejecting unknown keys."""
+        """Build from a dictionary, rejecting unknown keys.
+
+        Parameters
+        ----------
+        d
+            Fields of :class:`TrainConfig`, as :meth:`to_dict` writes them.
+
+        Returns
+        -------
+        TrainConfig
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.models import TrainConfig, preset
+        >>> cfg = TrainConfig(dataset="ni.zarr", out="run", model=preset("geometric"))
+        >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
         if not isinstance(d, dict):
             raise TypeError(f"A training config must be a table (dict) of TrainConfig fields, got {_show(d)}")
         known = {f.name for f in fields(cls)}
@@ -654,10 +774,14 @@ _COMPACT = {
     "blocks": [(16, 1), (32, 1), (48, 2), (32, 2)],
     "encoder_dense": [512, 256],
     "critic_blocks": [(16, 1), (32, 2), (48, 2)],
+    # The CPU presets keep the critic they were trained and benchmarked with,
+    # but give the classifier its own trunk (see classifier_trunk).
+    "critic_layout": "separate",
+    "classifier_trunk": "own",
     "critic_dense": [256],
 }
 _PRESETS = {
-    "paper": {},
+    "paper": {"critic_layout": "shared"},
     "compact": {**_COMPACT, "decoder": {"kind": "conv", "dense": [256, 512], "channels": 32}},
     "geometric": {**_COMPACT, "latent_dim": 16, "decoder": {"kind": "geometric", "head_channels": 8}},
 }

@@ -84,6 +84,19 @@ class DecoderRuntime:
         Returns
         -------
         torch.nn.Module
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> from kikuchipy_gen.models.runtime import DecoderRuntime
+        >>> runtime = DecoderRuntime(ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv"))
+        >>> detector = runtime.bundle.detector
+        >>> decoder = runtime.decoder(detector, torch.device("cpu"))
+        >>> runtime.decoder(detector, torch.device("cpu")) is decoder  # built once
+        True
         """
         key = (json.dumps(detector_to_dict(detector), sort_keys=True), str(device))
         with self._lock:
@@ -129,6 +142,22 @@ class DecoderRuntime:
         -------
         numpy.ndarray
             float32 (n, rows, cols).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> from kikuchipy_gen.models.runtime import DecoderRuntime
+        >>> runtime = DecoderRuntime(ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv"))
+        >>> q = np.array([[1.0, 0, 0, 0], [0.9659258, 0, 0, 0.2588190]])  # identity; 30 deg about z
+        >>> x = runtime.decode(q, np.array([15.0, 25.0]), torch.zeros(2, 16), runtime.bundle.detector)
+        >>> x.shape, x.dtype, bool(0 <= x.min() and x.max() <= 1)
+        ((2, 60, 60), dtype('float32'), True)
+        >>> pcs = np.array([[0.5, 0.5, 0.5], [0.45, 0.5, 0.55]])  # one pattern centre each
+        >>> runtime.decode(q, np.array([20.0, 20.0]), torch.zeros(2, 16), runtime.bundle.detector, pcs=pcs).shape
+        (2, 60, 60)
         """
         device = default_device() if device is None else torch.device(device)
         decoder = self.decoder(detector, device)

@@ -1,0 +1,87 @@
+"""The critic/classifier's layouts and the preset sizes (built on the meta device)."""
+
+import pytest
+import torch
+
+from kikuchipy_gen.models import CriticClassifier, ModelConfig, describe_preset, preset
+
+from .conftest import TINY
+
+
+def test_paper_critic_is_the_reference_size():
+    # The reference's flatten->2048 layer (~472M weights) sees 256 x 30 x 30 = 230,400 features:
+    # one shared dense trunk, then small critic and classifier heads.
+    with torch.device("meta"):
+        plain = CriticClassifier(preset("paper"))
+        voltage = CriticClassifier(preset("paper", use_voltage=True))
+    assert plain.dense[0].weight.shape == (2048, 256 * 30 * 30)
+    count = lambda net: sum(p.numel() for p in net.parameters())
+    # The voltage attribute is one more output of the classifier's last layer (256 inputs + bias).
+    assert count(voltage) - count(plain) == 257
+    d = describe_preset("paper")
+    assert d["parameters"]["critic"] == count(plain) == 483_254_013
+    assert d["parameters"]["total"] == 1_243_151_974
+    assert d["memory_bytes"]["peak"] == d["memory_bytes"]["gan"] == 16 * d["parameters"]["total"]
+    assert d["memory_bytes"]["peak"] < 32e9  # one 32 GB GPU, before activations
+
+
+def test_shared_layout_outputs_and_separate_layout_keeps_its_weight_names():
+    shared = preset("compact", **{**TINY, "critic_layout": "shared", "critic_head_dense": [8]}, use_voltage=True)
+    score, q, v = CriticClassifier(shared)(torch.rand(3, 1, 60, 60))
+    assert score.shape == (3,) and v.shape == (3,) and torch.allclose(q.norm(dim=1), torch.ones(3))
+    _, _, v = CriticClassifier(preset("compact", **TINY, critic_layout="shared"))(torch.rand(2, 1, 60, 60))
+    assert v is None
+    # The CPU presets keep the three-stack critic, with the weight names checkpoints hold.
+    names = set(CriticClassifier(preset("compact", **TINY, use_voltage=True)).state_dict())
+    assert {"critic.1.weight", "orientation.1.weight", "voltage.1.weight", "critic.0.0.weight"} <= names
+
+
+def test_configs_written_before_the_shared_layout_read_as_separate():
+    old = preset("compact", **TINY).to_dict()
+    del old["critic_layout"], old["critic_head_dense"], old["classifier_dense"]
+    assert ModelConfig.from_dict(old).critic_layout == "separate"
+    assert ModelConfig.from_dict(preset("paper").to_dict()) == preset("paper")
+    assert preset("paper", critic_dense=[512]).critic_layout == "shared"
+    with pytest.raises(ValueError, match="critic_layout must be 'shared' or 'separate'"):
+        preset("paper", critic_layout="split")
+    with pytest.raises(ValueError, match="classifier_dense"):
+        preset("paper", classifier_dense=[0])
+
+
+def test_geometric_and_compact_presets_are_described():
+    for name in ("compact", "geometric"):
+        d = describe_preset(name, use_voltage=True)
+        assert 0 < d["parameters"]["decoder"] < d["parameters"]["total"]
+        assert d["memory_bytes"]["peak"] == max(d["memory_bytes"][s] for s in ("cvae", "critic", "gan"))
+
+
+@pytest.mark.parametrize("layout", ["separate", "shared"])
+def test_own_classifier_trunk_is_outside_the_lipschitz_constraint(layout):
+    config = preset("compact", **{**TINY, "critic_layout": layout, "critic_head_dense": [8]}, use_voltage=True)
+    net = CriticClassifier(config)  # the compact preset's classifier has its own trunk
+    assert config.classifier_trunk == "own" and net.classifier_trunk is not None
+    bound = {id(p) for m in net.lipschitz_modules() for p in m.parameters()}
+    classifier = [*net.classifier_trunk.parameters()]
+    classifier += [*(net.classifier.parameters() if layout == "shared" else net.orientation.parameters())]
+    assert classifier and not bound & {id(p) for p in classifier}
+    assert {id(p) for p in net.trunk.parameters()} <= bound and {id(p) for p in net.critic.parameters()} <= bound
+    # The classifier reads its own trunk: changing the critic's leaves its answer alone.
+    x = torch.rand(2, 1, 60, 60)
+    _, q, v = net(x)
+    with torch.no_grad():
+        for p in net.trunk.parameters():
+            p.mul_(-3)
+    score2, q2, v2 = net(x)
+    assert torch.equal(q, q2) and torch.equal(v, v2)
+    # On a shared trunk everything is bound.
+    shared = CriticClassifier(preset("compact", **TINY, classifier_trunk="shared"))
+    assert shared.classifier_trunk is None and shared.lipschitz_modules() == [shared]
+
+
+def test_classifier_trunk_option_is_checked_and_old_configs_share_the_trunk():
+    old = preset("compact", **TINY).to_dict()
+    del old["classifier_trunk"]
+    assert ModelConfig.from_dict(old).classifier_trunk == "shared"  # as they were trained
+    assert preset("paper").classifier_trunk == "shared"  # the reference code
+    with pytest.raises(ValueError, match="classifier_trunk must be 'shared' or 'own'"):
+        preset("compact", classifier_trunk="separate")
