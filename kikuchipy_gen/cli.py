@@ -71,6 +71,7 @@ _INTERRUPTED = {
     "dataset": "interrupted; finished chunks are kept, rerun the same command with --resume to continue",
     "train": "interrupted; rerun the same command with --resume to continue from the last checkpoint",
     "generate": "interrupted; no file was written",
+    "model": "interrupted; finished steps are kept, rerun the same command to continue",
 }
 
 
@@ -96,7 +97,53 @@ def _parser() -> argparse.ArgumentParser:
     _add_generate_parser(sub)
     _add_evaluate_parser(sub)
     _add_demo_parser(sub)
+    _add_presets_parser(sub)
+    _add_model_parser(sub)
     return parser
+
+
+def _add_presets_parser(sub: argparse._SubParsersAction) -> None:
+    pr = sub.add_parser(
+        "presets",
+        help="parameter counts and float32 training memory of the model presets",
+        description=(
+            "Print each preset's parameters per network and the float32 memory a training stage needs "
+            "for weights, gradients and Adam's two moments (activations come on top). The networks are "
+            "built on PyTorch's meta device: nothing is allocated."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pr.add_argument("names", nargs="*", metavar="NAME", help="presets to describe (default: all)")
+    pr.add_argument("--voltage", action="store_true", help="with the voltage attribute (use_voltage=True)")
+    pr.add_argument("--config", type=Path, help="describe the model of this training config instead")
+    pr.set_defaults(func=_cmd_presets)
+
+
+def _add_model_parser(sub: argparse._SubParsersAction) -> None:
+    mo = sub.add_parser(
+        "model",
+        help="one command from a phase to a trained, evaluated ML master pattern (resumable)",
+        description=(
+            "Build the dynamical (de-ebsd) dataset of a phase, train the geometric model through all "
+            "three stages, export it to OUT/model and write its evaluation report to OUT/report. Every "
+            "step is kept when finished: rerun the same command after an interruption to continue. "
+            "Defaults per Laue group (grid density, texture size, dictionary) are in "
+            "kikuchipy_gen.pipeline.LAUE_DEFAULTS; OUT/recipe.json records the settings."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    mo.add_argument("phase", help="phase preset (ni, fe-alpha, ti-alpha, rutile, ...) or CIF file")
+    mo.add_argument("--out", type=Path, required=True, help="output folder")
+    mo.add_argument(
+        "--energies", type=float, nargs="+", default=[10.0, 15.0, 20.0, 25.0, 30.0], metavar="KV", help="increasing"
+    )
+    mo.add_argument("--n", type=int, help="training grid density (EMsoft n) [default: per Laue group]")
+    mo.add_argument("--npx", type=int, help="de-ebsd Lambert half-width [default: 200; 100 with --quick]")
+    mo.add_argument("--quick", action="store_true", help="a coarse model in minutes, to try a phase first")
+    mo.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report")
+    mo.add_argument("--device", default="auto", help="training device: cpu, cuda, cuda:N or auto")
+    mo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    mo.set_defaults(func=_cmd_model)
 
 
 def _add_dataset_parser(sub: argparse._SubParsersAction) -> None:
@@ -259,17 +306,34 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         nargs="*",
         help="voltages between the training ones (default: midpoints; none if given empty)",
     )
-    ev.add_argument("--n-test", type=int, default=200, help="random test orientations")
+    ev.add_argument(
+        "--dataset",
+        help="the model's training dataset: test on its held-out test grid (as the paper) instead of "
+        "random orientations",
+    )
+    ev.add_argument(
+        "--n-test",
+        type=int,
+        help="test orientations: that many of the --dataset test grid (default all of it), or random ones "
+        "(default 200)",
+    )
     ev.add_argument(
         "--dictionary-n",
         type=int,
-        default=30,
-        help="physics dictionary density (EMsoft n: 30 -> 9,077, 100 -> 333,227 orientations)",
+        help="physics dictionary density (EMsoft n: 30 -> 9,077, 100 -> 333,227 orientations); default the "
+        "model's training density (30 if it records none)",
     )
     ev.add_argument("--n-refine", type=int, default=100, help="patterns refined per voltage")
     ev.add_argument("--method", default="bobyqa", choices=REFINEMENT_METHODS)
     ev.add_argument("--no-voltage-matrix", action="store_true", help="skip Fig. 5's matrix")
     ev.add_argument("--matrix-patterns", type=int, default=30, help="patterns per voltage-matrix cell")
+    ev.add_argument(
+        "--matrix-start",
+        choices=("indexing", "offset"),
+        default="indexing",
+        help="voltage matrix refinements start from dictionary indexing at the indexing voltage (the paper) "
+        "or 1 deg off the truth",
+    )
     ev.add_argument("--seed", type=int, default=0, help="seed of the test orientations")
     ev.add_argument(
         "--time-physics",
@@ -401,6 +465,60 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model(args: argparse.Namespace) -> int:
+    from kikuchipy_gen.pipeline import build_model, resolve_recipe
+
+    _check_device(args.device)
+    kw = dict(n=args.n, npx=args.npx, quick=args.quick)
+    recipe = resolve_recipe(args.phase, args.energies, **kw)  # every input checked before any work
+    _check_writable(args.out, "directory")
+    print(
+        f"{recipe['phase']['name']} ({recipe['laue_group']}), {' '.join(f'{e:g}' for e in recipe['energies'])} kV, "
+        f"n = {recipe['dataset']['n']}, npx = {recipe['source']['npx']}: building in {args.out}/"
+    )
+    t0 = time.perf_counter()
+    model = build_model(
+        args.phase,
+        args.out,
+        args.energies,
+        evaluate=not args.no_evaluate,
+        device=args.device,
+        show_progressbar=not args.no_progress,
+        **kw,
+    )
+    print(f"Wrote {args.out / 'model'} ({model}) in {time.perf_counter() - t0:.0f} s")
+    if not args.no_evaluate:
+        print(f"Report: {args.out / 'report' / 'report.md'}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from kikuchipy_gen.models import describe_preset, load_config
+    from kikuchipy_gen.models.config import _PRESETS
+
+    if args.config is not None:
+        if args.names:
+            raise ValueError("Pass preset names or --config, not both")
+        rows = [(str(args.config), describe_preset(load_config(args.config).model))]
+    else:
+        unknown = [n for n in args.names if n not in _PRESETS]
+        if unknown:
+            raise ValueError(f"Unknown preset(s) {unknown}; use {sorted(_PRESETS)}")
+        overrides = {"use_voltage": True} if args.voltage else {}
+        rows = [(n, describe_preset(n, **overrides)) for n in args.names or list(_PRESETS)]
+    print(
+        f"{'model':<12} {'encoder':>13} {'decoder':>13} {'critic':>13} {'total':>15}  "
+        "fp32 GB (weights + grads + Adam): cvae / critic / gan stage"
+    )
+    for name, d in rows:
+        p, m = d["parameters"], d["memory_bytes"]
+        print(
+            f"{name:<12} {p['encoder']:>13,} {p['decoder']:>13,} {p['critic']:>13,} {p['total']:>15,}  "
+            f"{m['cvae'] / 1e9:.2f} / {m['critic'] / 1e9:.2f} / {m['gan'] / 1e9:.2f}"
+        )
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from kikuchipy_gen.demo import run_demo
 
@@ -446,6 +564,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             method=args.method,
             voltage_matrix=not args.no_voltage_matrix,
             matrix_patterns=args.matrix_patterns,
+            matrix_start=args.matrix_start,
+            dataset=args.dataset,
             seed=args.seed,
             time_physics=args.time_physics,
             show_progressbar=not args.no_progress,

@@ -527,6 +527,7 @@ class MLMasterPattern:
         >>> s.xmap.prop["energy"]
         array([10., 14., 18., 22., 26., 30.])
         """
+        _check_symmetry(rotations, self.phase)
         rot = _as_rotation(rotations)
         if rot.ndim not in (1, 2) or rot.size == 0:
             raise ValueError(f"rotations must be a non-empty 1-D or 2-D orix Rotation, got shape {rot.shape}")
@@ -772,6 +773,34 @@ def _to_dtype(x: np.ndarray, dtype_out: str) -> np.ndarray:
         top = np.iinfo(dtype_out).max
         return np.rint(np.clip(x, 0, 1) * top).astype(dtype_out)
     return x.astype(dtype_out)
+
+
+def _check_symmetry(rotations: Any, phase: Phase) -> None:
+    """Refuse orientations (or a crystal map) of another phase's symmetry.
+
+    An orix ``Orientation`` carries its crystal symmetry; one whose Laue group
+    differs from the model's phase was meant for another phase. A plain
+    ``Rotation`` (or an orientation without symmetry, orix's default ``1``) is
+    taken as is.
+    """
+    if isinstance(rotations, CrystalMap):
+        others = [p for _, p in rotations.phases if p.point_group is not None]
+        wrong = [p for p in others if p.point_group.laue != phase.point_group.laue]
+        if wrong:
+            raise ValueError(
+                f"The crystal map holds phase {wrong[0].name!r} (point group {wrong[0].point_group.name}), "
+                f"but this model generates {phase.name!r} (point group {phase.point_group.name}); use a model "
+                "of that phase, or pass the rotations of the points of this phase (xmap[phase_name].rotations)"
+            )
+        return
+    symmetry = getattr(rotations, "symmetry", None)
+    if isinstance(rotations, Rotation) and symmetry is not None and symmetry.size > 1:
+        if symmetry.laue != phase.point_group.laue:
+            raise ValueError(
+                f"The orientations have symmetry {symmetry.name}, but this model generates {phase.name!r} "
+                f"(point group {phase.point_group.name}); use a model of that phase, or pass plain rotations "
+                "(Rotation(orientations.data)) to generate this phase at them anyway"
+            )
 
 
 def _as_rotation(rotations: Any) -> Rotation:

@@ -23,12 +23,36 @@ __all__ = [
 ]
 
 # Lattice parameters in Angstrom; fcc metals of the paper (Ni: Figs. 3-5, Pt: Fig. 6).
+# An entry is either a one-atom cubic cell (``a`` and ``element``, the atom at the
+# origin) or a full description: ``lattice`` (a, b, c, alpha, beta, gamma) and
+# ``atoms``, the asymmetric unit as (element, (x, y, z)) pairs. Every atom has
+# occupancy 1 and an isotropic Debye-Waller factor Uiso = 0.005 A^2 (about room
+# temperature; de-ebsd's default B = 0.5 A^2 is 8 pi^2 times 0.0063 A^2).
 BUILTIN_PHASES: dict[str, dict[str, Any]] = {
     "ni": {"space_group": 225, "a": 3.5236, "element": "Ni"},
     "pt": {"space_group": 225, "a": 3.9242, "element": "Pt"},
     "al": {"space_group": 225, "a": 4.0495, "element": "Al"},
     "cu": {"space_group": 225, "a": 3.6149, "element": "Cu"},
+    # alpha-iron (ferrite), bcc, m-3m.
+    "fe-alpha": {"space_group": 229, "a": 2.8665, "element": "Fe"},
+    # alpha-titanium, hcp, 6/mmm; Ti on 2c.
+    "ti-alpha": {
+        "space_group": 194,
+        "lattice": (2.9506, 2.9506, 4.6835, 90.0, 90.0, 120.0),
+        "atoms": [("Ti", (1 / 3, 2 / 3, 0.25))],
+    },
+    # Rutile TiO2, 4/mmm; Ti on 2a, O on 4f.
+    "rutile": {
+        "space_group": 136,
+        "lattice": (4.5937, 4.5937, 2.9587, 90.0, 90.0, 90.0),
+        "atoms": [("Ti", (0.0, 0.0, 0.0)), ("O", (0.3048, 0.3048, 0.0))],
+    },
+    # No rhombohedral (R) phase such as corundum Al2O3 (R-3c): de-ebsd 0.2.1 reads the
+    # centring from diffpy's space-group symbol, "H-3c" on hexagonal axes, and
+    # refuses it ("Unknown centering symbol 'H'").
 }
+
+_UISO = 0.005  # A^2, the Debye-Waller factor of every built-in atom
 
 
 def get_phase(phase: str | Path | Phase) -> Phase:
@@ -37,7 +61,8 @@ def get_phase(phase: str | Path | Phase) -> Phase:
     Parameters
     ----------
     phase
-        One of the names in :data:`BUILTIN_PHASES` (``"ni"``, ``"pt"``, ...),
+        One of the names in :data:`BUILTIN_PHASES` (``"ni"``, ``"pt"``,
+        ``"fe-alpha"``, ``"ti-alpha"``, ``"rutile"``, ...),
         a path to a CIF file, or an orix :class:`~orix.crystal_map.Phase`,
         which must have a space group and at least one atom.
 
@@ -58,24 +83,19 @@ def get_phase(phase: str | Path | Phase) -> Phase:
     >>> ni = get_phase("ni")
     >>> ni.space_group.short_name, ni.point_group.name
     ('Fm-3m', 'm-3m')
+    >>> get_phase("ti-alpha").point_group.name
+    '6/mmm'
     """
     if isinstance(phase, Phase):
         out = phase.deepcopy()
     elif isinstance(phase, (str, Path)) and str(phase).lower() in BUILTIN_PHASES:
         name = str(phase).lower()
         preset = BUILTIN_PHASES[name]
-        a = preset["a"]
-        structure = Structure(
-            atoms=[Atom(preset["element"], [0, 0, 0], occupancy=1.0, Uisoequiv=0.005)],
-            lattice=Lattice(a, a, a, 90, 90, 90),
-        )
-        out = Phase(name=name, space_group=preset["space_group"], structure=structure)
+        out = _orix_phase(name, preset["space_group"], _builtin_structure(preset))
     elif isinstance(phase, (str, Path)) and Path(phase).suffix.lower() == ".cif":
         if not Path(phase).is_file():
             raise ValueError(f"CIF file {str(phase)!r} does not exist")
-        out = Phase.from_cif(str(phase))
-        if not out.name:
-            out.name = Path(phase).stem
+        out = _read_cif(Path(phase))
     else:
         raise ValueError(f"Unknown phase {phase!r}: give one of {sorted(BUILTIN_PHASES)}, a .cif file or an orix Phase")
     if out.space_group is None:
@@ -83,6 +103,61 @@ def get_phase(phase: str | Path | Phase) -> Phase:
     if len(out.structure) == 0:
         raise ValueError(f"Phase {out.name!r} has no atoms; give its structure (CIF)")
     return out
+
+
+def _builtin_structure(preset: dict[str, Any]) -> Structure:
+    """The asymmetric unit of a :data:`BUILTIN_PHASES` entry as a diffpy structure."""
+    if "lattice" in preset:
+        lattice = Lattice(*preset["lattice"])
+        sites = preset["atoms"]
+    else:
+        a = preset["a"]
+        lattice = Lattice(a, a, a, 90, 90, 90)
+        sites = [(preset["element"], (0.0, 0.0, 0.0))]
+    atoms = [Atom(element, list(xyz), occupancy=1.0, Uisoequiv=_UISO) for element, xyz in sites]
+    return Structure(atoms=atoms, lattice=lattice)
+
+
+def _orix_phase(name: str, space_group: int, structure: Structure) -> Phase:
+    """An orix phase holding ``structure`` with its fractional coordinates unchanged.
+
+    orix aligns every lattice with a along x and c* along z and keeps the
+    Cartesian atom positions while doing so: where diffpy's default base
+    differs (hexagonal, trigonal, monoclinic and triclinic cells), the
+    fractional coordinates would change and the atoms no longer sit where
+    the space group puts them (Ti-alpha's 1/3, 2/3, 1/4 became 0.577,
+    0.577, 0.25). Here the structure is put on orix's base first, keeping
+    its fractional coordinates, so orix's alignment changes nothing.
+    """
+    aligned = Phase(space_group=space_group, structure=structure).structure.lattice.base
+    structure = structure.copy()
+    structure.lattice = Lattice(base=aligned)  # diffpy keeps the fractional coordinates
+    return Phase(name=name, space_group=space_group, structure=structure)
+
+
+def _read_cif(path: Path) -> Phase:
+    """The phase of a CIF file: its asymmetric unit (as the presets), space group and name.
+
+    orix's ``Phase.from_cif`` holds the atoms of the whole cell; a source that
+    expands the asymmetric unit itself (de-ebsd) would count each of them
+    once per symmetry image.
+    """
+    from diffpy.structure.parsers import getParser
+
+    parser = getParser("cif")
+    try:
+        parser.parseFile(str(path))
+    except Exception as err:  # diffpy raises its own StructureFormatError and others on bad files
+        message = " ".join(str(err).split())
+        raise ValueError(f"Could not read the CIF file {str(path)!r}: {message}") from None
+    unit = parser.asymmetric_unit
+    if unit is None or len(unit) == 0:
+        raise ValueError(f"CIF file {str(path)!r} has no atoms (no _atom_site_ loop); give its structure")
+    spacegroup = getattr(parser, "spacegroup", None)
+    if spacegroup is None:
+        raise ValueError(f"CIF file {str(path)!r} has no space group; add _symmetry_space_group_name_H-M")
+    structure = Structure(atoms=[Atom(a) for a in unit], lattice=Lattice(*unit[0].lattice.abcABG()))
+    return _orix_phase(path.stem, spacegroup.number, structure)
 
 
 def get_point_group(name: str | Symmetry) -> Symmetry:
@@ -147,11 +222,12 @@ def phase_to_dict(phase: Phase) -> dict[str, Any]:
     return {
         "name": phase.name,
         "space_group": int(phase.space_group.number),
-        "lattice": [float(v) for v in structure.lattice.abcABG()],
+        # Rounded: orix's change of base leaves 2.9506 as 2.950599999999684.
+        "lattice": [round(float(v), 10) for v in structure.lattice.abcABG()],
         "atoms": [
             {
                 "element": str(atom.element),
-                "xyz": [float(v) for v in atom.xyz],
+                "xyz": [round(float(v), 10) + 0.0 for v in atom.xyz],
                 "occupancy": float(atom.occupancy),
                 "Uiso": float(atom.Uisoequiv),
             }
@@ -184,6 +260,6 @@ def phase_from_dict(d: dict[str, Any]) -> Phase:
             Atom(a["element"], np.asarray(a["xyz"]), occupancy=a["occupancy"], Uisoequiv=a["Uiso"]) for a in d["atoms"]
         ]
         structure = Structure(atoms=atoms, lattice=Lattice(*d["lattice"]))
-        return Phase(name=d["name"], space_group=int(d["space_group"]), structure=structure)
+        return _orix_phase(d["name"], int(d["space_group"]), structure)
     except (KeyError, TypeError) as err:
         raise ValueError(f"Not a phase description (missing or bad field: {err})") from None

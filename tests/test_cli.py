@@ -1,6 +1,7 @@
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,3 +282,16 @@ def test_generate_refuses_to_overwrite(tmp_path, capsys):
     assert main(["generate", "--n", "2", "--energy", "20", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["generate", "--n", "2", "--energy", "20", "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_presets_command_prints_counts_and_memory(capsys, tmp_path):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "1,243,151,974" in out and "14.09 / 10.77 / 19.89" in out  # the paper preset, fp32 GB per stage
+    assert all(name in out for name in ("paper", "compact", "geometric"))
+    assert main(["presets", "paper", "--voltage"]) == 0
+    assert "1,243,155,303" in capsys.readouterr().out
+    config = Path(__file__).parents[1] / "examples" / "configs" / "paper_gpu.toml"
+    assert main(["presets", "--config", str(config)]) == 0
+    assert main(["presets", "huge"]) == 2
+    assert "Unknown preset(s) ['huge']" in capsys.readouterr().err

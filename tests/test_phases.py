@@ -67,3 +67,27 @@ def test_point_groups():
         get_point_group("7/m")
     with pytest.raises(ValueError, match="Not a phase description"):
         phase_from_dict({"name": "x"})
+
+
+@pytest.mark.parametrize(
+    "name, space_group, point_group",
+    [("fe-alpha", "Im-3m", "m-3m"), ("ti-alpha", "P63/mmc", "6/mmm"), ("rutile", "P42/mnm", "4/mmm")],
+)
+def test_zoo_presets(name, space_group, point_group):
+    p = get_phase(name)
+    assert p.space_group.short_name == space_group and p.point_group.name == point_group
+    assert all(atom.Uisoequiv == pytest.approx(0.005) for atom in p.structure)
+
+
+def test_hexagonal_fractional_coordinates_survive():
+    # orix keeps Cartesian positions when it re-bases a hexagonal lattice; the
+    # atoms must stay where the space group puts them, through JSON and back.
+    d = phase_to_dict(phase_from_dict(phase_to_dict(get_phase("ti-alpha"))))
+    assert d["atoms"][0]["xyz"] == pytest.approx([1 / 3, 2 / 3, 0.25])
+    assert d["lattice"] == pytest.approx([2.9506, 2.9506, 4.6835, 90, 90, 120])
+
+
+def test_cif_holds_the_asymmetric_unit(tmp_path):
+    f = tmp_path / "nickel.cif"
+    f.write_text(NI_CIF)
+    assert len(get_phase(f).structure) == 1  # orix's Phase.from_cif holds the four atoms of the cell

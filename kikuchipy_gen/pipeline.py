@@ -1,0 +1,525 @@
+"""One call from a crystal phase to a trained, evaluated ML master pattern.
+
+:func:`build_model` runs four steps into one folder, each skipped when its
+output is complete, so an interrupted build continues where it stopped when
+the same call is made again:
+
+1. ``dataset.zarr``: dynamical (de-ebsd) patterns at every energy
+   (:func:`~kikuchipy_gen.dataset.build_dataset`, resumed chunk by chunk);
+2. ``run/``: the ``geometric`` preset trained through all three stages
+   (:class:`~kikuchipy_gen.training.Trainer`, resumed from its last checkpoint);
+3. ``model/``: the model bundle of the best checkpoint, moved into place whole;
+4. ``report/``: the evaluation report (:func:`~kikuchipy_gen.evaluation.evaluate`),
+   moved into place whole.
+
+``recipe.json``, written first, holds the resolved settings; a folder made
+with other settings is refused before any work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from orix.crystal_map import Phase
+
+from kikuchipy_gen.phases import get_phase, phase_to_dict
+
+__all__ = ["LAUE_DEFAULTS", "build_model", "resolve_recipe"]
+
+_logger = logging.getLogger(__name__)
+
+RECIPE_FORMAT = "kikuchipy-gen-model-recipe/1"
+
+# Per Laue group: (texture_size, training grid density n, dictionary density n,
+# training steps per epoch). A pattern covers a fixed solid angle of the sphere,
+# while the fundamental sector the model learns is 1/|Laue group| of it: Ni's
+# (m-3m) sector is 1/48 of the sphere, Ti-alpha's (6/mmm) 1/24, rutile's (4/mmm)
+# 1/16, a -3m phase's 1/12, a triclinic phase's 1/2. The learned texture has that
+# many more free texels, so it needs more patterns, and more steps, to see each
+# of them as often. The same grid density n keeps the angular spacing (n = 30:
+# about 2.5 deg) and gives that growth by itself: the fundamental zone of
+# orientations grows as the rotation group shrinks (n = 30: 9,077 orientations
+# for m-3m, 18,623 for 6/mmm, 27,225 for 4/mmm, 36,199 for -3m, 54,169 for mmm).
+# The training steps per epoch grow with it, so that an epoch sees a similar
+# share of the larger set (the shipped Ni recipe: 1,200 steps of 32 patterns);
+# the groups of four or fewer rotations take a coarser grid (n = 22, about 3.4
+# deg) to keep the dataset and the training within a CPU budget. The dictionary
+# of the evaluation is at the training density, as the paper indexes. The texture
+# size (Lambert pixels a side, 201: about 0.9 deg per texel at the centre) is set
+# by the detector's angular pixel size (60 px over about 70 deg), which the
+# symmetry does not change: it stays the same for every group.
+LAUE_DEFAULTS: dict[str, tuple[int, int, int, int]] = {
+    "m-3m": (201, 30, 30, 1200),
+    "m-3": (201, 30, 30, 1800),
+    "6/mmm": (201, 30, 30, 1800),
+    "4/mmm": (201, 30, 30, 2400),
+    "-3m": (201, 30, 30, 2400),
+    "6/m": (201, 30, 30, 2400),
+    "4/m": (201, 22, 22, 2400),
+    "-3": (201, 22, 22, 2400),
+    "mmm": (201, 22, 22, 2400),
+    "2/m": (201, 22, 22, 2400),
+    "-1": (201, 22, 22, 2400),
+}
+
+# The shipped Ni model's recipe (examples/configs/pretrained_ni_cpu.toml) but for
+# the steps per epoch, which come from LAUE_DEFAULTS.
+_TRAIN = {
+    "cvae_epochs": 4,
+    "cvae_batch_size": 32,
+    "cvae_lr": 3e-3,
+    "critic_epochs": 1,
+    "critic_batch_size": 32,
+    "critic_lr": 1e-4,
+    "gan_epochs": 1,
+    "gan_batch_size": 32,
+    "gan_lr": 3e-4,
+    "checkpoint_every": 400,
+    "max_val_patterns": 1000,
+    "sample_grid": False,
+    "gan_critic_optimizer": "pretraining",
+}
+_MODEL = {"classifier_trunk": "shared"}
+_EVALUATE = {"n_test": 200, "n_refine": 100, "method": "bobyqa", "voltage_matrix": True, "matrix_patterns": 30}
+# --quick: a coarse model in a few minutes, to try a phase before the real run.
+_QUICK = {
+    "npx": 100,
+    "n": 15,
+    "train": {"cvae_epochs": 2, "max_steps_per_epoch": 150, "checkpoint_every": 100, "max_val_patterns": 200},
+    "evaluate": {"n_test": 40, "n_refine": 20, "voltage_matrix": False},
+}
+_NPX = 200
+_RECIPE, _MODEL_DIR, _REPORT_DIR, _DATASET, _RUN = "recipe.json", "model", "report", "dataset.zarr", "run"
+
+
+def resolve_recipe(
+    phase: str | Path | Phase,
+    energies: Sequence[float] = (10, 15, 20, 25, 30),
+    *,
+    n: int | None = None,
+    npx: int | None = None,
+    quick: bool = False,
+    mc_electrons: int = 200_000,
+    train: Mapping[str, Any] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check the inputs of :func:`build_model` and return its resolved settings.
+
+    Every check that needs no long work is made here: the phase is one
+    de-ebsd can simulate, the energies are increasing, distinct and ones the
+    dynamical source accepts.
+
+    Parameters
+    ----------
+    phase, energies, n, npx, quick, mc_electrons, train, evaluation
+        As :func:`build_model`.
+
+    Returns
+    -------
+    dict
+        JSON-safe settings: phase, source, energies, dataset, model,
+        training and evaluation (what ``recipe.json`` holds).
+
+    Raises
+    ------
+    ValueError
+        On any bad input, with one line naming the value and the fix.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.pipeline import resolve_recipe
+    >>> r = resolve_recipe("ti-alpha", [10, 20, 30])  # doctest: +SKIP
+    >>> r["laue_group"], r["dataset"]["n"], r["model"]["voltage_knots"]  # doctest: +SKIP
+    ('6/mmm', 30, 3)
+    """
+    from kikuchipy_gen.preprocessing import CLAHE
+    from kikuchipy_gen.sources import DynamicalSource
+
+    phase = get_phase(phase)
+    laue = phase.point_group.laue.name
+    if laue not in LAUE_DEFAULTS:
+        raise ValueError(f"No defaults for Laue group {laue!r}; known: {', '.join(LAUE_DEFAULTS)}")
+    texture_size, n_default, dictionary_n, steps = LAUE_DEFAULTS[laue]
+    _check_dynamical_phase(phase)
+    n_default = _QUICK["n"] if quick else n_default
+    n = n_default if n is None else _positive_int(n, "n")
+    npx = (_QUICK["npx"] if quick else _NPX) if npx is None else _positive_int(npx, "npx")
+    source = DynamicalSource(phase, npx=npx, mc_electrons=mc_electrons, cache_dir=None)
+    energies = _check_energies(energies, source)
+
+    model: dict[str, Any] = {
+        **_MODEL,
+        "texture_size": texture_size,
+        "use_voltage": len(energies) > 1,
+        "n_attributes": 5 if len(energies) > 1 else 4,
+        "voltage_knots": len(energies),
+        "energy_range": [energies[0], energies[-1]],
+    }
+    training = {**_TRAIN, "max_steps_per_epoch": steps, **(_QUICK["train"] if quick else {})}
+    # The paper indexes against a dictionary at the training density.
+    dictionary_n = dictionary_n if n == n_default else n
+    evaluate_kw = {**_EVALUATE, "dictionary_n": dictionary_n, **(_QUICK["evaluate"] if quick else {})}
+    for key, value in (train or {}).items():
+        if key == "model":
+            model.update(value)
+        elif key in ("dataset", "out"):
+            raise ValueError(f"train[{key!r}] is set by build_model (the output folder); leave it out")
+        else:
+            training[key] = value
+    evaluate_kw.update(evaluation or {})
+    recipe = {
+        "format": RECIPE_FORMAT,
+        "phase": phase_to_dict(phase),
+        "laue_group": laue,
+        "energies": energies,
+        "source": {k: v for k, v in source.to_dict().items() if k != "phase"},
+        "dataset": {"n": n, "clahe": CLAHE().to_dict(), "chunk_size": 1024},
+        "model": {"preset": "geometric", **model},
+        "training": training,
+        "evaluation": evaluate_kw,
+    }
+    _train_config(recipe, Path("."))  # every field checked now, not after the dataset
+    return json.loads(json.dumps(recipe))
+
+
+def build_model(
+    phase: str | Path | Phase,
+    out: str | Path,
+    energies: Sequence[float] = (10, 15, 20, 25, 30),
+    *,
+    n: int | None = None,
+    npx: int | None = None,
+    quick: bool = False,
+    evaluate: bool = True,
+    mc_electrons: int = 200_000,
+    train: Mapping[str, Any] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
+    device: str = "auto",
+    show_progressbar: bool | None = None,
+):
+    """Build the dataset, train, export and evaluate an ML master pattern of a phase.
+
+    Resumable at every step: a step whose output is complete is skipped, the
+    dataset continues chunk by chunk and the training from its last
+    checkpoint, and the model and report appear only whole. Rerunning the
+    same call after an interruption keeps all finished work.
+
+    Parameters
+    ----------
+    phase
+        A name in :data:`~kikuchipy_gen.phases.BUILTIN_PHASES` (``"ni"``,
+        ``"fe-alpha"``, ``"ti-alpha"``, ``"rutile"``, ...), a CIF file with
+        occupancies and isotropic displacements (U_iso), or an orix phase.
+    out
+        Output folder: ``recipe.json``, ``dataset.zarr``, ``run/``,
+        ``model/`` (load it with
+        :meth:`MLMasterPattern.load <kikuchipy_gen.MLMasterPattern.load>`)
+        and ``report/``.
+    energies
+        Beam energies in kV, increasing; the model learns one texture per
+        energy (evenly spaced energies match its evenly spaced knots).
+    n
+        Training grid density (EMsoft's ``n``); default per Laue group
+        (:data:`LAUE_DEFAULTS`).
+    npx
+        Half-width of de-ebsd's Lambert master patterns; default 200.
+    quick
+        A coarse model in minutes (npx 100, n 15, a few hundred steps, a
+        small evaluation) to try a phase first.
+    evaluate
+        Write the evaluation report; without it the report is skipped (a
+        later call with ``evaluate=True`` adds it).
+    mc_electrons
+        Electrons of de-ebsd's Monte Carlo depth profile.
+    train
+        Overrides of :class:`~kikuchipy_gen.models.TrainConfig` fields; a
+        ``"model"`` entry overrides fields of the ``geometric`` preset.
+    evaluation
+        Overrides of :func:`~kikuchipy_gen.evaluation.evaluate`'s settings.
+    device
+        Training device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    show_progressbar
+        Progress bars; default, as kikuchipy:
+        ``hyperspy.api.preferences.General.show_progressbar``.
+
+    Returns
+    -------
+    kikuchipy_gen.MLMasterPattern
+        The model in ``out/model``.
+
+    Raises
+    ------
+    ValueError
+        On bad input (a phase de-ebsd cannot use, energies out of order,
+        duplicated or outside the source's range) or a folder holding
+        another recipe, before any long work.
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.pipeline import build_model
+    >>> mlmp = build_model("ti-alpha", "models/ti", energies=[10, 15, 20, 25, 30])  # doctest: +SKIP
+    >>> mlmp.phase.point_group.name  # doctest: +SKIP
+    '6/mmm'
+    """
+    from kikuchipy_gen.master_pattern import MLMasterPattern
+
+    out = Path(out)
+    recipe = resolve_recipe(
+        phase, energies, n=n, npx=npx, quick=quick, mc_electrons=mc_electrons, train=train, evaluation=evaluation
+    )
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"The output folder {str(out)!r} is a file; give a folder")
+    _claim_folder(out, recipe)
+    bar = _show_progressbar(show_progressbar)
+    _logger.info("Building a %s model (%s) in %s", recipe["phase"]["name"], recipe["laue_group"], out)
+    _dataset_step(out, recipe, bar)
+    _train_step(out, recipe, device, bar)
+    _export_step(out)
+    if evaluate:
+        _evaluate_step(out, recipe, bar)
+    return MLMasterPattern.load(out / _MODEL_DIR)
+
+
+# ----------------------------------------------------------------- the steps
+def _dataset_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> None:
+    from kikuchipy_gen.dataset import EBSDDataset, build_dataset
+    from kikuchipy_gen.detector import default_detector
+    from kikuchipy_gen.preprocessing import CLAHE
+    from kikuchipy_gen.sampling import split_orientations
+
+    path = out / _DATASET
+    if _dataset_complete(path):
+        _logger.info("Dataset %s is complete; kept", path)
+        return
+    source = _source(recipe)
+    d = recipe["dataset"]
+    splits = split_orientations(source.phase.point_group, d["n"])
+    _logger.info("Dataset: %s at %s kV", ", ".join(f"{k} {v.size:,}" for k, v in splits.items()), recipe["energies"])
+    clahe = CLAHE(d["clahe"]["clip_limit"], tuple(d["clahe"]["tiles"]), d["clahe"]["nbins"])
+    build_dataset(
+        path,
+        source,
+        splits,
+        recipe["energies"],
+        default_detector(),
+        clahe,
+        d["chunk_size"],
+        resume=True,
+        show_progressbar=show_progressbar,
+    )
+    EBSDDataset(path)  # complete
+
+
+def _train_step(out: Path, recipe: dict[str, Any], device: str, show_progressbar: bool) -> None:
+    from kikuchipy_gen.training import Trainer, _find_checkpoint
+
+    run = out / _RUN
+    last = _find_checkpoint(run / "checkpoints" / "last")
+    if last is not None and json.loads((last / "state.json").read_text()).get("stage") == "done":
+        _logger.info("Training in %s is finished; kept", run)
+        return
+    config = _train_config(recipe, out)
+    config.device = device
+    _logger.info("Training %s (%s)", run, "resuming" if last is not None else "from the start")
+    Trainer(config, resume=last is not None).run(show_progressbar=show_progressbar)
+
+
+def _export_step(out: Path) -> None:
+    from kikuchipy_gen.master_pattern import MLMasterPattern
+
+    final = out / _MODEL_DIR
+    if (final / "model.json").is_file():
+        _logger.info("Model %s is complete; kept", final)
+        return
+    partial = out / f".{_MODEL_DIR}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    MLMasterPattern.load(out / _RUN).save(partial)  # the best checkpoint, else the last
+    _replace_folder(partial, final)
+    _logger.info("Wrote the model %s", final)
+
+
+def _evaluate_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> None:
+    from kikuchipy_gen.evaluation import evaluate
+
+    final = out / _REPORT_DIR
+    if (final / "report.md").is_file():
+        _logger.info("Report %s is complete; kept", final)
+        return
+    partial = out / f".{_REPORT_DIR}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    metrics = evaluate(out / _MODEL_DIR, partial, show_progressbar=show_progressbar, **recipe["evaluation"])
+    _replace_folder(partial, final)
+    _logger.info("Wrote the report %s (%.0f s)", final / "report.md", metrics.get("elapsed_s", math.nan))
+
+
+# ----------------------------------------------------------------- helpers
+def _claim_folder(out: Path, recipe: dict[str, Any]) -> None:
+    """Write ``recipe.json`` into a new folder, or check an existing one holds the same recipe."""
+    path = out / _RECIPE
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError as err:
+            raise ValueError(f"{str(path)!r} is not valid JSON ({err}); remove it or choose another folder") from None
+        differing = _differences(old, recipe)
+        if differing:
+            shown = "; ".join(f"{k}: {a} in the folder, {b} now" for k, a, b in differing[:4])
+            more = f" (and {len(differing) - 4} more)" if len(differing) > 4 else ""
+            raise ValueError(
+                f"{str(out)!r} holds a model of another recipe ({shown}{more}); "
+                "give the same settings to continue it, or choose another folder"
+            )
+        return
+    if out.is_dir() and any(p.name != _RECIPE for p in out.iterdir()):
+        raise FileExistsError(f"{str(out)!r} exists and is not a build_model folder (no {_RECIPE}); choose another")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{_RECIPE}.tmp"
+    tmp.write_text(json.dumps(recipe, indent=2))
+    os.replace(tmp, path)
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """The settings (dotted names) whose values differ between two recipes."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out += _differences(old.get(key, "(unset)"), new.get(key, "(unset)"), name)
+        return out
+    return [] if old == new else [(prefix or "recipe", old, new)]
+
+
+def _train_config(recipe: dict[str, Any], out: Path):
+    from kikuchipy_gen.models import TrainConfig, preset
+
+    model = {k: v for k, v in recipe["model"].items() if k != "preset"}
+    return TrainConfig(
+        dataset=str(out / _DATASET),
+        out=str(out / _RUN),
+        model=preset(recipe["model"]["preset"], **model),
+        **recipe["training"],
+    )
+
+
+def _source(recipe: dict[str, Any]):
+    from kikuchipy_gen.phases import phase_from_dict
+    from kikuchipy_gen.sources import DynamicalSource
+
+    s = recipe["source"]
+    return DynamicalSource(
+        phase_from_dict(recipe["phase"]),
+        npx=s["npx"],
+        dmin=s["dmin"],
+        sample_tilt=s["sample_tilt"],
+        mc_electrons=s["mc_electrons"],
+    )
+
+
+def _dataset_complete(path: Path) -> bool:
+    from kikuchipy_gen.dataset import EBSDDataset
+
+    if not path.exists():
+        return False
+    try:
+        EBSDDataset(path)
+    except ValueError:
+        return False
+    return True
+
+
+def _replace_folder(partial: Path, final: Path) -> None:
+    """Move a finished folder into place; a half-written ``final`` from an older layout is replaced."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
+
+
+def _show_progressbar(show: bool | None) -> bool:
+    if show is None:
+        import hyperspy.api as hs
+
+        return bool(hs.preferences.General.show_progressbar)
+    return bool(show)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_energies(energies: Sequence[float], source) -> list[float]:
+    """Energies as floats: finite, increasing, distinct and accepted by ``source``."""
+    try:
+        values = [float(e) for e in np.atleast_1d(np.asarray(energies, dtype=object)).tolist()]
+    except (TypeError, ValueError):
+        raise ValueError(f"energies must be numbers in kV, got {energies!r}") from None
+    if not values:
+        raise ValueError("Give at least one energy (kV)")
+    shown = " ".join(f"{e:g}" for e in values)
+    if not all(math.isfinite(e) for e in values):
+        raise ValueError(f"energies must be finite numbers in kV, got {shown}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"energies must be distinct, got {shown}")
+    if values != sorted(values):
+        raise ValueError(
+            f"energies must be in increasing order, got {shown}; give {' '.join(f'{e:g}' for e in sorted(values))}"
+        )
+    for e in values:
+        source.check_energy(e)
+    return values
+
+
+def _check_dynamical_phase(phase: Phase) -> None:
+    """Fail now on a phase de-ebsd cannot simulate, naming the atom or setting and the fix."""
+    from kikuchipy_gen.sources.dynamical import _import_de_ebsd, _to_de_ebsd_crystal
+
+    sg = phase.space_group
+    if sg.number > 230:
+        raise ValueError(
+            f"Phase {phase.name!r}: space group {sg.short_name} (diffpy number {sg.number}) is a non-standard "
+            "setting; give the cell in the standard setting of the International Tables (hexagonal axes for "
+            "a rhombohedral lattice)"
+        )
+    for i, atom in enumerate(phase.structure):
+        label = f"Phase {phase.name!r}, atom {i} ({atom.element})"
+        occupancy, uiso = float(atom.occupancy), float(atom.Uisoequiv)
+        if not (math.isfinite(occupancy) and 0 < occupancy <= 1):
+            raise ValueError(f"{label}: occupancy must be in (0, 1], got {occupancy:g}")
+        if not (math.isfinite(uiso) and uiso > 0):
+            raise ValueError(
+                f"{label} has no Debye-Waller factor (Uiso {uiso:g} A^2); de-ebsd needs one: give "
+                "_atom_site_U_iso_or_equiv in the CIF (about 0.005 A^2 at room temperature)"
+            )
+        if uiso > 0.5:
+            raise ValueError(f"{label}: Uiso {uiso:g} A^2 is implausibly large; give it in A^2 (about 0.005)")
+    de = _import_de_ebsd()
+    try:
+        crystal = _to_de_ebsd_crystal(de, phase)
+        crystal.allowed_by_centering(np.zeros((1, 3), dtype=int))
+    except (ValueError, KeyError) as err:
+        message = " ".join(str(err).split())
+        raise ValueError(
+            f"Phase {phase.name!r} (space group {sg.short_name}, number {sg.number}): de-ebsd "
+            f"{getattr(de, '__version__', '')} cannot simulate it: {message}"
+        ) from None
+    # A site that is a symmetry image of another (the whole cell given instead of
+    # the asymmetric unit) would be counted once per image.
+    seen: list[tuple[int, np.ndarray]] = []
+    for i, orbit in enumerate(crystal.positions):
+        for j, other in seen:
+            delta = (orbit[:, None, :] - other[None, :, :] + 0.5) % 1.0 - 0.5
+            if (np.abs(delta) < 1e-4).all(axis=-1).any():
+                raise ValueError(
+                    f"Phase {phase.name!r}: atoms {j} and {i} sit on the same symmetry orbit; give the "
+                    "asymmetric unit (each site once), as a CIF lists it"
+                )
+        seen.append((i, orbit))

@@ -1,0 +1,267 @@
+"""One call from a phase to a model: a tiny end-to-end run, its resumption and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from orix.crystal_map import CrystalMap, Phase, PhaseList
+from orix.quaternion import Orientation, Rotation, symmetry
+
+from kikuchipy_gen import pipeline
+from kikuchipy_gen.cli import _parser, main
+from kikuchipy_gen.master_pattern import MLMasterPattern
+from kikuchipy_gen.pipeline import LAUE_DEFAULTS, build_model, resolve_recipe
+
+from .test_phases import NI_CIF
+
+pytest.importorskip("de_ebsd")
+
+# Tiny everything: de-ebsd at npx 12 with a small Monte Carlo, a coarse grid,
+# a few training steps of a small encoder, no evaluation in the runs themselves.
+TINY = dict(
+    n=4,
+    npx=12,
+    mc_electrons=2000,
+    train={
+        "cvae_epochs": 1,
+        "critic_epochs": 1,
+        "gan_epochs": 1,
+        "max_steps_per_epoch": 2,
+        "checkpoint_every": 1000,
+        "max_val_patterns": 16,
+        "cvae_batch_size": 8,
+        "critic_batch_size": 8,
+        "gan_batch_size": 8,
+        "model": {
+            "texture_size": 21,
+            "stem_channels": 8,
+            "blocks": [(8, 2), (16, 2)],
+            "encoder_dense": [32],
+            "critic_blocks": [(8, 1), (16, 2)],
+            "critic_dense": [16],
+        },
+    },
+    evaluation={"n_test": 4, "n_refine": 2, "dictionary_n": 4, "voltage_matrix": False, "method": "nelder-mead"},
+    device="cpu",
+    show_progressbar=False,
+)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    # One master-pattern cache for the whole file, never the user's.
+    monkeypatch.setenv("KIKUCHIPY_GEN_CACHE", str(tmp_path_factory.getbasetemp() / "mp_cache"))
+
+
+def _mtimes(folder):
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "ni"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KIKUCHIPY_GEN_CACHE", str(tmp_path_factory.getbasetemp() / "mp_cache"))
+        mlmp = build_model("ni", out, [10, 20], **TINY)
+    return out, mlmp
+
+
+def test_end_to_end(built):
+    out, mlmp = built
+    assert mlmp.energy_range == (10.0, 20.0) and mlmp.phase.point_group.name == "m-3m"
+    loaded = MLMasterPattern.load(out / "model")
+    assert loaded.bundle.digest == mlmp.bundle.digest
+    s = loaded.get_patterns(Rotation.random(2), energy=15.0, compute=True, show_progressbar=False)
+    assert s.data.shape == (2, 60, 60) and np.isfinite(s.data).all()
+    assert (out / "report/report.md").is_file() and (out / "report/metrics.json").is_file()
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["energies"] == [10.0, 20.0] and recipe["dataset"]["n"] == 4
+    assert recipe["model"]["voltage_knots"] == 2 and recipe["source"]["npx"] == 12
+    assert not list(out.glob(".*partial*"))
+
+
+def test_rerun_does_nothing(built, monkeypatch):
+    out, mlmp = built
+    before = _mtimes(out)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished step ran again")
+
+    monkeypatch.setattr("kikuchipy_gen.dataset.build_dataset", fail)
+    monkeypatch.setattr("kikuchipy_gen.training.Trainer.run", fail)
+    monkeypatch.setattr("kikuchipy_gen.evaluation.evaluate", fail)
+    again = build_model("ni", out, [10, 20], **TINY)
+    assert again.bundle.digest == mlmp.bundle.digest
+    assert _mtimes(out) == before
+
+
+def test_interrupted_run_resumes(tmp_path, monkeypatch):
+    out = tmp_path / "ni"
+    kw = {**TINY, "evaluate": False}
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    # Killed while exporting: the dataset and the training are finished, no model.
+    monkeypatch.setattr(pipeline, "_export_step", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        build_model("ni", out, [20], **kw)
+    assert (out / "dataset.zarr").is_dir() and not (out / "model").exists()
+    kept = _mtimes(out / "dataset.zarr")
+    trained = _mtimes(out / "run")
+    monkeypatch.undo()
+    monkeypatch.setenv("KIKUCHIPY_GEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("kikuchipy_gen.training.Trainer.run", interrupt)  # must not run again
+    mlmp = build_model("ni", out, [20], **kw)
+    assert mlmp.energies == [20.0] and (out / "model/model.json").is_file()
+    assert _mtimes(out / "dataset.zarr") == kept and _mtimes(out / "run") == trained
+    assert not (out / "report").exists()
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    from kikuchipy_gen.training import Trainer
+
+    out = tmp_path / "ni"
+    calls = []
+    original = Trainer.__init__
+
+    def spy(self, config, resume=False):
+        calls.append(resume)
+        original(self, config, resume=resume)
+
+    def stop_after_checkpoint(self, *args, **kwargs):
+        self.save_checkpoint()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "__init__", spy)
+    monkeypatch.setattr(Trainer, "_run", stop_after_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        build_model("ni", out, [20], **{**TINY, "evaluate": False})
+    monkeypatch.undo()
+    monkeypatch.setenv("KIKUCHIPY_GEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(Trainer, "__init__", spy)
+    build_model("ni", out, [20], **{**TINY, "evaluate": False})
+    assert calls == [False, True]
+    state = json.loads((out / "run/checkpoints/last/state.json").read_text())
+    assert state["stage"] == "done"
+
+
+def test_other_recipe_refused(built):
+    out, _ = built
+    with pytest.raises(ValueError, match=r"another recipe \(dataset.n: 4 in the folder, 5 now"):
+        build_model("ni", out, [10, 20], **{**TINY, "n": 5})
+    with pytest.raises(ValueError, match="energies"):
+        build_model("ni", out, [10, 30], **TINY)
+
+
+def _cif(tmp_path, text, name="x.cif"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "energies, match",
+    [
+        ([20, 10], "increasing order, got 20 10; give 10 20"),
+        ([10, 10], "distinct"),
+        ([0.5, 10], "outside"),
+        ([10, float("nan")], "finite"),
+        ([], "at least one"),
+    ],
+)
+def test_bad_energies(energies, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        build_model("ni", tmp_path / "x", energies, **TINY)
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_phases(tmp_path):
+    no_atoms = _cif(tmp_path, NI_CIF.split("loop_")[0], "no_atoms.cif")
+    with pytest.raises(ValueError, match="has no atoms"):
+        resolve_recipe(no_atoms)
+    no_dw = _cif(tmp_path, NI_CIF, "no_dw.cif")  # occupancy given, no U_iso
+    with pytest.raises(ValueError, match="no Debye-Waller factor.*_atom_site_U_iso_or_equiv"):
+        resolve_recipe(no_dw)
+    half = NI_CIF.replace("_atom_site_occupancy", "_atom_site_occupancy\n_atom_site_U_iso_or_equiv")
+    ok = _cif(tmp_path, half.replace("Ni1 Ni 0 0 0 1", "Ni1 Ni 0 0 0 1 0.005"), "ok.cif")
+    assert resolve_recipe(ok, [20])["phase"]["atoms"][0]["Uiso"] == 0.005
+    empty = _cif(tmp_path, half.replace("Ni1 Ni 0 0 0 1", "Ni1 Ni 0 0 0 0 0.005"), "empty.cif")
+    with pytest.raises(ValueError, match=r"occupancy must be in \(0, 1\]"):
+        resolve_recipe(empty)
+    # The whole cell given as the asymmetric unit: every atom would count four times.
+    from diffpy.structure import Atom, Lattice, Structure
+
+    cell = Structure(
+        [Atom("Ni", xyz, Uisoequiv=0.005) for xyz in ([0, 0, 0], [0, 0.5, 0.5])], Lattice(3.52, 3.52, 3.52, 90, 90, 90)
+    )
+    with pytest.raises(ValueError, match="same symmetry orbit"):
+        resolve_recipe(Phase("ni", space_group=225, structure=cell))
+
+
+def test_unsupported_settings(tmp_path):
+    # Rhombohedral groups (here corundum's R-3c on hexagonal axes): de-ebsd 0.2.1 refuses them.
+    from diffpy.structure import Atom, Lattice, Structure
+
+    s = Structure(
+        [Atom("Al", [0, 0, 0.352], Uisoequiv=0.005), Atom("O", [0.306, 0, 0.25], Uisoequiv=0.005)],
+        Lattice(4.7589, 4.7589, 12.991, 90, 90, 120),
+    )
+    with pytest.raises(ValueError, match="de-ebsd .* cannot simulate it"):
+        resolve_recipe(Phase("corundum", space_group=167, structure=s))
+    # A non-standard setting (diffpy numbers these above 230): R-3m on rhombohedral axes.
+    r = Structure([Atom("Bi", [0.2, 0.2, 0.2], Uisoequiv=0.005)], Lattice(4.75, 4.75, 4.75, 57.2, 57.2, 57.2))
+    with pytest.raises(ValueError, match="non-standard setting"):
+        resolve_recipe(Phase("bi", space_group=1166, structure=r))
+
+
+def test_laue_defaults_cover_every_group():
+    from orix.quaternion.symmetry import _groups
+
+    assert {g.laue.name for g in _groups} == set(LAUE_DEFAULTS)
+    sizes = {laue: row[0] for laue, row in LAUE_DEFAULTS.items()}
+    assert all(size % 2 == 1 for size in sizes.values())
+    r = resolve_recipe("ti-alpha", [10, 20, 30])
+    assert r["laue_group"] == "6/mmm" and r["dataset"]["n"] == 30 and r["training"]["max_steps_per_epoch"] == 1800
+    assert r["model"]["voltage_knots"] == 3 and r["model"]["energy_range"] == [10.0, 30.0]
+    assert resolve_recipe("ni", [20], quick=True)["model"]["use_voltage"] is False
+
+
+def test_model_of_another_symmetry_refused():
+    mlmp = MLMasterPattern.from_pretrained()
+    rot = Rotation.random(2)
+    with pytest.raises(ValueError, match="symmetry 6/mmm, but this model generates 'ni'"):
+        mlmp.get_patterns(Orientation(rot.data, symmetry.D6h), energy=20)
+    xmap = CrystalMap(rot, phase_list=PhaseList(Phase("ti", point_group="6/mmm")))
+    with pytest.raises(ValueError, match="holds phase 'ti'"):
+        mlmp.get_patterns(xmap, energy=20)
+    # Plain rotations, and orientations of the same Laue group, stay accepted.
+    for ok in (rot, Orientation(rot.data, symmetry.O), Orientation(rot.data, symmetry.Oh)):
+        assert mlmp.get_patterns(ok, energy=20).data.shape == (2, 60, 60)
+
+
+def test_cli_model_parsing():
+    args = _parser().parse_args(["model", "ti-alpha", "--out", "m", "--energies", "10", "20", "--n", "12"])
+    assert args.command == "model" and args.phase == "ti-alpha" and args.energies == [10.0, 20.0]
+    assert args.n == 12 and not args.quick and not args.no_evaluate and args.device == "auto"
+    args = _parser().parse_args(["model", "x.cif", "--out", "m", "--quick", "--no-evaluate", "--no-progress"])
+    assert args.quick and args.no_evaluate and args.no_progress
+    assert args.energies == [10.0, 15.0, 20.0, 25.0, 30.0]
+
+
+def test_cli_model_errors(tmp_path, capsys):
+    assert main(["model", "ni", "--out", str(tmp_path / "m"), "--energies", "20", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "increasing order" in err
+    assert main(["model", "unobtainium", "--out", str(tmp_path / "m")]) == 2
+    assert "Unknown phase" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_model_runs(built, capsys):
+    out, _ = built
+    # The finished folder: the command checks the recipe and keeps everything.
+    argv = ["model", "ni", "--out", str(out), "--energies", "10", "20", "--n", "4", "--npx", "12", "--no-progress"]
+    assert main(argv) == 2  # the command's Monte Carlo default differs from the tiny recipe
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a model of another recipe" in err
