@@ -17,6 +17,10 @@ Run from the repository root::
     python benchmarks/mutation_check.py            # all mutations
     python benchmarks/mutation_check.py cpu_x_sign knot_clamp_removed
 
+Equivalent mutants are left out: storing the sector operators transposed,
+for one, gives each operator's inverse, which is again in the group, and
+the sector tests use the same matrices, so the output cannot change.
+
 Prints one line per mutation and the score (killed / total); exits 1 when a
 mutation survives.
 """
@@ -117,6 +121,118 @@ MUTATIONS = [
         "(voltage - knots[0])",
         ("tests/test_geometric.py",),
         "voltages outside the knots extrapolate silently",
+    ),
+    Mutation(
+        "decoder_reads_unreduced_directions",
+        "models/geometric.py",
+        "            v = self.sector(v)\n",
+        "",
+        ("tests/test_geometric.py",),
+        "pixels read the symmetric texture where they fall, not in the sector (serrated band edges)",
+    ),
+    Mutation(
+        "cpu_sector_reduction_skipped",
+        "models/_cpu_decode.py",
+        "if ops.shape[0] > 0:",
+        "if False:",
+        ("tests/test_cpu_decode.py",),
+        "CPU kernel reads the symmetric texture where pixels fall, not in the sector",
+    ),
+    Mutation(
+        "critic_optimizer_not_restored",
+        "training.py",
+        'self.opt_critic.load_state_dict(extra["opt_critic"])',
+        'extra["opt_critic"]',
+        ("tests/test_checkpoint_kill.py",),
+        "a run resumed in critic pre-training restarts Adam's moments",
+    ),
+    Mutation(
+        "gan_optimizer_not_restored",
+        "training.py",
+        'self.opt_gan.load_state_dict(extra["opt_gan"])',
+        'extra["opt_gan"]',
+        ("tests/test_training.py::test_resume_in_gan_stage_continues_identically",),
+        "a run resumed in the joint stage restarts the generator's Adam moments",
+    ),
+    Mutation(
+        "gan_critic_optimizer_not_restored",
+        "training.py",
+        'self.opt_gan_critic.load_state_dict(extra["opt_gan_critic"])',
+        'extra["opt_gan_critic"]',
+        ("tests/test_training.py::test_resume_in_gan_stage_continues_identically",),
+        "a run resumed in the joint stage restarts the critic's Adam moments",
+    ),
+    Mutation(
+        "classifier_trunk_clipped",
+        "models/networks.py",
+        "            return [self]\n        return [self.trunk",
+        "            return [self]\n        return [self, self.trunk",
+        ("tests/test_networks.py",),
+        "weight clipping binds the classifier's own trunk too (it cannot learn)",
+    ),
+    Mutation(
+        "sector_inside_test_ignored",
+        "sector.py",
+        "(inside.to(dt) * 4 + ",
+        "(inside.to(dt) * 0 + ",
+        ("tests/test_sector.py",),
+        "the full search picks the image nearest the centre even when it lies outside the sector",
+    ),
+    Mutation(
+        "sector_search_skipped",
+        "sector.py",
+        "if outside.any():",
+        "if False:",
+        ("tests/test_sector.py",),
+        "directions whose nearest-centre image is outside are never searched (m-3, 432)",
+    ),
+    Mutation(
+        "disorientation_ignores_symmetry",
+        "losses.py",
+        "angles.min(dim=1).values",
+        "angles[:, 0]",
+        ("tests/test_losses.py",),
+        "the disorientation loss is the plain misorientation (first operator only)",
+    ),
+    Mutation(
+        "disorientation_sign_of_q",
+        "losses.py",
+        "w = relative[..., 0].abs()",
+        "w = relative[..., 0]",
+        ("tests/test_losses.py",),
+        "q and -q are treated as different orientations",
+    ),
+    Mutation(
+        "kl_logvar_sign",
+        "losses.py",
+        "logvar.exp() - logvar - 1",
+        "logvar.exp() + logvar - 1",
+        ("tests/test_losses.py",),
+        "KL divergence with the log-variance sign flipped",
+    ),
+    Mutation(
+        "wasserstein_critic_sign",
+        "losses.py",
+        "return -score_real.mean() + score_fake.mean()",
+        "return score_real.mean() - score_fake.mean()",
+        ("tests/test_losses.py",),
+        "the critic is trained to prefer fake patterns",
+    ),
+    Mutation(
+        "bce_sum_is_mean",
+        "losses.py",
+        "return per_pattern.sum(1).mean()",
+        "return per_pattern.mean(1).mean()",
+        ("tests/test_losses.py",),
+        "BCE 'sum' reduction averages over pixels (the reconstruction term 3,600x weaker)",
+    ),
+    Mutation(
+        "adaptive_kl_high_low_swapped",
+        "losses.py",
+        "return self.high",
+        "return self.low",
+        ("tests/test_losses.py",),
+        "the adaptive KL coefficient is low when the KL is high",
     ),
 ]
 

@@ -51,10 +51,17 @@ autodoc_typehints = "none"  # numpydoc's Parameters section carries the types
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 # Every public function and class has a docstring (GL08) with an Examples section (EX01),
-# as kikuchipy enforces it; so do the members of MLMasterPattern. Other classes' methods
-# and attributes are not checked (yet).
+# as kikuchipy enforces it, and so do the methods and attributes of the classes, except
+# fields of dataclasses (documented in their class's Parameters) and torch's ``training``.
 numpydoc_validation_checks = {"GL08", "EX01"}
-numpydoc_validation_exclude = {r"^(?!kikuchipy_gen\.MLMasterPattern\.).*\.[A-Z]\w*\.\w+$"}
+numpydoc_validation_exclude = {
+    r"^kikuchipy_gen\.models\.(config\.)?(ModelConfig|ConvDecoderConfig|GeometricDecoderConfig|TrainConfig)"
+    r"\.(?!to_dict$|from_dict$)\w+$",
+    r"^kikuchipy_gen\.models\.(networks\.)?(Encoder|Decoder|CriticClassifier)\.training$",
+    r"^kikuchipy_gen\.losses\.AdaptiveKL\.(upper|lower|high|mid|low)$",
+    r"^kikuchipy_gen\.evaluation\.(\w+\.)?(EvaluationResult|EnergyResult|VoltageMatrix)"
+    r"\.(?!to_dict$|from_dict$|to_json$|to_markdown$|write$)\w+$",
+}
 
 # -- Links to the ecosystem -------------------------------------------------------------
 intersphinx_mapping = {

@@ -282,12 +282,38 @@ class EBSDDataset:
 
     @property
     def energies(self) -> list[float]:
-        """Beam energies in kV."""
+        """Beam energies in kV.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.energies
+        [20.0]
+        """
         return [float(e) for e in self.attrs["energies"]]
 
     @property
     def sizes(self) -> dict[str, int]:
-        """Number of orientations per split: train, val, test, then any others by name."""
+        """Number of orientations per split: train, val, test, then any others by name.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.sizes
+        {'train': 8, 'val': 4}
+        """
         # zarr 2 stores attributes with sorted keys, so the build's order is not kept.
         splits = self.attrs["splits"]
         usual = ("train", "val", "test")
@@ -296,27 +322,92 @@ class EBSDDataset:
 
     @property
     def pattern_shape(self) -> tuple[int, int]:
-        """Pattern (rows, columns)."""
+        """Pattern (rows, columns).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.pattern_shape
+        (60, 60)
+        """
         return tuple(self.attrs["detector"]["shape"])
 
     @cached_property
     def phase(self) -> Phase:
-        """The crystal phase."""
+        """The crystal phase.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.phase.name, ds.phase.point_group.name
+        ('ni', 'm-3m')
+        """
         return phase_from_dict(self.attrs["source"]["phase"])
 
     @property
     def detector(self) -> EBSDDetector:
-        """The detector the patterns were projected onto."""
+        """The detector the patterns were projected onto.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.detector.shape, ds.detector.pc.round(3).tolist()
+        ((60, 60), [[0.421, 0.221, 0.505]])
+        """
         return detector_from_dict(self.attrs["detector"])
 
     @property
     def provenance(self) -> dict[str, Any]:
-        """Master pattern source description, enough to rebuild the physics."""
+        """Master pattern source description, enough to rebuild the physics.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.provenance["kind"]
+        'kikuchipy-nickel'
+        """
         return dict(self.attrs["source"])
 
     @property
     def source(self) -> MasterPatternSource:
-        """The master pattern source, rebuilt from the provenance."""
+        """The master pattern source, rebuilt from the provenance.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.source
+        KikuchipyNickelSource(phase='ni')
+        """
         return source_from_dict(self.attrs["source"])
 
     def rotations(self, split: str = "train") -> Rotation:
@@ -330,15 +421,77 @@ class EBSDDataset:
         Returns
         -------
         orix.quaternion.Rotation
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.rotations("val").shape
+        (4,)
         """
         return Rotation(self._group(split)["rotations"][:])
 
     def patterns_array(self, split: str = "train") -> zarr.Array:
-        """The uint8 zarr array ``(n_energies, n, rows, cols)`` of a split."""
+        """The uint8 zarr array ``(n_energies, n, rows, cols)`` of a split.
+
+        Parameters
+        ----------
+        split
+            Split name.
+
+        Returns
+        -------
+        zarr.Array
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> arr = ds.patterns_array("train")
+        >>> arr.shape, arr.dtype
+        ((1, 8, 60, 60), dtype('uint8'))
+        """
         return self._group(split)["patterns"]
 
     def energy_index(self, energy: float) -> int:
-        """Index of ``energy`` (kV) along the energy axis."""
+        """Index of ``energy`` (kV) along the energy axis.
+
+        Parameters
+        ----------
+        energy
+            Beam energy in kV.
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ValueError
+            If the dataset holds no patterns at ``energy``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> ds.energy_index(20)
+        0
+        """
         match = [i for i, e in enumerate(self.energies) if abs(e - float(energy)) < ENERGY_TOLERANCE]
         if not match:
             raise ValueError(f"No {energy} kV patterns; the dataset has {self.energies} kV")
@@ -361,6 +514,21 @@ class EBSDDataset:
         -------
         kikuchipy.signals.LazyEBSD
             uint8 patterns, navigation shape (n,).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> splits = {"train": random_rotations(8, seed=0), "val": random_rotations(4, seed=1)}
+        >>> ds = build_dataset(f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), splits, show_progressbar=False)
+        >>> s = ds.patterns("val")
+        >>> s
+        <LazyEBSD, title: val 20 kV, dimensions: (4|60, 60)>
+        >>> s.xmap.phases[0].name
+        'ni'
         """
         if energy is None:
             if len(self.energies) != 1:

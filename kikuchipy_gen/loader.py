@@ -94,7 +94,33 @@ class PatternStream(IterableDataset):
         self._ds: EBSDDataset | None = None
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose shuffled order the next iteration follows."""
+        """Choose the epoch whose shuffled order the next iteration follows.
+
+        Parameters
+        ----------
+        epoch
+            Epoch number; with the seed it fixes the order of the chunks.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import torch
+        >>> from kikuchipy_gen.dataset import build_dataset
+        >>> from kikuchipy_gen.loader import PatternStream
+        >>> from kikuchipy_gen.sampling import random_rotations
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> ds = build_dataset(
+        ...     f"{tmp.name}/ni.zarr", KikuchipyNickelSource(), random_rotations(12), chunk_size=2,
+        ...     show_progressbar=False,
+        ... )
+        >>> stream = PatternStream(ds, "train", seed=1)
+        >>> first = torch.stack([x["rotation"] for x in stream])
+        >>> stream.set_epoch(1)
+        >>> second = torch.stack([x["rotation"] for x in stream])
+        >>> first.shape, bool((first == second).all())  # the same patterns, another order
+        (torch.Size([12, 4]), False)
+        """
         self.epoch = int(epoch)
 
     def _tasks(self) -> list[tuple[int, int]]:

@@ -76,6 +76,14 @@ class CLAHE:
         Returns
         -------
         dict
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.preprocessing import CLAHE
+        >>> CLAHE().kikuchipy_kwargs((60, 60))  # the paper's clip limit 10 and 4 x 4 tiles
+        {'kernel_size': (15, 15), 'clip_limit': 0.0390625, 'nbins': 256}
+        >>> CLAHE(tiles=(8, 8)).kikuchipy_kwargs((120, 160))["kernel_size"]
+        (15, 20)
         """
         kernel = tuple(int(s) // t for s, t in zip(shape, self.tiles))
         if min(kernel) < 2:
@@ -83,7 +91,22 @@ class CLAHE:
         return {"kernel_size": kernel, "clip_limit": self.clip_limit / self.nbins, "nbins": self.nbins}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe parameters."""
+        """JSON-safe parameters.
+
+        Returns
+        -------
+        dict
+            ``clip_limit``, ``tiles`` (a list) and ``nbins``.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.preprocessing import CLAHE
+        >>> d = CLAHE().to_dict()
+        >>> d
+        {'clip_limit': 10.0, 'tiles': [4, 4], 'nbins': 256}
+        >>> CLAHE(**d) == CLAHE()
+        True
+        """
         return asdict(self) | {"tiles": list(self.tiles)}
 
 

@@ -73,11 +73,43 @@ class SectorReduction(torch.nn.Module):
 
     @property
     def order(self) -> int:
-        """Number of symmetry operators."""
+        """Number of symmetry operators.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.sector import SectorReduction
+        >>> reduce = SectorReduction(Oh)
+        >>> reduce.order
+        48
+        """
         return self.ops.shape[0]
 
     def operator_index(self, vectors: torch.Tensor) -> torch.Tensor:
-        """Index (...,) of the operator taking each direction into the sector."""
+        """Index (...,) of the operator taking each direction into the sector.
+
+        Parameters
+        ----------
+        vectors
+            (..., 3) directions.
+
+        Returns
+        -------
+        torch.Tensor
+            Integer indices into the ``ops`` buffer, of shape ``vectors.shape[:-1]``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.sector import SectorReduction
+        >>> reduce = SectorReduction(Oh)
+        >>> v = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]], dtype=torch.float64)
+        >>> index = reduce.operator_index(v)
+        >>> (reduce.ops[index] @ v[..., None])[..., 0].round(decimals=6).abs().tolist()
+        [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
+        """
         dt = vectors.dtype
         # The image nearest the sector's centre is inside for reflection
         # groups (most Laue groups); test it, and search all images only
@@ -102,7 +134,29 @@ class SectorReduction(torch.nn.Module):
         return (inside.to(dt) * 4 + vectors @ self.tested_center.to(dt).T).argmax(dim=-1)
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        """Directions (..., 3) reduced into the fundamental sector."""
+        """Directions (..., 3) reduced into the fundamental sector.
+
+        Parameters
+        ----------
+        vectors
+            (..., 3) directions.
+
+        Returns
+        -------
+        torch.Tensor
+            The same shape and dtype; every direction's image in the sector.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.sector import SectorReduction
+        >>> reduce = SectorReduction(Oh)
+        >>> v = torch.nn.functional.normalize(torch.randn(1000, 3), dim=-1)
+        >>> x, y, z = reduce(v).unbind(-1)
+        >>> bool(((y >= -1e-6) & (y <= x + 1e-6) & (x <= z + 1e-6)).all())  # m-3m: 0 <= y <= x <= z
+        True
+        """
         if vectors.shape[-1] != 3:
             raise ValueError(f"vectors must be (..., 3), got {tuple(vectors.shape)}")
         if self.order == 1:
@@ -113,4 +167,19 @@ class SectorReduction(torch.nn.Module):
         return (ops @ vectors.unsqueeze(-1)).squeeze(-1)
 
     def extra_repr(self) -> str:
+        """The symmetry and its order, shown in the module's repr.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import torch
+        >>> from orix.quaternion.symmetry import Oh
+        >>> from kikuchipy_gen.sector import SectorReduction
+        >>> reduce = SectorReduction(Oh)
+        >>> reduce.extra_repr()
+        'symmetry=m-3m, order=48'
+        """
         return f"symmetry={self.symmetry_name}, order={self.order}"

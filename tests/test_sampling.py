@@ -15,9 +15,50 @@ from kikuchipy_gen.sampling import (
 def test_emsoft_density_counts():
     # EMsampleRFZ counts for m-3m at small n, and unit quaternions with a >= 0.
     rot = sample_orientations("m-3m", n=10)
-    assert rot.size == 361
+    assert rot.size == 361  # independently: test_fz_counts_from_the_full_grid_and_the_analytic_zone
     assert np.allclose(np.linalg.norm(rot.data, axis=1), 1)
     assert np.all(rot.a >= 0)
+
+
+def _inside_432_rodrigues_fz(q: np.ndarray) -> np.ndarray:
+    """The octahedral Rodrigues fundamental zone written out (Frank 1988; EMsoft's test).
+
+    ``|r_i| <= tan(pi/8)`` (the square faces) and ``|r_1| + |r_2| + |r_3| <= 1``
+    (the triangular faces), with ``r = (b, c, d) / a``: independent of orix's
+    symmetry and fundamental-sector code, which ``sample_orientations`` uses.
+    """
+    q = q * np.where(q[:, :1] < 0, -1.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.abs(q[:, 1:] / q[:, :1])
+    tol = 1e-9
+    return np.all(r <= np.tan(np.pi / 8) + tol, axis=1) & (r.sum(axis=1) <= 1 + tol)
+
+
+@pytest.mark.parametrize("n", [3, 5, 8, 10])
+def test_fz_counts_from_the_full_grid_and_the_analytic_zone(n):
+    # The whole cubochoric grid of SO(3) (no symmetry, (2n)^3 points) filtered
+    # by the analytic m-3m zone: an independent count of what
+    # sample_orientations keeps (21, 51, 193, 361).
+    full = get_sample_fundamental(point_group=get_point_group("1"), method="cubochoric", semi_edge_steps=n)
+    assert full.size == (2 * n) ** 3
+    expected = int(_inside_432_rodrigues_fz(full.data.reshape(-1, 4)).sum())
+    ours = sample_orientations("m-3m", n=n)
+    assert ours.size == expected
+    assert _inside_432_rodrigues_fz(ours.data).all()
+
+
+def test_split_counts_from_independent_grids():
+    # Densities 8 / 3 / 5 (coprime) share only the identity, which every
+    # cubochoric grid holds: val and test lose exactly that one point.
+    full = {
+        n: get_sample_fundamental(point_group=get_point_group("1"), method="cubochoric", semi_edge_steps=n)
+        for n in (8, 3, 5)
+    }
+    counts = {n: int(_inside_432_rodrigues_fz(r.data.reshape(-1, 4)).sum()) for n, r in full.items()}
+    for r in full.values():
+        assert np.any(np.all(np.isclose(np.abs(r.data.reshape(-1, 4)), [1, 0, 0, 0]), axis=1))
+    sizes = {k: v.size for k, v in split_orientations("m-3m", n_train=8).items()}
+    assert sizes == {"train": counts[8], "val": counts[3] - 1, "test": counts[5] - 1}
 
 
 def test_paper_density_gives_333227():

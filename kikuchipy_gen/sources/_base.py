@@ -40,16 +40,39 @@ class MasterPatternSource(abc.ABC):
     """
 
     #: Name under which the source is recorded in provenance.
+    #:
+    #: Examples
+    #: --------
+    #: >>> from kikuchipy_gen.sources import KikuchipyNickelSource, KinematicalSource
+    #: >>> KikuchipyNickelSource.kind, KinematicalSource.kind
+    #: ('kikuchipy-nickel', 'kinematical')
     kind: ClassVar[str]
 
     @property
     @abc.abstractmethod
     def phase(self) -> Phase:
-        """The crystal phase of the master patterns."""
+        """The crystal phase of the master patterns.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KinematicalSource
+        >>> phase = KinematicalSource("ni").phase
+        >>> phase.name, phase.point_group.name
+        ('ni', 'm-3m')
+        """
 
     @property
     def energies(self) -> tuple[float, ...] | None:
-        """Energies (kV) this source can give, or None for any energy."""
+        """Energies (kV) this source can give, or None for any energy.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource, KinematicalSource
+        >>> KikuchipyNickelSource().energies  # one EMsoft master pattern
+        (20.0,)
+        >>> KinematicalSource("ni").energies is None  # simulated at any energy
+        True
+        """
         return None
 
     def master_pattern(self, energy: float) -> EBSDMasterPattern:
@@ -70,6 +93,15 @@ class MasterPatternSource(abc.ABC):
         ------
         ValueError
             If the source cannot provide this energy.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KinematicalSource
+        >>> mp = KinematicalSource("ni", half_size=30).master_pattern(15)
+        >>> mp.projection, mp.hemisphere, mp.data.shape
+        ('lambert', 'both', (2, 61, 61))
+        >>> mp.metadata.Acquisition_instrument.SEM.beam_energy
+        15.0
         """
         energy = self.check_energy(energy)
         mp = self._master_pattern(energy)
@@ -89,6 +121,16 @@ class MasterPatternSource(abc.ABC):
         -------
         float
             The energy; for tabulated sources, the tabulated value.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> KikuchipyNickelSource().check_energy(20)
+        20.0
+        >>> KikuchipyNickelSource().check_energy(15)
+        Traceback (most recent call last):
+        ...
+        ValueError: kikuchipy-nickel source has no 15 kV master pattern; available: 20 kV. ...
         """
         try:
             energy = float(energy)
@@ -109,7 +151,23 @@ class MasterPatternSource(abc.ABC):
         return float(match[0])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe description from which the source can be rebuilt."""
+        """JSON-safe description from which the source can be rebuilt.
+
+        Returns
+        -------
+        dict
+            ``kind``, ``phase`` (see :func:`~kikuchipy_gen.phases.phase_to_dict`)
+            and the source's own parameters.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KinematicalSource, source_from_dict
+        >>> d = KinematicalSource("ni", half_size=50).to_dict()
+        >>> d["kind"], d["half_size"]
+        ('kinematical', 50)
+        >>> source_from_dict(d).half_size
+        50
+        """
         return {"kind": self.kind, "phase": phase_to_dict(self.phase), **self._parameters()}
 
     def __repr__(self) -> str:

@@ -118,10 +118,39 @@ class DynamicalSource(MasterPatternSource):
 
     @property
     def phase(self) -> Phase:
+        """The crystal phase of the master patterns, as given.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import DynamicalSource
+        >>> DynamicalSource("ni", cache_dir=None).phase.space_group.short_name
+        'Fm-3m'
+        """
         return self._phase
 
     def cache_path(self, energy: float) -> Path | None:
-        """File the master pattern at ``energy`` (kV) is cached in, or None."""
+        """File the master pattern at ``energy`` (kV) is cached in, or None.
+
+        Parameters
+        ----------
+        energy
+            Beam energy in kV.
+
+        Returns
+        -------
+        pathlib.Path or None
+            None when the source keeps no cache. The name holds a digest of
+            every parameter and the de-ebsd version.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import DynamicalSource
+        >>> src = DynamicalSource("ni", npx=20, cache_dir="mp_cache")
+        >>> src.cache_path(20).name  # doctest: +ELLIPSIS
+        'dynamical_ni_20kV_....npz'
+        >>> DynamicalSource("ni", cache_dir=None).cache_path(20) is None
+        True
+        """
         if self.cache_dir is None:
             return None
         de = _import_de_ebsd()

@@ -37,6 +37,14 @@ class KikuchipyNickelSource(MasterPatternSource):
 
     @property
     def energies(self) -> tuple[float, ...]:
+        """The one energy of kikuchipy's nickel master pattern, 20 kV.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> KikuchipyNickelSource().energies
+        (20.0,)
+        """
         return (20.0,)
 
     @cached_property
@@ -48,6 +56,15 @@ class KikuchipyNickelSource(MasterPatternSource):
 
     @property
     def phase(self) -> Phase:
+        """Nickel, from the ``"ni"`` preset (the shipped file stores no atoms).
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KikuchipyNickelSource
+        >>> phase = KikuchipyNickelSource().phase
+        >>> phase.name, phase.space_group.short_name, len(phase.structure)
+        ('ni', 'Fm-3m', 1)
+        """
         return self._loaded.phase
 
     def _master_pattern(self, energy: float) -> EBSDMasterPattern:
@@ -97,10 +114,33 @@ class EMsoftFileSource(MasterPatternSource):
 
     @property
     def phase(self) -> Phase:
+        """The file's phase, or the one passed as ``phase``.
+
+        Examples
+        --------
+        >>> import kikuchipy as kp
+        >>> from pathlib import Path
+        >>> from kikuchipy_gen.sources import EMsoftFileSource
+        >>> f = Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/master_patterns.h5"
+        >>> EMsoftFileSource(f).phase.point_group.name
+        '4/mmm'
+        """
         return self._all.phase
 
     @cached_property
     def energies(self) -> tuple[float, ...]:
+        """The energies (kV) of the file's energy axis, or its one beam energy.
+
+        Examples
+        --------
+        >>> import kikuchipy as kp
+        >>> from pathlib import Path
+        >>> from kikuchipy_gen.sources import EMsoftFileSource
+        >>> f = Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/master_patterns.h5"
+        >>> energies = EMsoftFileSource(f).energies
+        >>> len(energies), energies[0], energies[-1]
+        (11, 10.0, 20.0)
+        """
         for axis in self._all.axes_manager.navigation_axes:
             if axis.name == "energy":
                 return tuple(float(e) for e in axis.axis)

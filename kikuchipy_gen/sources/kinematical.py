@@ -69,6 +69,14 @@ class KinematicalSource(MasterPatternSource):
 
     @property
     def phase(self) -> Phase:
+        """The crystal phase of the master patterns, as given.
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.sources import KinematicalSource
+        >>> KinematicalSource("ni").phase.space_group.short_name
+        'Fm-3m'
+        """
         return self._phase
 
     def reflectors(self, energy: float) -> ReciprocalLatticeVector:
@@ -82,6 +90,17 @@ class KinematicalSource(MasterPatternSource):
         Returns
         -------
         diffsims.crystallography.ReciprocalLatticeVector
+
+        Examples
+        --------
+        The Bragg angle of each band shrinks as the energy rises:
+
+        >>> import numpy as np
+        >>> from kikuchipy_gen.sources import KinematicalSource
+        >>> src = KinematicalSource("ni")
+        >>> theta10, theta30 = (np.rad2deg(src.reflectors(kv).theta.max()) for kv in (10, 30))
+        >>> bool(theta30 < theta10)
+        True
         """
         energy = self.check_energy(energy)
         # sanitise_phase() expands the asymmetric unit in place: work on a copy
