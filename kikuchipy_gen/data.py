@@ -28,6 +28,11 @@ def tiny_dataset(folder: str | Path | None = None) -> EBSDDataset:
     -------
     EBSDDataset
 
+    Raises
+    ------
+    NotADirectoryError
+        If ``folder`` is a file.
+
     Examples
     --------
     >>> from kikuchipy_gen.data import tiny_dataset
@@ -39,6 +44,8 @@ def tiny_dataset(folder: str | Path | None = None) -> EBSDDataset:
     from kikuchipy_gen.sources import KikuchipyNickelSource
 
     folder = Path(tempfile.mkdtemp(prefix="kikuchipy-gen-")) if folder is None else Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{str(folder)!r} is a file; give a folder for the tiny dataset")
     path = folder / "tiny_ni.zarr"
     if path.exists():
         return EBSDDataset(path)

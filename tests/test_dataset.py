@@ -315,3 +315,15 @@ def test_a_killed_builder_does_not_block_the_path(tmp_path, ni_source, tiny_spli
     assert (tmp_path / "ni.zarr.lock").exists()  # left behind by the killed process, but no longer locked
     ds = build_dataset(path, ni_source, tiny_splits["val"], show_progressbar=False)
     assert ds.sizes == {"train": 20} and not (tmp_path / "ni.zarr.lock").exists()
+
+
+def test_tiny_example_dataset_is_built_once_and_checks_its_folder(tmp_path):
+    from kikuchipy_gen.data import tiny_dataset
+
+    ds = tiny_dataset(tmp_path / "new")
+    assert ds.sizes == {"train": 20, "val": 26, "test": 51} and ds.patterns_array("train").shape == (1, 20, 60, 60)
+    again = tiny_dataset(tmp_path / "new")  # opened, not rebuilt
+    assert again.attrs["fingerprint"] == ds.attrs["fingerprint"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        tiny_dataset(tmp_path / "file")
