@@ -143,7 +143,7 @@ MUTATIONS = [
         "training.py",
         'self.opt_critic.load_state_dict(extra["opt_critic"])',
         'extra["opt_critic"]',
-        ("tests/test_checkpoint_kill.py",),
+        ("tests/test_training.py::test_resume_in_critic_stage_continues_identically",),
         "a run resumed in critic pre-training restarts Adam's moments",
     ),
     Mutation(

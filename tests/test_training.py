@@ -300,6 +300,31 @@ def _assert_same_tree(a, b, where=""):
         assert a == b, where
 
 
+class _InterruptedInCritic(Trainer):
+    def _critic_step(self, batch, fake=None):
+        if self.state.stage == "critic" and self.state.step == 10:
+            raise KeyboardInterrupt
+        return super()._critic_step(batch, fake)
+
+
+def test_resume_in_critic_stage_continues_identically(local_dataset, tmp_path):
+    # Critic pre-training is steps 6-11; checkpoints every 3 steps, so the run resumes from
+    # step 9 with three critic steps in Adam's moments, which must come back exactly.
+    kw = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3, critic_every=3)
+    full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
+    full.run(show_progressbar=False)
+    broken = _InterruptedInCritic(_config(local_dataset, tmp_path / "broken", **kw))
+    with pytest.raises(KeyboardInterrupt):
+        broken.run(show_progressbar=False)
+    resumed = Trainer(_config(local_dataset, tmp_path / "broken", **kw), resume=True)
+    assert resumed.state.stage == "critic" and resumed.state.step == 9
+    assert resumed.opt_critic.state  # the moments of steps 6-8
+    resumed.run(show_progressbar=False)
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full.state.history == resumed.state.history
+
+
 def test_resume_in_gan_stage_continues_identically(local_dataset, tmp_path):
     # The paper's shared critic layout and the reference code's options, interrupted in the
     # joint stage (steps 13-18; checkpoints every 3 steps, so it resumes from step 15).
