@@ -20,6 +20,7 @@ Patterns are in the training data's scale: CLAHE'd intensities in [0, 1]
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from pathlib import Path
@@ -30,6 +31,7 @@ import dask.array as da
 import hyperspy.api as hs
 import numpy as np
 import torch
+from dask.diagnostics import ProgressBar
 from kikuchipy.detectors import EBSDDetector
 from kikuchipy.signals import EBSD, EBSDMasterPattern, LazyEBSD
 from orix.crystal_map import CrystalMap, Phase, PhaseList
@@ -501,7 +503,8 @@ class MLMasterPattern:
         chunk_shape
             Rotations per dask chunk (kikuchipy's name): one torch batch on
             a GPU, one call of the numba kernel on CPU (chunks run in dask's
-            threads). Default 256.
+            threads). Default: about four chunks per CPU core (dask's
+            thread count), at least 32 rotations and at most 8 MiB each.
         chunk_bytes
             Alternatively, the size of an output chunk, e.g. ``"8 MiB"``.
         chunk_size
@@ -544,9 +547,17 @@ class MLMasterPattern:
         energies = self._energy_array(energy, nav_shape, extrapolate)
         if device is not None:
             torch.device(device)  # fails early on a bad name
-        chunks = _nav_chunks(nav_shape, _rotations_per_chunk(chunk_shape, chunk_size, chunk_bytes, detector, dtype_out))
+        per_chunk = _rotations_per_chunk(chunk_shape, chunk_size, chunk_bytes, detector, dtype_out, rot.size)
+        chunks = _nav_chunks(nav_shape, per_chunk)
 
-        q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
+        if self._runtime.symmetric:
+            # The decoder reduces each pixel into the fundamental sector, so
+            # equivalent orientations give the same pattern: reducing the
+            # orientations first (orix, serial, before any chunk runs) would
+            # change nothing but the cost, 15-20 us a rotation.
+            q = np.ascontiguousarray(rot.data.reshape(*nav_shape, 4))
+        else:
+            q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
         arrays = [
             da.from_array(q, chunks=chunks + ((4,),)),
             da.from_array(energies[..., None], chunks=chunks + ((1,),)),
@@ -566,16 +577,25 @@ class MLMasterPattern:
             chunks=chunks + tuple((s,) for s in detector.shape),
             name=f"mlmp-{self.bundle.digest[:12]}-{token}",
         )
+        if compute:
+            # As kikuchipy's get_patterns: each chunk is stored straight into
+            # the output, in dask's scheduler of the user's choice. Not
+            # LazyEBSD.compute: that concatenates the chunks (a copy of the
+            # whole result) and ends with gc.collect(), 0.3 s in a session
+            # with torch loaded, longer than 1,000 patterns take.
+            if show_progressbar is None:
+                show_progressbar = hs.preferences.General.show_progressbar
+            patterns = np.empty(data.shape, dtype=data.dtype)
+            with ProgressBar() if show_progressbar else contextlib.nullcontext():
+                da.store(data, patterns, lock=False)
+            data = patterns
         # As kikuchipy's get_patterns: xmap, detector and axes through the
         # constructor (the xmap setter rejects a single pattern's map).
-        signal = LazyEBSD(data, xmap=_crystal_map(rot, self.phase, energies), detector=detector, axes=_axes(data.shape))
+        cls = EBSD if compute else LazyEBSD
+        signal = cls(data, xmap=_crystal_map(rot, self.phase, energies), detector=detector, axes=_axes(data.shape))
         signal.metadata.General.title = f"{self.phase.name} generated"
         if np.ptp(energies) == 0:
             signal.metadata.set_item("Acquisition_instrument.SEM.beam_energy", float(energies.flat[0]))
-        if compute:
-            if show_progressbar is None:
-                show_progressbar = hs.preferences.General.show_progressbar
-            signal.compute(show_progressbar=bool(show_progressbar))  # in place: LazyEBSD becomes EBSD
         return signal
 
     def decode(
@@ -612,8 +632,8 @@ class MLMasterPattern:
         """
         n = max(_as_rotation(rotations).size, 1)
         gpu = (torch.device(device) if device is not None else default_device()).type != "cpu"
-        # One batch on a GPU; on CPU chunks in dask's threads (the numba kernel
-        # releases the GIL).
+        # One batch on a GPU; on CPU get_patterns' default chunks in dask's
+        # threads (the numba kernel releases the GIL).
         s = self.get_patterns(
             rotations,
             detector,
@@ -622,7 +642,7 @@ class MLMasterPattern:
             latent=latent,
             device=device,
             extrapolate=extrapolate,
-            chunk_shape=n if gpu else 256,
+            chunk_shape=n if gpu else None,
         )
         data = s.data.compute(scheduler="sync") if gpu else s.data.compute()
         return np.asarray(data).reshape(-1, *s.axes_manager.signal_shape[::-1])
@@ -772,7 +792,7 @@ def _to_dtype(x: np.ndarray, dtype_out: str) -> np.ndarray:
     if dtype_out in ("uint8", "uint16"):
         top = np.iinfo(dtype_out).max
         return np.rint(np.clip(x, 0, 1) * top).astype(dtype_out)
-    return x.astype(dtype_out)
+    return x.astype(dtype_out, copy=False)  # float32 is what the decoders give: no copy
 
 
 def _check_symmetry(rotations: Any, phase: Phase) -> None:
@@ -829,8 +849,25 @@ def _check_latent(latent: Any) -> int | None:
     raise ValueError(f"latent must be 'mean' or a non-negative integer seed, got {latent!r}")
 
 
+# The default chunking: enough chunks that dask's threads share the work
+# evenly (a chunk per thread leaves one idle at the end while another
+# finishes), no more (each costs ~0.5 ms of set-up), none larger than a
+# few MiB (peak memory while computing lazily is the chunks in flight).
+_CHUNKS_PER_THREAD = 4
+_MIN_ROTATIONS_PER_CHUNK = 32
+_MAX_CHUNK_BYTES = 8 * 2**20
+
+
+def _default_rotations_per_chunk(n: int, detector: EBSDDetector, dtype_out: str, threads: int | None = None) -> int:
+    """Rotations per chunk when the caller gives none (see the constants above)."""
+    threads = max(1, threads if threads is not None else dask.system.CPU_COUNT)
+    by_bytes = max(1, _MAX_CHUNK_BYTES // (int(np.prod(detector.shape)) * np.dtype(dtype_out).itemsize))
+    even = -(-n // (_CHUNKS_PER_THREAD * threads))
+    return max(1, min(by_bytes, max(even, _MIN_ROTATIONS_PER_CHUNK)))
+
+
 def _rotations_per_chunk(
-    chunk_shape: Any, chunk_size: Any, chunk_bytes: Any, detector: EBSDDetector, dtype_out: str
+    chunk_shape: Any, chunk_size: Any, chunk_bytes: Any, detector: EBSDDetector, dtype_out: str, n: int
 ) -> int:
     if chunk_shape is not None and chunk_size is not None:
         raise TypeError("Give chunk_shape or its former name chunk_size, not both")
@@ -843,7 +880,7 @@ def _rotations_per_chunk(
             raise ValueError(f"chunk_bytes must be a positive size, e.g. '8 MiB', got {chunk_bytes!r}")
         return max(1, int(size) // (int(np.prod(detector.shape)) * np.dtype(dtype_out).itemsize))
     if per_chunk is None:
-        return 256
+        return _default_rotations_per_chunk(n, detector, dtype_out)
     if isinstance(per_chunk, bool) or not isinstance(per_chunk, (int, np.integer)) or per_chunk < 1:
         raise ValueError(
             f"chunk_shape (rotations per chunk; formerly chunk_size) must be an integer >= 1, got {per_chunk!r}"
@@ -883,7 +920,7 @@ def _crystal_map(rot: Rotation, phase: Phase, energies: np.ndarray) -> CrystalMa
     flat = Rotation(rot.data.reshape(-1, 4))
     n = flat.size
     prop = {"energy": np.asarray(energies, dtype=float).reshape(-1).copy()}
-    phases = PhaseList(phase.deepcopy())
+    phases = PhaseList(phase)  # CrystalMap keeps a deep copy: one is enough (a phase copies slowly)
     if rot.ndim == 1:
         return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=phases, x=np.arange(n), prop=prop)
     ny, nx = rot.shape

@@ -23,6 +23,13 @@ from orix.vector import Vector3d
 
 __all__ = ["SectorReduction"]
 
+# Most passes over a group's mirrors a fold may take. In the order
+# mirror_fold picks, one pass folds every reflection group of the Laue and
+# point groups (for m-3m: three sign flips, then a three-comparator sort).
+_MAX_FOLD_PASSES = 4
+# mirror_fold's plans by group (operators, walls, centre, tolerance).
+_FOLD_PLANS: dict[tuple, tuple[np.ndarray, np.ndarray, int] | None] = {}
+
 
 class SectorReduction(torch.nn.Module):
     """Map directions (..., 3) into a point group's fundamental sector.
@@ -70,6 +77,8 @@ class SectorReduction(torch.nn.Module):
         # (g v) . n = v . (g^T n): test all images with one matrix product.
         self.register_buffer("tested_normals", torch.from_numpy(np.einsum("gji,kj->gki", ops, normals)))
         self.register_buffer("tested_center", torch.from_numpy(np.einsum("gji,j->gi", ops, center)))
+        self._normals, self._center = normals, center
+        self._fold: tuple[np.ndarray, np.ndarray, int] | None | bool = False  # not planned yet
 
     @property
     def order(self) -> int:
@@ -133,6 +142,49 @@ class SectorReduction(torch.nn.Module):
         # image inside.
         return (inside.to(dt) * 4 + vectors @ self.tested_center.to(dt).T).argmax(dim=-1)
 
+    def mirror_fold(self) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """Mirrors and a pass count that fold any direction into the sector, or None.
+
+        For a reflection group (m-3m, 6/mmm, 4/mmm, mmm, -43m: every wall of
+        the sector is a mirror of the group) the image in the sector is
+        reached without choosing an operator: reflect the direction across
+        each mirror it lies behind, in a fixed order, a fixed number of
+        passes. That is the image :meth:`forward` returns (a direction
+        strictly inside has one image there), found with no search; as a
+        loop of multiply-adds it vectorises. Mirrors that are signed
+        permutations (all of m-3m's, mmm's and 4/mmm's) are applied as
+        their exact matrices, so folding only permutes and negates
+        components: equivalent directions fold to the same bits. The plan
+        is checked on a dense set of directions, and mirrors that never act
+        there after the others are left out; groups whose sector walls are
+        not all mirrors (m-3, 4/m, -3m, ...) give None.
+
+        Returns
+        -------
+        tuple of numpy.ndarray, numpy.ndarray and int, or None
+            (m, 3) unit mirror normals, each pointing to the sector's side,
+            in the order to apply them; their (m, 3, 3) reflection
+            matrices; the number of passes.
+
+        Examples
+        --------
+        >>> from orix.quaternion.symmetry import Oh, Th
+        >>> from kikuchipy_gen.sector import SectorReduction
+        >>> normals, matrices, passes = SectorReduction(Oh).mirror_fold()
+        >>> normals.shape, passes  # three sign flips, then a three-comparator sort
+        ((6, 3), 1)
+        >>> SectorReduction(Th).mirror_fold() is None  # m-3: its sector's walls are not all mirrors
+        True
+        """
+        if self._fold is False:
+            # Planned once per group and process (~30 ms for m-3m), not per
+            # decoder: every detector builds a decoder with its own reduction.
+            key = (self.ops.numpy().tobytes(), self._normals.tobytes(), self._center.tobytes(), self.tol)
+            if key not in _FOLD_PLANS:
+                _FOLD_PLANS[key] = _plan_fold(self.ops.numpy(), self._normals, self._center, self.tol)
+            self._fold = _FOLD_PLANS[key]
+        return self._fold
+
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         """Directions (..., 3) reduced into the fundamental sector.
 
@@ -183,3 +235,72 @@ class SectorReduction(torch.nn.Module):
         'symmetry=m-3m, order=48'
         """
         return f"symmetry={self.symmetry_name}, order={self.order}"
+
+
+def _plan_fold(
+    ops: np.ndarray, walls: np.ndarray, center: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Mirrors and passes that fold directions into the sector (see ``mirror_fold``)."""
+    # The CPU kernel reads the walls as operator 0's tested normals: orix
+    # lists the identity first.
+    if len(walls) == 0 or not np.allclose(ops[0], np.eye(3)):
+        return None
+    normals, matrices = [], []
+    for m in ops:
+        # Reflections are the operators with eigenvalues (1, 1, -1): det -1, trace 1.
+        if not (np.isclose(np.linalg.det(m), -1, atol=1e-9) and np.isclose(np.trace(m), 1, atol=1e-9)):
+            continue
+        # orix's operators carry 1e-16s: snap them, so a signed permutation is exact.
+        m = np.where(np.abs(m - np.round(m)) < 1e-12, np.round(m), m)
+        column = np.eye(3) - m  # rank one, = 2 n n^T
+        n = column[:, np.argmax(np.linalg.norm(column, axis=0))]
+        n = n / np.linalg.norm(n)
+        normals.append(n if n @ center > 0 else -n)
+        matrices.append(m)
+    if not normals:
+        return None
+    normals, matrices = np.asarray(normals), np.asarray(matrices)
+    # Every wall must be a mirror, else folding cannot reach the sector.
+    if not all(np.any(np.abs(normals @ w) > 1 - 1e-9) for w in walls):
+        return None
+    # Mirrors facing the centre most squarely first (for m-3m: the coordinate
+    # planes, then the diagonal ones, which sorts the components).
+    order = np.argsort(-(normals @ center), kind="stable")
+    normals, matrices = normals[order], matrices[order]
+    v = _check_directions()
+    for passes in range(1, _MAX_FOLD_PASSES + 1):
+        if np.all(_fold(v, normals, matrices, passes) @ walls.T >= -tol):
+            break
+    else:
+        return None
+    # Leave out mirrors that the others make redundant (m-3m's x = -y kind,
+    # behind which nothing lies once the signs are folded).
+    keep = list(range(len(normals)))
+    for k in reversed(range(len(normals))):
+        trial = [i for i in keep if i != k]
+        if np.all(_fold(v, normals[trial], matrices[trial], passes) @ walls.T >= -tol):
+            keep = trial
+    normals, matrices = normals[keep], matrices[keep]
+    normals.flags.writeable = matrices.flags.writeable = False  # shared by every reduction of the group
+    return normals, matrices, passes
+
+
+def _fold(v: np.ndarray, normals: np.ndarray, matrices: np.ndarray, passes: int) -> np.ndarray:
+    v = v.copy()
+    for _ in range(passes):
+        for n, m in zip(normals, matrices):
+            behind = v @ n < 0
+            v[behind] = v[behind] @ m.T
+    return v
+
+
+def _check_directions() -> np.ndarray:
+    # A dense Fibonacci sphere, plus the axes and the diagonals, where
+    # sectors have their corners and a fold its longest paths.
+    k = np.arange(20_000) + 0.5
+    z = 1 - 2 * k / len(k)
+    phi = np.pi * (1 + 5**0.5) * k
+    r = np.sqrt(1 - z**2)
+    sphere = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    corners = np.array([[a, b, c] for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if a or b or c], float)
+    return np.concatenate([sphere, corners / np.linalg.norm(corners, axis=1, keepdims=True)])

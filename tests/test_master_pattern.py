@@ -350,8 +350,7 @@ def test_dask_distributed_local_cluster(pretrained):
     assert np.allclose(out, ref, atol=1e-6)
 
 
-def test_kikuchipy_signature_and_defaults(pretrained, tmp_path, monkeypatch):
-    import hyperspy.api as hs
+def test_kikuchipy_signature_and_defaults(pretrained, tmp_path):
     from kikuchipy import load
 
     rot = random_rotations(6, seed=2)
@@ -375,23 +374,7 @@ def test_kikuchipy_signature_and_defaults(pretrained, tmp_path, monkeypatch):
     assert np.array_equal(s.xmap.prop["energy"], kv)
     s.save(tmp_path / "kv.h5")
     assert np.array_equal(load(tmp_path / "kv.h5").xmap.prop["energy"], kv)
-    # show_progressbar=None follows hyperspy's preference.
-    shown = []
-    original = LazyEBSD.compute
-
-    def spy(self, *args, **kwargs):
-        shown.append(kwargs.get("show_progressbar"))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LazyEBSD, "compute", spy)
-    previous = hs.preferences.General.show_progressbar
-    try:
-        for preference in (False, True):
-            hs.preferences.General.show_progressbar = preference
-            pretrained.get_patterns(rot[:2], energy=20, compute=True)
-    finally:
-        hs.preferences.General.show_progressbar = previous
-    assert shown == [False, True]
+    # show_progressbar=None follows hyperspy's preference: tests/test_default_path.py.
 
 
 def test_one_pattern_centre_per_rotation(pretrained):

@@ -6,7 +6,10 @@ This kernel does the same arithmetic per pattern with everything in cache:
 projection of the learned master pattern (rotation, reduction into the
 fundamental sector, square Lambert coordinates, bilinear lookup, voltage
 blend between knots, exactly as :meth:`GeometricDecoder.project`), standardisation, and the
-:class:`LocalContrastHead`. It runs without the GIL and is serial, so dask's
+:class:`LocalContrastHead`. For reflection groups (m-3m, 6/mmm, 4/mmm, mmm,
+-43m) the sector reduction is a fold across the group's mirrors
+(:meth:`~kikuchipy_gen.sector.SectorReduction.mirror_fold`), the same image
+without choosing an operator per pixel. It runs without the GIL and is serial, so dask's
 threads run chunks in parallel, as kikuchipy's own projection does.
 
 It is an inference path only (no gradients); ``tests/test_cpu_decode.py``
@@ -32,7 +35,9 @@ def supports_cpu_kernel(decoder: torch.nn.Module) -> bool:
 
 
 @torch.no_grad()
-def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Tensor) -> np.ndarray:
+def decode_cpu(
+    decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Tensor, quaternions: np.ndarray | None = None
+) -> np.ndarray:
     """Pattern intensities in [0, 1], like ``sigmoid(decoder(z, attributes))``, computed by numba.
 
     Parameters
@@ -43,6 +48,10 @@ def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Ten
         (n, latent_dim) latent vectors.
     attributes
         (n, 4) quaternions, or (n, 5) with the scaled voltage last.
+    quaternions
+        Optional (n, 4) float64 quaternions to use instead of the
+        attributes' (float32) ones: the rotation is then computed from
+        them in float64.
 
     Returns
     -------
@@ -67,11 +76,18 @@ def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Ten
     columns = 5 if decoder.use_voltage else 4
     if attributes.dim() != 2 or attributes.shape[1] < columns:
         raise ValueError(f"attributes must be (n, {columns}), got {tuple(attributes.shape)}")
+    if quaternions is not None and np.shape(quaternions) != (n, 4):
+        raise ValueError(f"quaternions must be (n, 4) for {n} attributes, got {np.shape(quaternions)}")
     if z.dim() != 2 or len(z) != n or z.shape[1] != decoder.head.film.in_features:
         raise ValueError(f"z must be (n, {decoder.head.film.in_features}) for {n} attributes, got {tuple(z.shape)}")
     textures = _symmetric_textures(decoder)
     if decoder.use_voltage and textures.shape[0] > 1:
         lower, weight = decoder._knots(attributes[:, 4].float().cpu())
+        # On the top knot (kikuchipy's default energy, the highest) _knots says
+        # "the last two, all of the upper one": read that one alone, which
+        # gives the same value with one bilinear lookup per pixel instead of two.
+        top = weight >= 1
+        lower, weight = torch.where(top, lower + 1, lower), torch.where(top, torch.zeros_like(weight), weight)
     else:
         lower, weight = torch.zeros(n, dtype=torch.long), torch.zeros(n)
     head = decoder.head
@@ -84,14 +100,20 @@ def decode_cpu(decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Ten
 
     sector = decoder.sector
     reduce = decoder.symmetry_grid is not None
+    fold = sector.mirror_fold() if reduce else None
     _decode(
         f32(decoder.directions),
-        f32(attributes[:, :4]),
+        np.ascontiguousarray(
+            (attributes[:, :4].detach().cpu().numpy() if quaternions is None else quaternions), dtype=np.float64
+        ),
         textures,
         f32(sector.ops) if reduce else np.zeros((0, 3, 3), np.float32),
         f32(sector.tested_center) if reduce else np.zeros((0, 3), np.float32),
         f32(sector.tested_normals) if reduce else np.zeros((0, 0, 3), np.float32),
         np.float32(sector.tol),
+        np.ascontiguousarray(fold[0], dtype=np.float32) if fold else np.zeros((0, 3), np.float32),
+        np.ascontiguousarray(fold[1], dtype=np.float32) if fold else np.zeros((0, 3, 3), np.float32),
+        fold[2] if fold else 0,
         np.ascontiguousarray(lower.cpu().numpy().astype(np.int64)),
         f32(weight),
         rows,
@@ -140,6 +162,9 @@ def _decode(
     centers,
     normals,
     tol,
+    mirrors,
+    reflections,
+    passes,
     lower,
     weight,
     rows,
@@ -186,7 +211,15 @@ def _decode(
     h1 = np.empty((hidden, tile), dtype=np.float32)
     h2 = np.empty((hidden, tile), dtype=np.float32)
     logit = np.empty(tile, dtype=np.float32)
+    fused = hidden == 8 and n_edges == 4
+    params = np.zeros(_MLP_8_6_PARAMS, dtype=np.float32)
+    if fused:
+        _pack_8_6(w1, b1, w2, b2, w3, params)
     for i in range(quats.shape[0]):
+        if fused:
+            for u in range(8):
+                params[_A + u] = 1 + scale[i, u]
+                params[_B + u] = shift[i, u]
         _project(
             dirs,
             quats[i],
@@ -194,6 +227,9 @@ def _decode(
             centers,
             normals,
             tol,
+            mirrors,
+            reflections,
+            passes,
             vec,
             flat,
             textures.shape[-1],
@@ -251,21 +287,105 @@ def _decode(
                             + w[7] * below[c + 1]
                             + w[8] * below[c + 2]
                         )
-            _dense(w1, b1, features, h1, n)
-            for u in range(hidden):
-                h = h1[u]
+            if fused:
+                _mlp_8_6(params, b3, gain, slope, features, logit, n)
+            else:
+                _dense(w1, b1, features, h1, n)
+                for u in range(hidden):
+                    h = h1[u]
+                    for t in range(n):
+                        h[t] = max(h[t], slope * h[t])
+                _dense(w2, b2, h1, h2, n)
                 for t in range(n):
-                    h[t] = max(h[t], slope * h[t])
-            _dense(w2, b2, h1, h2, n)
-            for t in range(n):
-                logit[t] = b3 + gain * x[start + t]
-            for u in range(hidden):
-                h, a, b, wo = h2[u], 1 + scale[i, u], shift[i, u], w3[u]
-                for t in range(n):
-                    z = h[t] * a + b
-                    logit[t] += wo * max(z, slope * z)
+                    logit[t] = b3 + gain * x[start + t]
+                for u in range(hidden):
+                    h, a, b, wo = h2[u], 1 + scale[i, u], shift[i, u], w3[u]
+                    for t in range(n):
+                        z = h[t] * a + b
+                        logit[t] += wo * max(z, slope * z)
             for t in range(n):
                 out[i, start + t] = 1 / (1 + math.exp(-logit[t]))
+
+
+# Where _mlp_8_6 finds each weight in its one parameter vector.
+_W1, _B1, _W2, _B2, _A, _B, _W3, _MLP_8_6_PARAMS = 0, 48, 56, 120, 128, 136, 144, 152
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _pack_8_6(w1, b1, w2, b2, w3, params):  # pragma: no cover - compiled
+    # The pattern-independent weights; _decode adds the FiLM scale and shift.
+    for u in range(8):
+        for k in range(6):
+            params[_W1 + 6 * u + k] = w1[u, k]
+        for k in range(8):
+            params[_W2 + 8 * u + k] = w2[u, k]
+        params[_B1 + u] = b1[u]
+        params[_B2 + u] = b2[u]
+        params[_W3 + u] = w3[u]
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _mlp_8_6(params, b3, gain, slope, features, logit, n):  # pragma: no cover - compiled
+    # The head's MLP at its default size (6 features, 8 hidden units): one
+    # pixel's whole network in registers, pixels innermost, so the loop
+    # vectorises with no hidden-unit buffers (_dense, which takes any size,
+    # stores and reloads every partial sum). All weights sit in one vector
+    # and features[0] is x, so LLVM checks only three arrays for aliasing;
+    # with one per weight matrix it gives up on vectorising. float32
+    # throughout: a float64 scalar would promote each pixel's arithmetic.
+    p, f, b3, gain, slope = params, features, np.float32(b3), np.float32(gain), np.float32(slope)
+    for t in range(n):
+        f0, f1, f2, f3, f4, f5 = f[0, t], f[1, t], f[2, t], f[3, t], f[4, t], f[5, t]
+        h0 = _leaky(_in6(p, 0, f0, f1, f2, f3, f4, f5), slope)
+        h1 = _leaky(_in6(p, 1, f0, f1, f2, f3, f4, f5), slope)
+        h2 = _leaky(_in6(p, 2, f0, f1, f2, f3, f4, f5), slope)
+        h3 = _leaky(_in6(p, 3, f0, f1, f2, f3, f4, f5), slope)
+        h4 = _leaky(_in6(p, 4, f0, f1, f2, f3, f4, f5), slope)
+        h5 = _leaky(_in6(p, 5, f0, f1, f2, f3, f4, f5), slope)
+        h6 = _leaky(_in6(p, 6, f0, f1, f2, f3, f4, f5), slope)
+        h7 = _leaky(_in6(p, 7, f0, f1, f2, f3, f4, f5), slope)
+        logit[t] = (
+            b3
+            + gain * f0
+            + _out(p, 0, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+            + _out(p, 1, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+            + _out(p, 2, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+            + _out(p, 3, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+            + _out(p, 4, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+            + _out(p, 5, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+            + _out(p, 6, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+            + _out(p, 7, h0, h1, h2, h3, h4, h5, h6, h7, slope)
+        )
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True, inline="always")
+def _leaky(v, slope):  # pragma: no cover - compiled
+    return max(v, slope * v)
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True, inline="always")
+def _in6(p, u, f0, f1, f2, f3, f4, f5):  # pragma: no cover - compiled
+    # First layer, hidden unit u.
+    w = _W1 + 6 * u
+    return p[_B1 + u] + p[w] * f0 + p[w + 1] * f1 + p[w + 2] * f2 + p[w + 3] * f3 + p[w + 4] * f4 + p[w + 5] * f5
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True, inline="always")
+def _out(p, u, h0, h1, h2, h3, h4, h5, h6, h7, slope):  # pragma: no cover - compiled
+    # Second layer, hidden unit u, modulated by z, weighted into the logit.
+    w = _W2 + 8 * u
+    g = (
+        p[_B2 + u]
+        + p[w] * h0
+        + p[w + 1] * h1
+        + p[w + 2] * h2
+        + p[w + 3] * h3
+        + p[w + 4] * h4
+        + p[w + 5] * h5
+        + p[w + 6] * h6
+        + p[w + 7] * h7
+    )
+    return p[_W3 + u] * _leaky(g * p[_A + u] + p[_B + u], slope)
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
@@ -317,6 +437,9 @@ def _project(
     centers,
     normals,
     tol,
+    mirrors,
+    reflections,
+    passes,
     v,
     flat,
     size,
@@ -331,7 +454,7 @@ def _project(
 ):  # pragma: no cover - compiled; tested against torch
     # GeometricDecoder.project for one pattern: the active rotation q v q* as
     # a matrix, reduction into the fundamental sector (SectorReduction, when
-    # ops is not empty), square Lambert coordinates, bilinear lookup with
+    # ops is not empty; by folding when mirrors is not), square Lambert coordinates, bilinear lookup with
     # border clamping, hemisphere by the sign of z, linear blend of two
     # voltage knots. Each step is a loop over all pixels, so each vectorises.
     half = np.float32(0.5 * (size - 1))
@@ -339,19 +462,26 @@ def _project(
     k4pi = np.float32(4 / math.pi)
     rs2 = np.float32(1 / math.sqrt(2))
     plane = size * size
+    # The matrix in float64 (q is float64), rounded once to float32: then the
+    # matrices of two equivalent orientations are the same numbers up to a
+    # signed permutation of rows (for cubic, tetragonal, orthorhombic
+    # symmetry), and so, after the exact fold, are their patterns.
     w, a, b, c = q[0], q[1], q[2], q[3]
-    norm = np.float32(1.0) / math.sqrt(w * w + a * a + b * b + c * c)
+    norm = 1.0 / math.sqrt(w * w + a * a + b * b + c * c)
     w, a, b, c = w * norm, a * norm, b * norm, c * norm
-    r00, r01, r02 = 1 - 2 * (b * b + c * c), 2 * (a * b - w * c), 2 * (a * c + w * b)
-    r10, r11, r12 = 2 * (a * b + w * c), 1 - 2 * (a * a + c * c), 2 * (b * c - w * a)
-    r20, r21, r22 = 2 * (a * c - w * b), 2 * (b * c + w * a), 1 - 2 * (a * a + b * b)
+    r00, r01, r02 = _f32(1 - 2 * (b * b + c * c)), _f32(2 * (a * b - w * c)), _f32(2 * (a * c + w * b))
+    r10, r11, r12 = _f32(2 * (a * b + w * c)), _f32(1 - 2 * (a * a + c * c)), _f32(2 * (b * c - w * a))
+    r20, r21, r22 = _f32(2 * (a * c - w * b)), _f32(2 * (b * c + w * a)), _f32(1 - 2 * (a * a + b * b))
     p = dirs.shape[0]
     for j in range(p):
         dx, dy, dz = dirs[j, 0], dirs[j, 1], dirs[j, 2]
         v[0, j] = r00 * dx + r01 * dy + r02 * dz
         v[1, j] = r10 * dx + r11 * dy + r12 * dz
         v[2, j] = r20 * dx + r21 * dy + r22 * dz
-    if ops.shape[0] > 0:
+    if mirrors.shape[0] > 0:
+        # frac_col as scratch for the margins: the Lambert loop below fills it anew.
+        _fold_to_sector(v, mirrors, reflections, passes, ops, centers, normals, tol, frac_col)
+    elif ops.shape[0] > 0:
         _reduce_to_sector(v, ops, centers, normals, tol)
     for j in range(p):
         vx, vy, vz = v[0, j], v[1, j], v[2, j]
@@ -401,6 +531,59 @@ def _reduce_to_sector(v, ops, centers, normals, tol):  # pragma: no cover - comp
         v[0, j] = m[0, 0] * vx + m[0, 1] * vy + m[0, 2] * vz
         v[1, j] = m[1, 0] * vx + m[1, 1] * vy + m[1, 2] * vz
         v[2, j] = m[2, 0] * vx + m[2, 1] * vy + m[2, 2] * vz
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _f32(x):  # pragma: no cover - compiled
+    return np.float32(x)
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def _fold_to_sector(v, mirrors, reflections, passes, ops, centers, normals, tol, margin):  # pragma: no cover - compiled
+    # SectorReduction.mirror_fold in place on v (3, p): reflect each direction
+    # across every mirror it lies behind, by the mirror's matrix (exact for a
+    # signed permutation). One mirror at a time over all pixels, branch-free,
+    # so the loop vectorises (the operator search does not).
+    p = v.shape[1]
+    xs, ys, zs = v[0], v[1], v[2]
+    for _ in range(passes):
+        for k in range(mirrors.shape[0]):
+            # Scalars, not array reads, in the loop: then it vectorises.
+            nx, ny, nz = mirrors[k, 0], mirrors[k, 1], mirrors[k, 2]
+            m00, m01, m02 = reflections[k, 0, 0], reflections[k, 0, 1], reflections[k, 0, 2]
+            m10, m11, m12 = reflections[k, 1, 0], reflections[k, 1, 1], reflections[k, 1, 2]
+            m20, m21, m22 = reflections[k, 2, 0], reflections[k, 2, 1], reflections[k, 2, 2]
+            for j in range(p):
+                vx, vy, vz = xs[j], ys[j], zs[j]
+                behind = vx * nx + vy * ny + vz * nz < 0
+                a = m00 * vx + m01 * vy + m02 * vz
+                b = m10 * vx + m11 * vy + m12 * vz
+                c = m20 * vx + m21 * vy + m22 * vz
+                xs[j] = a if behind else vx
+                ys[j] = b if behind else vy
+                zs[j] = c if behind else vz
+    # Rounding can leave a direction a hair behind a wall: those few go
+    # through the search, so every pixel ends inside, as SectorReduction's.
+    # normals[0] are the walls themselves (operator 0 is the identity). The
+    # margins are found wall by wall over all pixels (vectorised), and the
+    # pixels scanned only when one is behind.
+    for k in range(normals.shape[1]):
+        nx, ny, nz = normals[0, k, 0], normals[0, k, 1], normals[0, k, 2]
+        for j in range(p):
+            d = xs[j] * nx + ys[j] * ny + zs[j] * nz
+            margin[j] = d if k == 0 else min(margin[j], d)
+    lowest = np.float32(np.inf)
+    for j in range(p):
+        lowest = min(lowest, margin[j])
+    if lowest >= -tol:
+        return
+    for j in range(p):
+        vx, vy, vz = v[0, j], v[1, j], v[2, j]
+        if margin[j] < -tol:
+            m = ops[_search_all(vx, vy, vz, centers, normals, tol)]
+            v[0, j] = m[0, 0] * vx + m[0, 1] * vy + m[0, 2] * vz
+            v[1, j] = m[1, 0] * vx + m[1, 1] * vy + m[1, 2] * vz
+            v[2, j] = m[2, 0] * vx + m[2, 1] * vy + m[2, 2] * vz
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True, inline="always")

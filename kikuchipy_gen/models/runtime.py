@@ -71,6 +71,31 @@ class DecoderRuntime:
         self._decoders: dict[tuple[str, str], torch.nn.Module] = {}
         self._lock = threading.Lock()
 
+    @property
+    def symmetric(self) -> bool:
+        """Whether the decoder is symmetric by construction under the phase's proper rotations.
+
+        A geometric decoder that imposes the Laue group (or the point group)
+        reduces every pixel's direction into that group's fundamental
+        sector, so symmetry-equivalent orientations give the same pattern
+        and :meth:`decode` needs no reduction of the orientations into the
+        fundamental zone first (it gives the same patterns to rounding).
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+        >>> from kikuchipy_gen.models.bundle import ModelBundle
+        >>> from kikuchipy_gen.models.runtime import DecoderRuntime
+        >>> DecoderRuntime(ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")).symmetric
+        True
+        """
+        decoder = self.bundle.config.decoder
+        return decoder.kind == "geometric" and decoder.symmetry != "none" and self.bundle.phase.point_group is not None
+
     def decoder(self, detector: EBSDDetector, device: torch.device) -> torch.nn.Module:
         """The trained decoder for a detector on a device, built once.
 
@@ -124,7 +149,8 @@ class DecoderRuntime:
         ----------
         quaternions
             (n, 4) unit quaternions, reduced to the fundamental zone with
-            scalar part >= 0 (:func:`~kikuchipy_gen.attributes.fundamental_zone_quaternions`).
+            scalar part >= 0 (:func:`~kikuchipy_gen.attributes.fundamental_zone_quaternions`);
+            any unit quaternion of the orientation when :attr:`symmetric`.
         energies
             (n,) beam energies in kV (ignored by a model without voltage).
         z
@@ -163,8 +189,9 @@ class DecoderRuntime:
         decoder = self.decoder(detector, device)
         voltage = energies if self.bundle.config.use_voltage else None
         attributes = attribute_tensor(quaternions, voltage)
+        quaternions = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4)
         if pcs is None:
-            return _run(decoder, z, attributes, device).reshape(len(quaternions), *detector.shape)
+            return _run(decoder, z, attributes, device, quaternions).reshape(len(quaternions), *detector.shape)
         out = np.empty((len(quaternions), *detector.shape), dtype=np.float32)
         centres, group = np.unique(np.asarray(pcs, dtype=float).reshape(-1, 3), axis=0, return_inverse=True)
         for g, pc in enumerate(centres):
@@ -174,7 +201,9 @@ class DecoderRuntime:
             # A conv decoder knows one geometry (checked by the caller); a
             # geometric one projects onto each centre with the same weights.
             dec = decoder.for_detector(other) if hasattr(decoder, "for_detector") else decoder
-            out[members] = _run(dec, z[members], attributes[members], device).reshape(-1, *detector.shape)
+            out[members] = _run(dec, z[members], attributes[members], device, quaternions[members]).reshape(
+                -1, *detector.shape
+            )
         return out
 
     # Pickled as bytes: a worker process rebuilds the runtime from the bundle
@@ -193,9 +222,13 @@ class DecoderRuntime:
         self.__dict__.update(known.__dict__)
 
 
-def _run(decoder: torch.nn.Module, z: torch.Tensor, attributes: torch.Tensor, device: torch.device) -> np.ndarray:
+def _run(
+    decoder: torch.nn.Module, z: torch.Tensor, attributes: torch.Tensor, device: torch.device, quaternions: np.ndarray
+) -> np.ndarray:
     if device.type == "cpu" and supports_cpu_kernel(decoder):
-        return decode_cpu(decoder, z, attributes)
+        # The float64 quaternions: the kernel's rotation is then as exact as
+        # float32 output allows (and equivalent orientations agree to the bit).
+        return decode_cpu(decoder, z, attributes, quaternions)
     with torch.inference_mode():
         return torch.sigmoid(decoder(z.to(device), attributes.to(device)).float()).cpu().numpy()
 

@@ -1,0 +1,221 @@
+"""The default get_patterns path (issue 16): chunking, the eager result, the
+skipped orientation reduction, the mirror fold, the fused head. Behaviour
+only; timings are benchmarks/get_patterns_default.py's."""
+
+import dask
+import hyperspy.api as hs
+import numba
+import numpy as np
+import pytest
+import torch
+from kikuchipy.signals import EBSD, LazyEBSD
+from orix.quaternion import Rotation
+from orix.quaternion import symmetry as S
+
+from kikuchipy_gen import master_pattern
+from kikuchipy_gen.attributes import attribute_tensor, fundamental_zone_quaternions
+from kikuchipy_gen.detector import default_detector, detector_to_dict
+from kikuchipy_gen.master_pattern import MLMasterPattern, _default_rotations_per_chunk
+from kikuchipy_gen.models import preset
+from kikuchipy_gen.models._cpu_decode import decode_cpu
+from kikuchipy_gen.models.geometric import GeometricDecoder
+from kikuchipy_gen.phases import phase_to_dict
+from kikuchipy_gen.sampling import random_rotations
+from kikuchipy_gen.sector import SectorReduction, _check_directions, _fold
+from kikuchipy_gen.sources import KikuchipyNickelSource
+
+from .test_cpu_decode import _compare, _decoder
+
+REFLECTION_GROUPS = [S.Oh, S.D6h, S.D4h, S.D2h, S.Td]
+OTHER_GROUPS = [S.Th, S.C4h, S.D3d, S.C2h, S.Ci, S.S6, S.C6h, S.O, S.C1]
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return MLMasterPattern.from_pretrained()
+
+
+def _tiny_model(symmetry: str) -> MLMasterPattern:
+    source = KikuchipyNickelSource()
+    cfg = preset("geometric", texture_size=41, symmetry=symmetry)
+    torch.manual_seed(0)
+    dec = GeometricDecoder(cfg, default_detector(), source.phase.point_group)
+    with torch.no_grad():
+        dec.texture.add_(torch.randn_like(dec.texture))
+    info = {
+        "phase": phase_to_dict(source.phase),
+        "detector": detector_to_dict(default_detector()),
+        "energies": [20.0],
+        "source": source.to_dict(),
+    }
+    return MLMasterPattern(cfg, dec.state_dict(), info)
+
+
+# ------------------------------------------------------------- chunking
+def test_default_chunking_keeps_every_thread_busy_and_chunks_bounded():
+    det = default_detector()  # 60x60: 14,400 bytes a float32 pattern
+    # Few rotations: at least 32 a chunk (a chunk's set-up is not free).
+    assert _default_rotations_per_chunk(10, det, "float32", threads=2) == 32
+    # 1,000 on 2 threads: about four chunks a thread, not one chunk in all.
+    per = _default_rotations_per_chunk(1_000, det, "float32", threads=2)
+    assert per == 125 and -(-1_000 // per) == 8
+    # Many: no chunk above 8 MiB.
+    per = _default_rotations_per_chunk(200_000, det, "float32", threads=2)
+    assert per * 60 * 60 * 4 <= 8 * 2**20 < (per + 1) * 60 * 60 * 4
+    # Larger patterns or types: fewer rotations a chunk, never none.
+    assert _default_rotations_per_chunk(200_000, det, "float64", threads=2) == per // 2
+    big = default_detector(shape=(4096, 4096))
+    assert _default_rotations_per_chunk(100, big, "float64", threads=16) == 1
+
+
+def test_get_patterns_uses_the_default_rule_and_explicit_chunks_win(pretrained):
+    rot = random_rotations(1_000, seed=1)
+    expected = _default_rotations_per_chunk(1_000, pretrained.detector, "float32")
+    assert pretrained.get_patterns(rot).data.chunks[0][0] == expected
+    assert pretrained.get_patterns(rot, chunk_shape=300).data.chunks[0] == (300, 300, 300, 100)
+    assert pretrained.get_patterns(rot, chunk_bytes="1 MiB").data.chunks[0][0] == 2**20 // (60 * 60 * 4)
+    # 2-D maps: whole rows a chunk, as before.
+    assert pretrained.get_patterns(random_rotations(64, seed=1).reshape(8, 8)).data.chunks[1] == (8,)
+
+
+# ----------------------------------------------------------- the eager result
+def test_compute_true_stores_the_chunks_without_lazy_compute(pretrained, monkeypatch):
+    rot = random_rotations(40, seed=2)
+    lazy = pretrained.get_patterns(rot, energy=17.5, chunk_shape=7)
+    reference = lazy.data.compute()
+    monkeypatch.setattr(LazyEBSD, "compute", lambda *a, **k: pytest.fail("LazyEBSD.compute was called"))
+    eager = pretrained.get_patterns(rot, energy=17.5, chunk_shape=7, compute=True, show_progressbar=False)
+    assert type(eager) is EBSD and isinstance(eager.data, np.ndarray)
+    assert np.array_equal(eager.data, reference)
+    # The same signal as the lazy one: axes, crystal map, detector, metadata.
+    assert eager.axes_manager.as_dictionary() == lazy.axes_manager.as_dictionary()
+    assert np.array_equal(eager.xmap.rotations.data, lazy.xmap.rotations.data)
+    assert np.array_equal(eager.xmap.prop["energy"], lazy.xmap.prop["energy"])
+    assert np.allclose(eager.detector.pc, lazy.detector.pc)
+    assert eager.metadata.General.title == lazy.metadata.General.title
+    assert eager.metadata.Acquisition_instrument.SEM.beam_energy == 17.5
+
+
+def test_progressbar_follows_the_argument_then_hyperspy(pretrained, monkeypatch):
+    shown = []
+
+    class Spy:
+        def __enter__(self):
+            shown.append(True)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(master_pattern, "ProgressBar", Spy)
+    rot = random_rotations(2, seed=3)
+    previous = hs.preferences.General.show_progressbar
+    try:
+        for preference in (False, True):
+            hs.preferences.General.show_progressbar = preference
+            pretrained.get_patterns(rot, compute=True)
+        pretrained.get_patterns(rot, compute=True, show_progressbar=False)
+        pretrained.get_patterns(rot, compute=True, show_progressbar=True)
+    finally:
+        hs.preferences.General.show_progressbar = previous
+    assert len(shown) == 2  # the preference True, then the argument True
+
+
+def test_generation_leaves_process_wide_settings_alone(pretrained):
+    before = (numba.get_num_threads(), torch.get_num_threads(), dict(dask.config.config))
+    pretrained.get_patterns(random_rotations(50, seed=4), compute=True, show_progressbar=False)
+    pretrained.get_patterns(random_rotations(50, seed=4)).data.compute()
+    assert (numba.get_num_threads(), torch.get_num_threads(), dict(dask.config.config)) == before
+
+
+# ------------------------------------------------- orientations, unreduced
+def test_equivalent_orientations_give_identical_patterns(pretrained):
+    # No reduction into the fundamental zone on this path: the decoder's
+    # sector reduction makes the 24 equivalents of an orientation one
+    # pattern, to the bit (the cubic fold only permutes and negates).
+    assert pretrained._runtime.symmetric
+    q = random_rotations(3, seed=5)
+    equivalents = Rotation(S.Oh.proper_subgroup.data[:, None]) * Rotation(q.data[None])  # (24, 3)
+    s = pretrained.get_patterns(Rotation(equivalents.data.reshape(-1, 4)), energy=17.5).data.compute()
+    s = s.reshape(24, 3, *s.shape[1:])
+    assert np.array_equal(s, np.broadcast_to(s[:1], s.shape))
+    # And those are the patterns of the reduced orientations, to rounding.
+    reduced = pretrained.get_patterns(
+        Rotation(fundamental_zone_quaternions(q, "m-3m")), energy=17.5, compute=True, show_progressbar=False
+    ).data
+    assert np.abs(reduced - s[0]).max() < 1e-5
+
+
+def test_a_decoder_without_imposed_symmetry_still_reduces_orientations():
+    mlmp = _tiny_model("none")
+    assert not mlmp._runtime.symmetric and _tiny_model("laue")._runtime.symmetric
+    q = random_rotations(2, seed=6)
+    equivalents = Rotation(S.Oh.proper_subgroup.data[:4, None]) * Rotation(q.data[None])
+    s = mlmp.get_patterns(Rotation(equivalents.data.reshape(-1, 4)), compute=True, show_progressbar=False).data
+    s = s.reshape(4, 2, *s.shape[1:])
+    # Its texture has no symmetry, so only the reduction makes these agree.
+    assert np.abs(s - s[:1]).max() < 1e-5
+
+
+# ------------------------------------------------------------ mirror fold
+@pytest.mark.parametrize("group", REFLECTION_GROUPS, ids=lambda g: g.name)
+def test_mirror_fold_lands_where_sector_reduction_does(group):
+    reduce = SectorReduction(group)
+    normals, matrices, passes = reduce.mirror_fold()
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1)
+    assert np.allclose(matrices @ matrices, np.eye(3))  # reflections
+    v = np.random.default_rng(7).normal(size=(20_000, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    folded = _fold(v, normals, matrices, passes)
+    assert np.allclose(folded, reduce(torch.from_numpy(v)).numpy(), atol=1e-9)
+    # The plan was checked on these; a fresh sample agrees (above), and so do they.
+    dense = _check_directions()
+    assert np.allclose(_fold(dense, normals, matrices, passes), reduce(torch.from_numpy(dense)).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("group", OTHER_GROUPS, ids=lambda g: g.name)
+def test_no_mirror_fold_where_the_walls_are_not_all_mirrors(group):
+    assert SectorReduction(group).mirror_fold() is None
+
+
+def test_cubic_fold_is_exact_signed_permutation():
+    _, matrices, _ = SectorReduction(S.Oh).mirror_fold()
+    assert np.all(np.isin(matrices, (-1.0, 0.0, 1.0)))
+
+
+def test_kernel_fold_equals_kernel_search():
+    dec = _decoder(default_detector(), use_voltage=True, voltage_knots=3)
+    q = random_rotations(40, seed=8).data.reshape(-1, 4)
+    attributes = attribute_tensor(q, np.linspace(10, 30, 40))
+    z = torch.randn(40, 16)
+    folded = decode_cpu(dec, z, attributes, q)
+    plan = dec.sector.mirror_fold()
+    dec.sector._fold = None  # the operator search, as for groups without a fold
+    try:
+        searched = decode_cpu(dec, z, attributes, q)
+    finally:
+        dec.sector._fold = plan
+    assert np.abs(folded - searched).max() < 1e-5
+
+
+# ------------------------------------------------------------- the head
+def test_kernel_at_the_top_knot_equals_torch():
+    # kikuchipy's default energy is the highest: the kernel reads that knot
+    # alone instead of blending it with weight one.
+    dec = _decoder(default_detector(), use_voltage=True, voltage_knots=3)
+    q = random_rotations(30, seed=9).data.reshape(-1, 4)
+    _compare(dec, torch.randn(30, 16), attribute_tensor(q, np.full(30, 30.0)))
+
+
+@pytest.mark.parametrize("channels", [8, 5])
+def test_kernel_equals_torch_for_the_fused_and_the_general_head(channels):
+    # 8 hidden units take the fused per-pixel MLP, other sizes the general one.
+    dec = _decoder(default_detector(shape=(30, 45)), head_channels=channels)
+    q = random_rotations(20, seed=10).data.reshape(-1, 4)
+    _compare(dec, torch.randn(20, 16), attribute_tensor(q))
+
+
+def test_float64_quaternions_are_checked():
+    dec = _decoder(default_detector())
+    q = random_rotations(3, seed=11).data.reshape(-1, 4)
+    with pytest.raises(ValueError, match="quaternions must be"):
+        decode_cpu(dec, torch.zeros(3, 16), attribute_tensor(q), q[:2])
