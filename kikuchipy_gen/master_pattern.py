@@ -731,18 +731,56 @@ class MLMasterPattern:
         return detector.deepcopy(), (pcs if len(pcs) > 1 else None)
 
 
-def available_pretrained() -> list[str]:
-    """Names of the models shipped with the package.
+def available_pretrained(details: bool = False) -> list[str] | list[dict[str, Any]]:
+    """The models shipped with the package (the zoo).
+
+    Parameters
+    ----------
+    details
+        Return, instead of the names, one dictionary per model: ``name``,
+        ``phase``, ``space_group``, ``point_group``, ``laue_group``,
+        ``energies`` (kV), ``shape`` (detector pixels) and ``card`` (the path
+        of its ``MODEL_CARD.md``, which says how it was made and how good it
+        is; None if it has none).
+
+    Returns
+    -------
+    list of str, or list of dict
+        Sorted by name; give a name to
+        :meth:`MLMasterPattern.from_pretrained`.
 
     Examples
     --------
     >>> from kikuchipy_gen.master_pattern import available_pretrained
-    >>> available_pretrained()
-    ['ni-10-30kv']
+    >>> "ni-10-30kv" in available_pretrained()
+    True
+    >>> ni = next(m for m in available_pretrained(details=True) if m["name"] == "ni-10-30kv")
+    >>> ni["phase"], ni["laue_group"], ni["energies"][0], ni["energies"][-1]
+    ('ni', 'm-3m', 10.0, 30.0)
     """
     if not PRETRAINED_DIR.is_dir():
         return []
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.json").is_file())
+    names = sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.json").is_file())
+    if not details:
+        return names
+    out = []
+    for name in names:
+        bundle = ModelBundle.read(PRETRAINED_DIR / name)
+        phase = bundle.phase
+        card = PRETRAINED_DIR / name / "MODEL_CARD.md"
+        out.append(
+            {
+                "name": name,
+                "phase": phase.name,
+                "space_group": phase.space_group.short_name,
+                "point_group": phase.point_group.name,
+                "laue_group": phase.point_group.laue.name,
+                "energies": bundle.energies,
+                "shape": bundle.detector.shape,
+                "card": card if card.is_file() else None,
+            }
+        )
+    return out
 
 
 class _DecodeBlocks:

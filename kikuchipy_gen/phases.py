@@ -47,6 +47,14 @@ BUILTIN_PHASES: dict[str, dict[str, Any]] = {
         "lattice": (4.5937, 4.5937, 2.9587, 90.0, 90.0, 90.0),
         "atoms": [("Ti", (0.0, 0.0, 0.0)), ("O", (0.3048, 0.3048, 0.0))],
     },
+    # Alpha-quartz SiO2 (right-handed, P3_221), Laue group -3m on a primitive lattice;
+    # Si on 3a, O on 6c (Levien, Prewitt & Weidner 1980), shifted by z + 2/3 to the
+    # origin of the International Tables, where 3a is (x, 0, 2/3).
+    "quartz": {
+        "space_group": 154,
+        "lattice": (4.9134, 4.9134, 5.4052, 90.0, 90.0, 120.0),
+        "atoms": [("Si", (0.4697, 0.0, 2 / 3)), ("O", (0.4135, 0.2669, 0.1191 + 2 / 3))],
+    },
     # No rhombohedral (R) phase such as corundum Al2O3 (R-3c): de-ebsd 0.2.1 reads the
     # centring from diffpy's space-group symbol, "H-3c" on hexagonal axes, and
     # refuses it ("Unknown centering symbol 'H'").

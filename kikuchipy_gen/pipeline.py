@@ -10,10 +10,13 @@ the same call is made again:
    (:class:`~kikuchipy_gen.training.Trainer`, resumed from its last checkpoint);
 3. ``model/``: the model bundle of the best checkpoint, moved into place whole;
 4. ``report/``: the evaluation report (:func:`~kikuchipy_gen.evaluation.evaluate`),
-   moved into place whole.
+   moved into place whole;
+5. ``model/MODEL_CARD.md``: the model card
+   (:func:`~kikuchipy_gen.model_card.model_card`), rewritten on every call.
 
 ``recipe.json``, written first, holds the resolved settings; a folder made
-with other settings is refused before any work.
+with other settings is refused before any work. ``timings.json`` adds up
+each step's seconds over all the calls, with the machine.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +102,7 @@ _QUICK = {
 }
 _NPX = 200
 _RECIPE, _MODEL_DIR, _REPORT_DIR, _DATASET, _RUN = "recipe.json", "model", "report", "dataset.zarr", "run"
+_TIMINGS, _CARD = "timings.json", "MODEL_CARD.md"
 
 
 def resolve_recipe(
@@ -143,7 +148,7 @@ def resolve_recipe(
     from kikuchipy_gen.preprocessing import CLAHE
     from kikuchipy_gen.sources import DynamicalSource
 
-    phase = get_phase(phase)
+    phase_arg, phase = phase, get_phase(phase)
     laue = phase.point_group.laue.name
     if laue not in LAUE_DEFAULTS:
         raise ValueError(f"No defaults for Laue group {laue!r}; known: {', '.join(LAUE_DEFAULTS)}")
@@ -155,6 +160,7 @@ def resolve_recipe(
     source = DynamicalSource(phase, npx=npx, mc_electrons=mc_electrons, cache_dir=None)
     energies = _check_energies(energies, source)
 
+    provenance = _provenance(phase_arg)
     model: dict[str, Any] = {
         **_MODEL,
         "texture_size": texture_size,
@@ -163,6 +169,17 @@ def resolve_recipe(
         "voltage_knots": len(energies),
         "energy_range": [energies[0], energies[-1]],
     }
+    if not phase.point_group.contains_inversion:
+        # Dynamical diffraction breaks Friedel's law in a crystal without a
+        # centre of symmetry (quartz, point group 32: in de-ebsd's 20 kV master
+        # pattern, directions related by inversion differ on average by a sixth
+        # of the pixel standard deviation), so
+        # the learned master pattern keeps the point group's symmetry, not the
+        # Laue group's (a fundamental sector twice the size).
+        model["symmetry"] = "point_group"
+        _logger.info(
+            "%s has no centre of symmetry: the model learns point group %s", phase.name, phase.point_group.name
+        )
     training = {**_TRAIN, "max_steps_per_epoch": steps, **(_QUICK["train"] if quick else {})}
     # The paper indexes against a dictionary at the training density.
     dictionary_n = dictionary_n if n == n_default else n
@@ -178,6 +195,7 @@ def resolve_recipe(
     recipe = {
         "format": RECIPE_FORMAT,
         "phase": phase_to_dict(phase),
+        "provenance": provenance,
         "laue_group": laue,
         "energies": energies,
         "source": {k: v for k, v in source.to_dict().items() if k != "phase"},
@@ -219,10 +237,10 @@ def build_model(
         ``"fe-alpha"``, ``"ti-alpha"``, ``"rutile"``, ...), a CIF file with
         occupancies and isotropic displacements (U_iso), or an orix phase.
     out
-        Output folder: ``recipe.json``, ``dataset.zarr``, ``run/``,
-        ``model/`` (load it with
-        :meth:`MLMasterPattern.load <kikuchipy_gen.MLMasterPattern.load>`)
-        and ``report/``.
+        Output folder: ``recipe.json``, ``timings.json``, ``dataset.zarr``,
+        ``run/``, ``model/`` (load it with
+        :meth:`MLMasterPattern.load <kikuchipy_gen.MLMasterPattern.load>`;
+        its ``MODEL_CARD.md`` says what it is and how good) and ``report/``.
     energies
         Beam energies in kV, increasing; the model learns one texture per
         energy (evenly spaced energies match its evenly spaced knots).
@@ -280,16 +298,17 @@ def build_model(
     _claim_folder(out, recipe)
     bar = _show_progressbar(show_progressbar)
     _logger.info("Building a %s model (%s) in %s", recipe["phase"]["name"], recipe["laue_group"], out)
-    _dataset_step(out, recipe, bar)
-    _train_step(out, recipe, device, bar)
-    _export_step(out)
+    _timed(out, "dataset", device, _dataset_step, out, recipe, bar)
+    _timed(out, "train", device, _train_step, out, recipe, device, bar)
+    _timed(out, "export", device, _export_step, out)
     if evaluate:
-        _evaluate_step(out, recipe, bar)
+        _timed(out, "evaluate", device, _evaluate_step, out, recipe, bar)
+    _card_step(out, recipe)
     return MLMasterPattern.load(out / _MODEL_DIR)
 
 
 # ----------------------------------------------------------------- the steps
-def _dataset_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> None:
+def _dataset_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> bool:
     from kikuchipy_gen.dataset import EBSDDataset, build_dataset
     from kikuchipy_gen.detector import default_detector
     from kikuchipy_gen.preprocessing import CLAHE
@@ -298,7 +317,7 @@ def _dataset_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> 
     path = out / _DATASET
     if _dataset_complete(path):
         _logger.info("Dataset %s is complete; kept", path)
-        return
+        return False
     source = _source(recipe)
     d = recipe["dataset"]
     splits = split_orientations(source.phase.point_group, d["n"])
@@ -316,51 +335,120 @@ def _dataset_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> 
         show_progressbar=show_progressbar,
     )
     EBSDDataset(path)  # complete
+    return True
 
 
-def _train_step(out: Path, recipe: dict[str, Any], device: str, show_progressbar: bool) -> None:
+def _train_step(out: Path, recipe: dict[str, Any], device: str, show_progressbar: bool) -> bool:
     from kikuchipy_gen.training import Trainer, _find_checkpoint
 
     run = out / _RUN
     last = _find_checkpoint(run / "checkpoints" / "last")
     if last is not None and json.loads((last / "state.json").read_text()).get("stage") == "done":
         _logger.info("Training in %s is finished; kept", run)
-        return
+        return False
     config = _train_config(recipe, out)
     config.device = device
     _logger.info("Training %s (%s)", run, "resuming" if last is not None else "from the start")
     Trainer(config, resume=last is not None).run(show_progressbar=show_progressbar)
+    return True
 
 
-def _export_step(out: Path) -> None:
+def _export_step(out: Path) -> bool:
     from kikuchipy_gen.master_pattern import MLMasterPattern
 
     final = out / _MODEL_DIR
     if (final / "model.json").is_file():
         _logger.info("Model %s is complete; kept", final)
-        return
+        return False
     partial = out / f".{_MODEL_DIR}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     MLMasterPattern.load(out / _RUN).save(partial)  # the best checkpoint, else the last
     _replace_folder(partial, final)
     _logger.info("Wrote the model %s", final)
+    return True
 
 
-def _evaluate_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> None:
+def _evaluate_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> bool:
     from kikuchipy_gen.evaluation import evaluate
 
     final = out / _REPORT_DIR
     if (final / "report.md").is_file():
         _logger.info("Report %s is complete; kept", final)
-        return
+        return False
     partial = out / f".{_REPORT_DIR}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     metrics = evaluate(out / _MODEL_DIR, partial, show_progressbar=show_progressbar, **recipe["evaluation"])
     _replace_folder(partial, final)
     _logger.info("Wrote the report %s (%.0f s)", final / "report.md", metrics.get("elapsed_s", math.nan))
+    return True
+
+
+def _card_step(out: Path, recipe: dict[str, Any]) -> None:
+    """Write ``model/MODEL_CARD.md`` from the model, its report and the build's times, where it changed."""
+    from kikuchipy_gen.model_card import model_card
+    from kikuchipy_gen.models.bundle import ModelBundle
+
+    info = ModelBundle.read(out / _MODEL_DIR).info
+    metrics, timings = _read_json(out / _REPORT_DIR / "metrics.json"), _read_json(out / _TIMINGS)
+    card = model_card(info, metrics, timings=timings, provenance=recipe.get("provenance"))
+    path = out / _MODEL_DIR / _CARD
+    if not path.is_file() or path.read_text() != card:
+        _write_text(path, card)
 
 
 # ----------------------------------------------------------------- helpers
+def _timed(out: Path, step: str, device: str, run: Callable[..., bool], *args: Any) -> None:
+    """Run a step; add its seconds to ``timings.json`` unless it kept finished work (also when it fails)."""
+    start, worked = time.perf_counter(), True
+    try:
+        worked = run(*args)
+    finally:
+        if worked:
+            timings = _read_json(out / _TIMINGS) or {"steps": {}}
+            timings["steps"][step] = timings["steps"].get(step, 0.0) + time.perf_counter() - start
+            timings["machine"] = _machine(device)
+            _write_text(out / _TIMINGS, json.dumps(timings, indent=2))
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.parent / f".{path.name}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _machine(device: str) -> str:
+    """The machine in a line: CPU model, cores, torch's threads and the device asked for."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() and device != "cpu" else ""
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} threads{gpu}"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _provenance(phase: Any) -> str:
+    """Where a phase came from, for the model card: preset, CIF (with checksum) or Python."""
+    import hashlib
+
+    from kikuchipy_gen.phases import BUILTIN_PHASES
+
+    if isinstance(phase, (str, Path)) and str(phase).lower() in BUILTIN_PHASES:
+        return f"kikuchipy-gen's built-in phase `{str(phase).lower()}` (kikuchipy_gen.phases.BUILTIN_PHASES)"
+    if isinstance(phase, (str, Path)):
+        digest = hashlib.sha256(Path(phase).read_bytes()).hexdigest()
+        return f"CIF file `{Path(phase).name}` (sha256 {digest})"
+    return "an orix Phase given in Python"
+
+
 def _claim_folder(out: Path, recipe: dict[str, Any]) -> None:
     """Write ``recipe.json`` into a new folder, or check an existing one holds the same recipe."""
     path = out / _RECIPE
@@ -387,10 +475,14 @@ def _claim_folder(out: Path, recipe: dict[str, Any]) -> None:
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """The settings (dotted names) whose values differ between two recipes."""
+    """The settings (dotted names) whose values differ between two recipes.
+
+    The phase's provenance is a record, not a setting: a CIF moved or renamed,
+    or a folder from before provenance was recorded, still continues.
+    """
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
-        for key in sorted(set(old) | set(new), key=str):
+        for key in sorted((set(old) | set(new)) - ({"provenance"} if not prefix else set()), key=str):
             name = f"{prefix}.{key}" if prefix else str(key)
             out += _differences(old.get(key, "(unset)"), new.get(key, "(unset)"), name)
         return out

@@ -266,3 +266,14 @@ def test_matrix_offset_start_and_figures():
     assert "mean -" in plot_signed_deviation(x**2 - x).axes[0].get_title()
     with pytest.raises(ValueError, match="matrix_start"):
         evaluate("nowhere", "out", matrix_start="diagonal")
+
+
+def test_refined_summaries_count_both_routes_within_half_a_degree():
+    from kikuchipy_gen.evaluation.report import _refined_summaries
+
+    angles = {"physics": np.array([0.01, 0.02, 0.4, 3.0]), "generated": np.array([0.03, 0.6, 0.02, 0.01])}
+    refined, indexed = _refined_summaries(angles)
+    assert refined["generated"]["n"] == 4
+    # Physics: 3 of 4 indexed; generated: 3 of 4 within 0.5 deg, counted on all patterns.
+    assert indexed["fraction"] == 0.75 and indexed["generated_fraction"] == 0.75
+    assert indexed["generated"]["n"] == 3 and indexed["generated"]["max"] == pytest.approx(0.6)

@@ -77,7 +77,20 @@ def test_end_to_end(built):
     recipe = json.loads((out / "recipe.json").read_text())
     assert recipe["energies"] == [10.0, 20.0] and recipe["dataset"]["n"] == 4
     assert recipe["model"]["voltage_knots"] == 2 and recipe["source"]["npx"] == 12
-    assert not list(out.glob(".*partial*"))
+    assert "symmetry" not in recipe["model"]  # Ni is centrosymmetric: the preset's Laue symmetry
+    assert recipe["provenance"].startswith("kikuchipy-gen's built-in phase `ni`")
+    assert not list(out.glob(".*partial*")) and not list(out.glob("**/.*.tmp"))
+    # Every step's time, summed over calls, and the machine, for the model card.
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings["steps"]) == {"dataset", "train", "export", "evaluate"}
+    assert all(t > 0 for t in timings["steps"].values()) and "cores" in timings["machine"]
+    card = (out / "model/MODEL_CARD.md").read_text()
+    metrics = json.loads((out / "report/metrics.json").read_text())
+    assert card.startswith("# ni: an ML master pattern of ni (Fm-3m, Laue group m-3m)")
+    assert "Provenance: kikuchipy-gen's built-in phase `ni`" in card and "npx = 12" in card
+    rows = [line for line in card.splitlines() if line.startswith(("| 10 |", "| 15 |", "| 20 |"))]
+    assert len(rows) == 3 and f"{metrics['energies']['15']['bce']:.4f}" in rows[1]
+    assert f"{sum(timings['steps'].values()) / 60:.0f} min in all" in card
 
 
 def test_rerun_does_nothing(built, monkeypatch):
@@ -144,6 +157,33 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     assert calls == [False, True]
     state = json.loads((out / "run/checkpoints/last/state.json").read_text())
     assert state["stage"] == "done"
+
+
+def test_a_folder_without_provenance_continues(tmp_path):
+    # Folders from before the phase's provenance was recorded, or a CIF since
+    # renamed: the provenance is a record, not a setting, so they continue.
+    recipe = resolve_recipe("ni", [20], quick=True)
+    pipeline._claim_folder(tmp_path / "m", {k: v for k, v in recipe.items() if k != "provenance"})
+    pipeline._claim_folder(tmp_path / "m", recipe)
+    with pytest.raises(ValueError, match="another recipe"):
+        pipeline._claim_folder(tmp_path / "m", {**recipe, "energies": [25.0]})
+
+
+def test_noncentrosymmetric_phase_keeps_its_point_group(tmp_path):
+    # Quartz (32): dynamical patterns break Friedel's law, so the model must not
+    # impose the Laue group's inversion; a CIF's provenance carries its checksum.
+    r = resolve_recipe("quartz", [10, 20])
+    assert r["laue_group"] == "-3m" and r["model"]["symmetry"] == "point_group"
+    config = pipeline._train_config(r, tmp_path)
+    assert config.model.decoder.symmetry == "point_group"
+    half = NI_CIF.replace("_atom_site_occupancy", "_atom_site_occupancy\n_atom_site_U_iso_or_equiv")
+    cif = _cif(tmp_path, half.replace("Ni1 Ni 0 0 0 1", "Ni1 Ni 0 0 0 1 0.005"), "ni.cif")
+    import hashlib
+
+    assert (
+        resolve_recipe(cif, [20])["provenance"]
+        == f"CIF file `ni.cif` (sha256 {hashlib.sha256(cif.read_bytes()).hexdigest()})"
+    )
 
 
 def test_other_recipe_refused(built):

@@ -443,6 +443,9 @@ def _refined_summaries(angles: dict[str, np.ndarray]) -> tuple[dict[str, dict], 
     ok = angles["physics"] < _INDEXED
     refined_indexed = {
         "fraction": float(ok.mean()),
+        # How often the generated pattern refines as closely: compared with
+        # "fraction", whether the model indexes as often as the physics does.
+        "generated_fraction": float((angles["generated"] < _INDEXED).mean()),
         **{route: summarize(angles[route][ok]) for route in _ROUTES if ok.any()},
     }
     return refined, refined_indexed
