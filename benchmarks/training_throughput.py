@@ -1,33 +1,39 @@
-"""Training and generation throughput of the EBSD-CVAE/GAN presets.
+"""Training throughput per preset: fp32 against bf16 autocast, each training stage's step.
 
-Measures patterns/s of each training stage's step (fp32 and bf16 autocast) on
-a small real nickel dataset, and the decoder's generation rate next to
-kikuchipy's ``get_patterns`` (the physics route) measured in the same run::
+Measures patterns/s of each stage's step (CVAE, critic, CVAE/GAN generator) on a small
+real nickel dataset (kikuchipy's EMsoft Ni, CLAHE'd, built in a temporary folder), for
+each preset, with and without bf16 autocast. The two precisions alternate, round by
+round, on the same batch. Generation throughput is measured by get_patterns_default.py
+and time_vs_orientations.py (the product path), not here.
 
-    python benchmarks/training_throughput.py [--preset compact] [--device cpu] [--steps 10]
+    python benchmarks/training_throughput.py [--quick] [--presets geometric compact] [--device cpu]
+        [--steps 10] [--repeats 5] [--json PATH]
 
-``--preset paper`` needs a GPU (about 1.4 billion parameters).
+Full: geometric and compact, 10 steps of 16 per timing, 5 rounds: about 8 minutes on 2
+quiet cores (the compact preset's CVAE step runs at about 50 patterns/s there).
+``--quick``: 3 steps, 2 rounds. ``--presets paper`` needs a GPU (about 1.4 billion
+parameters).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import machine_info, print_header, ratios, spread, write_json
 
-from kikuchipy_gen.attributes import encode_attributes
 from kikuchipy_gen.dataset import build_dataset
-from kikuchipy_gen.detector import default_detector
+from kikuchipy_gen.loader import PatternStream
 from kikuchipy_gen.models import TrainConfig, preset
-from kikuchipy_gen.sampling import sample_orientations, split_orientations
+from kikuchipy_gen.sampling import split_orientations
 from kikuchipy_gen.sources import KikuchipyNickelSource
 from kikuchipy_gen.training import Trainer
+
+STAGES = ("cvae", "critic", "gan")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _sync(device: torch.device) -> None:
@@ -35,13 +41,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _time_steps(trainer: Trainer, stage: str, batch_size: int, steps: int) -> float:
-    from kikuchipy_gen.loader import PatternStream
-
-    batches = trainer._batches(PatternStream(trainer.dataset, "train"), batch_size)
-    batch = next(batches)
+def _rate(trainer: Trainer, stage: str, batch: dict, steps: int) -> float:
+    """Patterns/s of ``steps`` steps of one stage on one batch (data loading excluded)."""
     step = getattr(trainer, f"_{stage}_step")
-    step(batch)  # warm-up
     _sync(trainer.device)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -49,72 +51,74 @@ def _time_steps(trainer: Trainer, stage: str, batch_size: int, steps: int) -> fl
             trainer.state.step = 1  # a generator step, not the critic's
         step(batch)
     _sync(trainer.device)
-    return steps * batch_size / (time.perf_counter() - t0)
+    return steps * len(batch["pattern"]) / (time.perf_counter() - t0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="compact", choices=("compact", "geometric", "paper"))
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=16)
-    args = parser.parse_args()
-
-    print(
-        f"# {datetime.date.today()} {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+    parser.add_argument("--quick", action="store_true", help="3 steps, 2 rounds (a smoke test)")
+    parser.add_argument(
+        "--presets", nargs="+", default=["geometric", "compact"], choices=("compact", "geometric", "paper")
     )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--steps", type=int, help="steps per timing (default 10; 3 quick)")
+    parser.add_argument("--repeats", type=int, help="alternating rounds (default 5; 2 quick)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    args = parser.parse_args()
+    steps = args.steps or (3 if args.quick else 10)
+    repeats = args.repeats or (2 if args.quick else 5)
+
+    info = machine_info()
+    print_header(info)
+    results = {
+        "machine": info,
+        "quick": args.quick,
+        "steps": steps,
+        "repeats": repeats,
+        "batch_size": args.batch_size,
+        "presets": {},
+    }
+    print("| preset | stage | fp32 patterns/s (median, min-max) | bf16 | bf16 / fp32 |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         ds = build_dataset(
             Path(tmp) / "ni.zarr", KikuchipyNickelSource(), split_orientations(n_train=8), show_progressbar=False
         )
-        rows = []
-        for bf16 in (False, True):
-            cfg = TrainConfig(
-                dataset=str(ds.path),
-                out=str(Path(tmp) / f"run{bf16}"),
-                model=preset(args.preset),
-                device=args.device,
-                mixed_precision=bf16,
-                sample_grid=False,
-            )
-            trainer = Trainer(cfg)
-            label = "bf16" if bf16 else "fp32"
-            for stage in ("cvae", "critic", "gan"):
-                rate = _time_steps(trainer, stage, args.batch_size, args.steps)
-                rows.append(
-                    (f"{args.preset} {stage} training step, {label}, {trainer.device}", f"{rate:,.1f} patterns/s")
+        for name in args.presets:
+            trainers, batches = {}, {}
+            for label in PRECISIONS:
+                cfg = TrainConfig(
+                    dataset=str(ds.path),
+                    out=str(Path(tmp) / f"{name}_{label}"),
+                    model=preset(name),
+                    device=args.device,
+                    mixed_precision=label == "bf16",
+                    sample_grid=False,
                 )
-
-            # Generation: decoder forward from N(0, I) against kikuchipy's projection.
-            n = 1024
-            rot = sample_orientations("m-3m", n=20)[:n]
-            attr = encode_attributes(rot, "m-3m").to(trainer.device)
-            z = torch.randn(n, cfg.model.latent_dim, device=trainer.device)
-            trainer.decoder.eval()
-            with torch.no_grad(), trainer._autocast():
-                trainer.decoder(z[:64], attr[:64])
-                _sync(trainer.device)
-                t0 = time.perf_counter()
-                for i in range(0, n, 256):
-                    torch.sigmoid(trainer.decoder(z[i : i + 256], attr[i : i + 256]).float())
-                _sync(trainer.device)
-            gen = n / (time.perf_counter() - t0)
-            mp = KikuchipyNickelSource().master_pattern(20)
-            mp.get_patterns(rot[:64], default_detector(), compute=True, show_progressbar=False)
-            t0 = time.perf_counter()
-            mp.get_patterns(rot, default_detector(), compute=True, show_progressbar=False)
-            phys = n / (time.perf_counter() - t0)
-            rows.append(
-                (
-                    f"{args.preset} decoder generation, {label}, {trainer.device}",
-                    f"{gen:,.0f} patterns/s = {gen / phys:.2f} x kikuchipy get_patterns ({phys:,.0f}/s)",
+                trainers[label] = Trainer(cfg)
+                batches[label] = next(trainers[label]._batches(PatternStream(ds, "train"), args.batch_size))
+                for stage in STAGES:  # warm-up: allocations, autocast caches
+                    _rate(trainers[label], stage, batches[label], 1)
+            rates = {(label, stage): [] for label in PRECISIONS for stage in STAGES}
+            for _ in range(repeats):
+                for label in PRECISIONS:  # alternating precisions
+                    for stage in STAGES:
+                        rates[label, stage].append(_rate(trainers[label], stage, batches[label], steps))
+            device = str(trainers["fp32"].device)
+            rows = {}
+            for stage in STAGES:
+                fp32, bf16 = rates["fp32", stage], rates["bf16", stage]
+                # Rates, so bf16 / fp32 > 1 means bf16 is faster.
+                rows[stage] = {"fp32": spread(fp32), "bf16": spread(bf16), "bf16_over_fp32": ratios(bf16, fp32)}
+                f, b, r = rows[stage]["fp32"], rows[stage]["bf16"], rows[stage]["bf16_over_fp32"]
+                print(
+                    f"| {name} ({device}) | {stage} | {f['median']:,.1f} ({f['min']:,.1f}-{f['max']:,.1f}) "
+                    f"| {b['median']:,.1f} ({b['min']:,.1f}-{b['max']:,.1f}) "
+                    f"| {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}) |",
+                    flush=True,
                 )
-            )
-
-    print("| measurement | result |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+            results["presets"][name] = {"device": device, "stages": rows}
+    write_json(results, args.json)
 
 
 if __name__ == "__main__":
