@@ -50,7 +50,10 @@ def trained(local_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny"
     # The classifier has its own trunk (the compact preset's default): on the
     # critic's clipped one it learned nothing (no better than the centre).
-    trainer = Trainer(_config(local_dataset, out, cvae_epochs=18, critic_epochs=8, gan_epochs=2, sample_grid=True))
+    # The CVAE leaves its 0.691 plateau only after about 9 epochs (18 beat the
+    # mean pattern by 0.016); the classifier is at 4.0 deg after 5 critic
+    # epochs, where 0.8 x the centre's 6.1 deg is the bar (8 gave 3.8).
+    trainer = Trainer(_config(local_dataset, out, cvae_epochs=18, critic_epochs=5, gan_epochs=2, sample_grid=True))
     trainer.run(show_progressbar=False)
     return trainer
 
@@ -103,7 +106,7 @@ def test_outputs_written(trained):
     out = trained.out
     for name in ("history.csv", "loss_curves.png", "samples/samples.gif"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "samples").glob("*.png"))) == 18 + 8 + 2  # one per epoch of each stage
+    assert len(list((out / "samples").glob("*.png"))) == 18 + 5 + 2  # one per epoch of each stage
     for ckpt in ("last", "best"):
         files = {p.name for p in (out / "checkpoints" / ckpt).iterdir()}
         assert {
