@@ -20,20 +20,14 @@ rotations with the same threads, dask's default).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import dask
-import kikuchipy
-import numba
 import numpy as np
 import torch
+from _common import alternate, machine_info, print_header, timed, write_json
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.master_pattern import MLMasterPattern
@@ -43,47 +37,9 @@ from kikuchipy_gen.sources import KikuchipyNickelSource
 SIZES = ((60, 20_000, 4_000), (120, 5_000, 1_000), (240, 1_250, 250))
 
 
-def _machine() -> dict:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "node": platform.node(),
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "numba": numba.__version__,
-        "kikuchipy": kikuchipy.__version__,
-        "dask": dask.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "numba_threads": numba.get_num_threads(),
-        "dask_threads": dask.system.CPU_COUNT,
-        "dask_scheduler": dask.config.get("scheduler", None) or "threads (default)",
-    }
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def _alternate(a: Callable[[], object], b: Callable[[], object], repeats: int) -> tuple[list[float], list[float]]:
-    a(), b()  # warm-up: numba compilation and caches
-    ta, tb = [], []
-    for _ in range(repeats):
-        ta.append(_timed(a))
-        tb.append(_timed(b))
-    return ta, tb
+    times = alternate({"a": a, "b": b}, repeats)
+    return times["a"], times["b"]
 
 
 def _summary(n: int, kp: list[float], ml: list[float]) -> dict:
@@ -123,7 +79,7 @@ def _overhead(mlmp: MLMasterPattern, n: int, repeats: int) -> dict:
         mlmp.get_patterns(rot, compute=True, show_progressbar=False)
 
     t_decode, t_call = _alternate(decode_only, call, repeats)
-    t_build = [_timed(lambda: mlmp.get_patterns(rot)) for _ in range(repeats)]
+    t_build = [timed(lambda: mlmp.get_patterns(rot)) for _ in range(repeats)]
     call_s, decode_s, build_s = (statistics.median(t) for t in (t_call, t_decode, t_build))
     return {
         "rotations": n,
@@ -147,13 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 5)
 
-    info = _machine()
-    print(
-        f"# {info['date']} {info['cpu']}, {info['cores']} cores, load {info['load_average']}\n"
-        f"# python {info['python']}, torch {info['torch']} ({info['torch_threads']} threads), numba {info['numba']} "
-        f"({info['numba_threads']} threads), kikuchipy {info['kikuchipy']}, dask {info['dask']} "
-        f"({info['dask_threads']} threads, {info['dask_scheduler']})"
-    )
+    info = machine_info()
+    print_header(info)
     mlmp = MLMasterPattern.from_pretrained()
     physics = KikuchipyNickelSource().master_pattern(20)
     trained = mlmp.detector
@@ -191,12 +142,7 @@ def main() -> None:
         f"= {100 * over['overhead_fraction']:.1f} % of the call, of which the lazy call (checks, graph, crystal map, "
         f"signal) {over['build_s'] * 1e3:.1f} ms = {100 * over['build_fraction']:.1f} % (medians of {over['repeats']})"
     )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        tmp.replace(args.json)  # atomic: a collector never reads half a file
-        print(f"wrote {args.json}")
+    write_json(results, args.json)
 
 
 if __name__ == "__main__":
