@@ -148,6 +148,7 @@ def model_card(
         "",
         "```python",
         "from kikuchipy_gen import MLMasterPattern",
+        "",
         f'mlmp = MLMasterPattern.from_pretrained("{title}")  # or MLMasterPattern.load(folder)',
         "```",
         "",
