@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/kikuchipy-gen demo --out demo_output
 
+# Two workers, whole modules each: the CI machine has two cores (tests/conftest.py
+# hands out the longest modules first and gives each worker one thread).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 docs: install
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

@@ -5,11 +5,14 @@ import json
 import os
 import sys
 
+import torch
+
 from kikuchipy_gen import training
 from kikuchipy_gen.models import TrainConfig
 
 dataset, out, mode, k, config = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 calls = 0
+torch.set_num_threads(int(os.environ.get("TEST_TORCH_THREADS", torch.get_num_threads())))
 
 
 def _count() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import matplotlib
 import numpy as np
 import pytest
@@ -11,6 +13,43 @@ matplotlib.use("Agg")
 
 # Scripts that tests launch in subprocesses (torchrun; a training killed mid-write), not test modules.
 collect_ignore = ["_ddp_worker.py", "_kill_worker.py"]
+
+# ``make test`` runs two pytest-xdist workers, one per core of the CI machine,
+# each taking whole modules (``-n 2 --dist loadfile --no-loadscope-reorder``), so
+# a module fixture (``trained``) is built once. The longest modules are handed
+# out first, so that neither worker starts one at the end while the other idles
+# (seconds on the 2-core VM, serial run).
+_LONGEST_FIRST = (
+    "tests/test_training.py",  # 164 s: the `trained` fixture and the resume tests
+    "tests/test_docs.py",  # 83 s: the gallery examples run
+    "tests/test_evaluation.py",  # 66 s
+    "tests/test_checkpoint_kill.py",  # 53 s
+    "tests/test_geometric.py",  # 44 s: the `geometric_run` fixture
+)
+
+
+def _xdist_worker() -> bool:
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+def pytest_configure(config):
+    if _xdist_worker():
+        # Two workers of two threads each would fight over two cores.
+        import numba
+
+        torch.set_num_threads(1)
+        numba.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _xdist_worker():
+        return
+
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 exactly as the unbroken run."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,10 @@ def _killed_run(dataset, out, mode, k):
         text=True,
         timeout=300,
         cwd=WORKER.parent,
+        # As many threads as the unbroken run in this process (one under
+        # pytest-xdist): other sums would round differently, and the weights
+        # must agree bit for bit.
+        env={**os.environ, "TEST_TORCH_THREADS": str(torch.get_num_threads())},
     )
     return result.returncode
 
