@@ -106,6 +106,10 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     for e in saved["energies"].values():
         assert {"bce", "optimal_bce", "deviation", "band_width_px", "dictionary_indexing", "refined"} <= set(e)
         assert e["refined"]["generated"]["n"] == 8 and e["dictionary_indexing"]["physics"]["n"] == 12
+        for route in ("physics", "generated"):
+            d = e["dictionary_indexing"][route]
+            assert 0 <= sum(n for _, n in d["misindexed_modes"]) <= d["misindexed"] <= d["n"]
+            assert d["misindexed_fraction"] == pytest.approx(d["misindexed"] / d["n"])
     assert np.array(saved["voltage_matrix"]["mean_refined_deg"]).shape == (2, 2)
     assert len(saved["timing"]) == 3 and saved["settings"]["dictionary_size"] > 10
     fresh = {t["energy"]: t["master_pattern_uncached_s"] for t in saved["timing"]}
@@ -124,6 +128,7 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     assert phys["mean"] < 1.0 and phys["mean"] < rand["mean"]
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Voltage matrix" in report and "![voltage_matrix.png](voltage_matrix.png)" in report
+    assert "| kV | physics misses: angles | generated misses: angles |" in report
     table = comparison_table({"a": m, "b": saved})
     assert table.count("| 20 | BCE |") == 1
 

@@ -217,3 +217,26 @@ def test_nlopt_passthrough(perturbed_ni):
     patterns, xmap, det, mp, truth = perturbed_ni
     ref = refine_orientations(patterns, xmap, det, mp, 20, method="ln_neldermead", rtol=1e-7)
     assert disorientation(ref, truth, mp.phase).max() < 0.05
+
+
+def test_misindexing_finds_the_pseudo_symmetric_angle():
+    from kikuchipy_gen.refinement import misindexing
+
+    rng = np.random.default_rng(1)
+    # 20 misses within half a degree of 60 deg (one basin), 6 spread misses, 30 good.
+    angles = np.concatenate([rng.uniform(59.5, 60.5, 20), [7.0, 13.0, 21.0, 33.0, 41.0, 52.0], rng.uniform(0, 2, 30)])
+    m = misindexing(np.append(angles, np.nan))  # a NaN (no solution) is left out
+    assert m["misindexed"] == 26 and m["misindexed_fraction"] == pytest.approx(26 / 56)
+    assert m["misindexed_modes"][0] == [60.0, 20]
+    assert all(n == 1 for _, n in m["misindexed_modes"][1:])
+    assert misindexing([5.0, 5.01])["misindexed"] == 1  # the threshold itself is not a miss
+    empty = misindexing([])
+    assert empty["misindexed"] == 0 and empty["misindexed_modes"] == [] and np.isnan(empty["misindexed_fraction"])
+
+
+@pytest.mark.parametrize("kw", [{"threshold": -1}, {"bin_deg": 0}, {"n_modes": 0}])
+def test_misindexing_bad_input(kw):
+    from kikuchipy_gen.refinement import misindexing
+
+    with pytest.raises(ValueError, match="threshold must be"):
+        misindexing([1.0], **kw)

@@ -55,7 +55,7 @@ from kikuchipy_gen.evaluation.physics import (
 from kikuchipy_gen.evaluation.result import _INDEXED, EnergyResult, EvaluationResult, VoltageMatrix, _fmt
 from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.preprocessing import CLAHE
-from kikuchipy_gen.refinement import REFINEMENT_METHODS, disorientation, refine_orientations, summarize
+from kikuchipy_gen.refinement import REFINEMENT_METHODS, disorientation, misindexing, refine_orientations, summarize
 from kikuchipy_gen.sampling import random_rotations, sample_orientations
 
 __all__ = ["evaluate", "comparison_table"]
@@ -246,7 +246,7 @@ def evaluate(
             energy=e,
             trained=e in trained,
             **pixel[e],
-            dictionary_indexing={route: summarize(a) for route, a in indexed_angles[e].items()},
+            dictionary_indexing={route: {**summarize(a), **misindexing(a)} for route, a in indexed_angles[e].items()},
             refined=refined,
             refined_indexed=refined_indexed,
             n_patterns=int(n_test),

@@ -81,7 +81,7 @@ class EnergyResult:
     optimal_bce: float
     deviation: dict[str, float]
     band_width_px: dict[str, float]
-    dictionary_indexing: dict[str, dict[str, float]]
+    dictionary_indexing: dict[str, dict[str, Any]]
     refined: dict[str, dict[str, float]] | None = None
     refined_indexed: dict[str, Any] | None = None
     n_patterns: int = 0
@@ -396,6 +396,30 @@ def _fmt(summary: dict | None) -> str:
     return f"{summary['mean']:.3f} +- {summary['std']:.3f} (median {summary['median']:.3f})"
 
 
+def _misses(r: dict[str, Any]) -> str:
+    modes = ", ".join(f"{a:g} deg ({n})" for a, n in r["misindexed_modes"]) or "-"
+    return f"{r['misindexed']} ({100 * r['misindexed_fraction']:.0f} %): {modes}"
+
+
+def _misindexing_table(m: dict[str, Any]) -> list[str]:
+    """Dictionary misses (> 5 deg) side by side, with the angles they cluster at."""
+    rows = []
+    for kv, e in m["energies"].items():
+        d = e["dictionary_indexing"]
+        if "misindexed" not in d.get("physics", {}):
+            return []  # a report written before misses were counted
+        rows.append(f"| {kv} | {_misses(d['physics'])} | {_misses(d['generated'])} |")
+    return [
+        "",
+        "Dictionary misses (indexed > 5 deg from the truth) and the disorientations they cluster at, in 2 deg "
+        "bins, fullest first (count): a pseudo-symmetric basin shows as one angle taking most misses.",
+        "",
+        "| kV | physics misses: angles | generated misses: angles |",
+        "|---|---|---|",
+        *rows,
+    ]
+
+
 def _markdown(m: dict[str, Any]) -> str:
     """``report.md`` from :meth:`EvaluationResult.to_dict`'s structure (a ``metrics.json``)."""
     s = m["settings"]
@@ -435,6 +459,7 @@ def _markdown(m: dict[str, Any]) -> str:
             f"| {kv} | {_fmt(d['generated'])} | {_fmt(d['physics'])} | {_fmt(r.get('generated'))} | "
             f"{_fmt(r.get('physics'))} |"
         )
+    lines += _misindexing_table(m)
     lines += [
         "",
         f"Refined, on the patterns whose physics counterpart refined to < {_INDEXED} deg (indexed into the "
