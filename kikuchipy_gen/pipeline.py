@@ -342,6 +342,11 @@ def _train_step(out: Path, recipe: dict[str, Any], device: str, show_progressbar
     from kikuchipy_gen.training import Trainer, _find_checkpoint
 
     run = out / _RUN
+    if (out / _MODEL_DIR / "model.json").is_file():
+        # Exported only from a finished training, so the run's checkpoints
+        # (tens of MB) may be deleted once the model is out.
+        _logger.info("Model %s is exported; its training is finished", out / _MODEL_DIR)
+        return False
     last = _find_checkpoint(run / "checkpoints" / "last")
     if last is not None and json.loads((last / "state.json").read_text()).get("stage") == "done":
         _logger.info("Training in %s is finished; kept", run)

@@ -1,6 +1,7 @@
 """One call from a phase to a model: a tiny end-to-end run, its resumption and bad input."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -106,6 +107,24 @@ def test_rerun_does_nothing(built, monkeypatch):
     again = build_model("ni", out, [10, 20], **TINY)
     assert again.bundle.digest == mlmp.bundle.digest
     assert _mtimes(out) == before
+
+
+def test_exported_model_needs_no_run_folder(built, tmp_path, monkeypatch):
+    # The run's checkpoints deleted after the export (to save space) and the report
+    # not yet written: the rerun evaluates the exported model and trains nothing.
+    out, mlmp = built
+    copy = tmp_path / "ni"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "run")
+    shutil.rmtree(copy / "report")
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the training ran again")
+
+    monkeypatch.setattr("kikuchipy_gen.training.Trainer.run", fail)
+    again = build_model("ni", copy, [10, 20], **TINY)
+    assert again.bundle.digest == mlmp.bundle.digest
+    assert (copy / "report" / "report.md").is_file() and not (copy / "run").exists()
 
 
 def test_interrupted_run_resumes(tmp_path, monkeypatch):
