@@ -179,7 +179,9 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         evaluate(kinematical_model, tmp_path, n_test=5, n_refine=10)
 
 
-@pytest.mark.parametrize("report", ["pretrained_ni", "pretrained_ni_test_grid", "table1/cvae_end", "table1/gan_end"])
+@pytest.mark.parametrize(
+    "report", ["pretrained_ni", "pretrained_ni_test_grid", "table1/cvae_end", "table1/gan_end", "fe_alpha", "ti_alpha"]
+)
 def test_result_rewrites_committed_reports(report):
     # Read back, a committed report writes the same metrics.json and report.md, byte for byte.
     folder = Path(__file__).parents[1] / "docs" / "reports" / report
