@@ -25,7 +25,11 @@ REPORTS = ROOT / "docs" / "reports"
 README = ROOT / "README.md"
 MARKERS = ("<!-- zoo table: benchmarks/write_model_cards.py -->", "<!-- end of zoo table -->")
 # Shipped model -> the report folder of its evaluation on held-out orientations.
-SHIPPED = {"ni-10-30kv": "pretrained_ni_test_grid", "fe-alpha-10-30kv": "fe_alpha"}
+SHIPPED = {
+    "ni-10-30kv": "pretrained_ni_test_grid",
+    "fe-alpha-10-30kv": "fe_alpha",
+    "ti-alpha-10-30kv": "ti_alpha",
+}
 
 
 def _read(path: Path) -> dict | None:
@@ -39,6 +43,15 @@ def _span(values: list[float]) -> str:
     return f"{low:.3f}" if f"{low:.3f}" == f"{high:.3f}" else f"{low:.3f}-{high:.3f}"
 
 
+def _built_on(machine: str) -> str:
+    """The machine of a build in a few words: its GPU, else its CPU cores."""
+    gpu = re.search(r"NVIDIA [^,]+", machine)
+    cores = re.search(r"(\d+) cores", machine)
+    if gpu:
+        return gpu.group(0).replace("NVIDIA ", "") + ", then the evaluation on 2 cores"
+    return f"{cores.group(1)} CPU cores" if cores else machine
+
+
 def _row(name: str, info: dict, metrics: dict | None, timings: dict | None, report: str) -> str:
     from kikuchipy_gen.phases import phase_from_dict
 
@@ -50,6 +63,8 @@ def _row(name: str, info: dict, metrics: dict | None, timings: dict | None, repo
         if mean is not None:
             (trained if e["trained"] else unseen).append(mean)
     minutes = f"{sum(timings['steps'].values()) / 60:.0f} min" if timings else "-"
+    if timings and timings.get("machine"):
+        minutes += f" ({_built_on(timings['machine'])})"
     checks = fidelity_checks(metrics) if metrics else []
     if not checks or any(c["passed"] is False for c in checks):
         verdict = "no"

@@ -124,10 +124,11 @@ def _add_model_parser(sub: argparse._SubParsersAction) -> None:
         "model",
         help="one command from a phase to a trained, evaluated ML master pattern (resumable)",
         description=(
-            "Build the dynamical (de-ebsd) dataset of a phase, train the geometric model through all "
-            "three stages, export it to OUT/model and write its evaluation report to OUT/report. Every "
+            "Build the dynamical (de-ebsd) dataset of a phase, train the geometric model (its texture at "
+            "the master pattern's resolution; one CVAE epoch, or all three stages with --stages all), "
+            "export it to OUT/model and write its evaluation report to OUT/report. Every "
             "step is kept when finished: rerun the same command after an interruption to continue. "
-            "Defaults per Laue group (grid density, texture size, dictionary) are in "
+            "Defaults per Laue group (grid density, steps, dictionary) are in "
             "kikuchipy_gen.pipeline.LAUE_DEFAULTS; OUT/recipe.json records the settings."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -140,6 +141,12 @@ def _add_model_parser(sub: argparse._SubParsersAction) -> None:
     mo.add_argument("--n", type=int, help="training grid density (EMsoft n) [default: per Laue group]")
     mo.add_argument("--npx", type=int, help="de-ebsd Lambert half-width [default: 200; 100 with --quick]")
     mo.add_argument("--quick", action="store_true", help="a coarse model in minutes, to try a phase first")
+    mo.add_argument(
+        "--stages",
+        choices=("cvae", "all"),
+        default="cvae",
+        help="training stages: the CVAE, or all three (then the critic and the joint CVAE/GAN, one epoch each)",
+    )
     mo.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report")
     mo.add_argument("--device", default="auto", help="training device: cpu, cuda, cuda:N or auto")
     mo.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -469,7 +476,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
     from kikuchipy_gen.pipeline import build_model, resolve_recipe
 
     _check_device(args.device)
-    kw = dict(n=args.n, npx=args.npx, quick=args.quick)
+    kw = dict(n=args.n, npx=args.npx, quick=args.quick, stages=args.stages)
     recipe = resolve_recipe(args.phase, args.energies, **kw)  # every input checked before any work
     _check_writable(args.out, "directory")
     print(

@@ -5,8 +5,10 @@ output is complete, so an interrupted build continues where it stopped when
 the same call is made again:
 
 1. ``dataset.zarr``: dynamical (de-ebsd) patterns at every energy
-   (:func:`~kikuchipy_gen.dataset.build_dataset`, resumed chunk by chunk);
-2. ``run/``: the ``geometric`` preset trained through all three stages
+   (:func:`~kikuchipy_gen.dataset.build_dataset`, resumed chunk by chunk;
+   not needed, so not built, once ``model/`` exists);
+2. ``run/``: the ``geometric`` preset trained, its texture at the physics'
+   resolution: the CVAE stage, or all three stages with ``stages="all"``
    (:class:`~kikuchipy_gen.training.Trainer`, resumed from its last checkpoint);
 3. ``model/``: the model bundle of the best checkpoint, moved into place whole;
 4. ``report/``: the evaluation report (:func:`~kikuchipy_gen.evaluation.evaluate`),
@@ -42,13 +44,13 @@ _logger = logging.getLogger(__name__)
 
 RECIPE_FORMAT = "kikuchipy-gen-model-recipe/1"
 
-# Per Laue group: (texture_size, training grid density n, dictionary density n,
-# training steps per epoch). A pattern covers a fixed solid angle of the sphere,
-# while the fundamental sector the model learns is 1/|Laue group| of it: Ni's
-# (m-3m) sector is 1/48 of the sphere, Ti-alpha's (6/mmm) 1/24, rutile's (4/mmm)
-# 1/16, a -3m phase's 1/12, a triclinic phase's 1/2. The learned texture has that
-# many more free texels, so it needs more patterns, and more steps, to see each
-# of them as often. The same grid density n keeps the angular spacing (n = 30:
+# Per Laue group: (training grid density n, dictionary density n, training
+# steps per epoch). A pattern covers a fixed solid angle of the sphere, while
+# the fundamental sector the model learns is 1/|Laue group| of it: Ni's (m-3m)
+# sector is 1/48 of the sphere, Ti-alpha's (6/mmm) 1/24, rutile's (4/mmm) 1/16,
+# a -3m phase's 1/12, a triclinic phase's 1/2. The learned texture has that many
+# more free texels, so it needs more patterns, and more steps, to see each of
+# them as often. The same grid density n keeps the angular spacing (n = 30:
 # about 2.5 deg) and gives that growth by itself: the fundamental zone of
 # orientations grows as the rotation group shrinks (n = 30: 9,077 orientations
 # for m-3m, 18,623 for 6/mmm, 27,225 for 4/mmm, 36,199 for -3m, 54,169 for mmm).
@@ -56,34 +58,44 @@ RECIPE_FORMAT = "kikuchipy-gen-model-recipe/1"
 # share of the larger set (the shipped Ni recipe: 1,200 steps of 32 patterns);
 # the groups of four or fewer rotations take a coarser grid (n = 22, about 3.4
 # deg) to keep the dataset and the training within a CPU budget. The dictionary
-# of the evaluation is at the training density, as the paper indexes. The texture
-# size (Lambert pixels a side, 201: about 0.9 deg per texel at the centre) is set
-# by the detector's angular pixel size (60 px over about 70 deg), which the
-# symmetry does not change: it stays the same for every group.
-LAUE_DEFAULTS: dict[str, tuple[int, int, int, int]] = {
-    "m-3m": (201, 30, 30, 1200),
-    "m-3": (201, 30, 30, 1800),
-    "6/mmm": (201, 30, 30, 1800),
-    "4/mmm": (201, 30, 30, 2400),
-    "-3m": (201, 30, 30, 2400),
-    "6/m": (201, 30, 30, 2400),
-    "4/m": (201, 22, 22, 2400),
-    "-3": (201, 22, 22, 2400),
-    "mmm": (201, 22, 22, 2400),
-    "2/m": (201, 22, 22, 2400),
-    "-1": (201, 22, 22, 2400),
+# of the evaluation is at the training density, as the paper indexes.
+LAUE_DEFAULTS: dict[str, tuple[int, int, int]] = {
+    "m-3m": (30, 30, 1200),
+    "m-3": (30, 30, 1800),
+    "6/mmm": (30, 30, 1800),
+    "4/mmm": (30, 30, 2400),
+    "-3m": (30, 30, 2400),
+    "6/m": (30, 30, 2400),
+    "4/m": (22, 22, 2400),
+    "-3": (22, 22, 2400),
+    "mmm": (22, 22, 2400),
+    "2/m": (22, 22, 2400),
+    "-1": (22, 22, 2400),
 }
 
-# The shipped Ni model's recipe (examples/configs/pretrained_ni_cpu.toml) but for
-# the steps per epoch, which come from LAUE_DEFAULTS.
+# The learned texture has the physics master pattern's resolution: 2 * npx + 1
+# Lambert pixels a side. The patterns are projected from de-ebsd's master
+# pattern with bilinear interpolation, so a coarser texture cannot hold their
+# finest band detail: validation BCE per pixel of alpha-titanium (npx 200,
+# optimum about 0.501) was 0.5171 with a texture of 201, 0.5092 with 301 and
+# 0.5047 with 401 (benchmarks/RESULTS.md, "GPU, second lease").
+_MAX_DEFAULT_TEXTURE = 401
+
+# One CVAE epoch of the steps above, at the shipped Ni model's learning rate and
+# batch (examples/configs/pretrained_ni_cpu.toml). With a texture at the
+# physics' resolution the validation BCE is within 2e-4 of its best after one
+# epoch (alpha-titanium: 0.50483, then 0.50475, 0.50469), and the critic and
+# joint CVAE/GAN stages change nothing measurable for this decoder (Table 1,
+# docs/reports/table1: BCE 2-4e-4, refined orientations 0.001 deg) while they
+# cost more time than the CVAE: they run with ``stages="all"``.
 _TRAIN = {
-    "cvae_epochs": 4,
+    "cvae_epochs": 1,
     "cvae_batch_size": 32,
     "cvae_lr": 3e-3,
-    "critic_epochs": 1,
+    "critic_epochs": 0,
     "critic_batch_size": 32,
     "critic_lr": 1e-4,
-    "gan_epochs": 1,
+    "gan_epochs": 0,
     "gan_batch_size": 32,
     "gan_lr": 3e-4,
     "checkpoint_every": 400,
@@ -91,6 +103,8 @@ _TRAIN = {
     "sample_grid": False,
     "gan_critic_optimizer": "pretraining",
 }
+# stages="all": the paper's three stages, one epoch each after the CVAE.
+_ALL_STAGES = {"critic_epochs": 1, "gan_epochs": 1}
 _MODEL = {"classifier_trunk": "shared"}
 _EVALUATE = {"n_test": 200, "n_refine": 100, "method": "bobyqa", "voltage_matrix": True, "matrix_patterns": 30}
 # --quick: a coarse model in a few minutes, to try a phase before the real run.
@@ -112,6 +126,7 @@ def resolve_recipe(
     n: int | None = None,
     npx: int | None = None,
     quick: bool = False,
+    stages: str = "cvae",
     mc_electrons: int = 200_000,
     train: Mapping[str, Any] | None = None,
     evaluation: Mapping[str, Any] | None = None,
@@ -124,7 +139,7 @@ def resolve_recipe(
 
     Parameters
     ----------
-    phase, energies, n, npx, quick, mc_electrons, train, evaluation
+    phase, energies, n, npx, quick, stages, mc_electrons, train, evaluation
         As :func:`build_model`.
 
     Returns
@@ -152,12 +167,15 @@ def resolve_recipe(
     laue = phase.point_group.laue.name
     if laue not in LAUE_DEFAULTS:
         raise ValueError(f"No defaults for Laue group {laue!r}; known: {', '.join(LAUE_DEFAULTS)}")
-    texture_size, n_default, dictionary_n, steps = LAUE_DEFAULTS[laue]
+    n_default, dictionary_n, steps = LAUE_DEFAULTS[laue]
+    if stages not in ("cvae", "all"):
+        raise ValueError(f"stages must be 'cvae' or 'all' (the critic and joint CVAE/GAN stages too), got {stages!r}")
     _check_dynamical_phase(phase)
     n_default = _QUICK["n"] if quick else n_default
     n = n_default if n is None else _positive_int(n, "n")
     npx = (_QUICK["npx"] if quick else _NPX) if npx is None else _positive_int(npx, "npx")
     source = DynamicalSource(phase, npx=npx, mc_electrons=mc_electrons, cache_dir=None)
+    texture_size = min(2 * npx + 1, _MAX_DEFAULT_TEXTURE)
     energies = _check_energies(energies, source)
 
     provenance = _provenance(phase_arg)
@@ -180,7 +198,12 @@ def resolve_recipe(
         _logger.info(
             "%s has no centre of symmetry: the model learns point group %s", phase.name, phase.point_group.name
         )
-    training = {**_TRAIN, "max_steps_per_epoch": steps, **(_QUICK["train"] if quick else {})}
+    training = {
+        **_TRAIN,
+        "max_steps_per_epoch": steps,
+        **(_ALL_STAGES if stages == "all" else {}),
+        **(_QUICK["train"] if quick else {}),
+    }
     # The paper indexes against a dictionary at the training density.
     dictionary_n = dictionary_n if n == n_default else n
     evaluate_kw = {**_EVALUATE, "dictionary_n": dictionary_n, **(_QUICK["evaluate"] if quick else {})}
@@ -216,6 +239,7 @@ def build_model(
     n: int | None = None,
     npx: int | None = None,
     quick: bool = False,
+    stages: str = "cvae",
     evaluate: bool = True,
     mc_electrons: int = 200_000,
     train: Mapping[str, Any] | None = None,
@@ -252,6 +276,12 @@ def build_model(
     quick
         A coarse model in minutes (npx 100, n 15, a few hundred steps, a
         small evaluation) to try a phase first.
+    stages
+        ``"cvae"`` (default): one CVAE epoch, which brings the geometric
+        decoder within 2e-4 of its best validation BCE; ``"all"``: then the
+        paper's critic pre-training and joint CVAE/GAN stages, one epoch
+        each, which changed nothing measurable for this decoder (Table 1)
+        and more than double the training time.
     evaluate
         Write the evaluation report; without it the report is skipped (a
         later call with ``evaluate=True`` adds it).
@@ -291,7 +321,15 @@ def build_model(
 
     out = Path(out)
     recipe = resolve_recipe(
-        phase, energies, n=n, npx=npx, quick=quick, mc_electrons=mc_electrons, train=train, evaluation=evaluation
+        phase,
+        energies,
+        n=n,
+        npx=npx,
+        quick=quick,
+        stages=stages,
+        mc_electrons=mc_electrons,
+        train=train,
+        evaluation=evaluation,
     )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"The output folder {str(out)!r} is a file; give a folder")
@@ -315,6 +353,12 @@ def _dataset_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) -> 
     from kikuchipy_gen.sampling import split_orientations
 
     path = out / _DATASET
+    if (out / _MODEL_DIR / "model.json").is_file():
+        # Only the training reads the dataset, and an exported model is a
+        # finished training: a folder holding the model alone (trained on
+        # another machine, or its dataset deleted) goes on to the evaluation.
+        _logger.info("Model %s is exported; no dataset needed", out / _MODEL_DIR)
+        return False
     if _dataset_complete(path):
         _logger.info("Dataset %s is complete; kept", path)
         return False
@@ -411,7 +455,10 @@ def _timed(out: Path, step: str, device: str, run: Callable[..., bool], *args: A
         if worked:
             timings = _read_json(out / _TIMINGS) or {"steps": {}}
             timings["steps"][step] = timings["steps"].get(step, 0.0) + time.perf_counter() - start
-            timings["machine"] = _machine(device)
+            if step in ("dataset", "train"):
+                # The machine that made the model; the report records its own
+                # (an exported model may be evaluated elsewhere).
+                timings["machine"] = _machine(device)
             _write_text(out / _TIMINGS, json.dumps(timings, indent=2))
 
 

@@ -110,21 +110,24 @@ def test_rerun_does_nothing(built, monkeypatch):
 
 
 def test_exported_model_needs_no_run_folder(built, tmp_path, monkeypatch):
-    # The run's checkpoints deleted after the export (to save space) and the report
-    # not yet written: the rerun evaluates the exported model and trains nothing.
+    # The run's checkpoints and the dataset deleted after the export (to save
+    # space; or the model trained on another machine) and the report not yet
+    # written: the rerun evaluates the exported model and builds and trains nothing.
     out, mlmp = built
     copy = tmp_path / "ni"
     shutil.copytree(out, copy)
-    shutil.rmtree(copy / "run")
-    shutil.rmtree(copy / "report")
+    for folder in ("run", "report", "dataset.zarr"):
+        shutil.rmtree(copy / folder)
 
     def fail(*args, **kwargs):
-        raise AssertionError("the training ran again")
+        raise AssertionError("the dataset or the training ran again")
 
+    monkeypatch.setattr("kikuchipy_gen.dataset.build_dataset", fail)
     monkeypatch.setattr("kikuchipy_gen.training.Trainer.run", fail)
     again = build_model("ni", copy, [10, 20], **TINY)
     assert again.bundle.digest == mlmp.bundle.digest
-    assert (copy / "report" / "report.md").is_file() and not (copy / "run").exists()
+    assert (copy / "report" / "report.md").is_file()
+    assert not (copy / "run").exists() and not (copy / "dataset.zarr").exists()
 
 
 def test_interrupted_run_resumes(tmp_path, monkeypatch):
@@ -278,10 +281,20 @@ def test_laue_defaults_cover_every_group():
     from orix.quaternion.symmetry import _groups
 
     assert {g.laue.name for g in _groups} == set(LAUE_DEFAULTS)
-    sizes = {laue: row[0] for laue, row in LAUE_DEFAULTS.items()}
-    assert all(size % 2 == 1 for size in sizes.values())
+    assert all(len(row) == 3 and all(v > 0 for v in row) for row in LAUE_DEFAULTS.values())
     r = resolve_recipe("ti-alpha", [10, 20, 30])
     assert r["laue_group"] == "6/mmm" and r["dataset"]["n"] == 30 and r["training"]["max_steps_per_epoch"] == 1800
+    # The texture at the physics' resolution (2 npx + 1), at most 401 a side.
+    assert r["source"]["npx"] == 200 and r["model"]["texture_size"] == 401
+    assert resolve_recipe("ti-alpha", [10, 20], npx=60)["model"]["texture_size"] == 121
+    assert resolve_recipe("ti-alpha", [10, 20], npx=300)["model"]["texture_size"] == 401
+    # The CVAE by default; all three stages on request.
+    t = r["training"]
+    assert (t["cvae_epochs"], t["critic_epochs"], t["gan_epochs"]) == (1, 0, 0)
+    t = resolve_recipe("ti-alpha", [10, 20], stages="all")["training"]
+    assert (t["cvae_epochs"], t["critic_epochs"], t["gan_epochs"]) == (1, 1, 1)
+    with pytest.raises(ValueError, match="stages must be 'cvae' or 'all'"):
+        resolve_recipe("ti-alpha", [10, 20], stages="gan")
     assert r["model"]["voltage_knots"] == 3 and r["model"]["energy_range"] == [10.0, 30.0]
     assert resolve_recipe("ni", [20], quick=True)["model"]["use_voltage"] is False
 
@@ -303,6 +316,8 @@ def test_cli_model_parsing():
     args = _parser().parse_args(["model", "ti-alpha", "--out", "m", "--energies", "10", "20", "--n", "12"])
     assert args.command == "model" and args.phase == "ti-alpha" and args.energies == [10.0, 20.0]
     assert args.n == 12 and not args.quick and not args.no_evaluate and args.device == "auto"
+    assert args.stages == "cvae"
+    assert _parser().parse_args(["model", "ti-alpha", "--out", "m", "--stages", "all"]).stages == "all"
     args = _parser().parse_args(["model", "x.cif", "--out", "m", "--quick", "--no-evaluate", "--no-progress"])
     assert args.quick and args.no_evaluate and args.no_progress
     assert args.energies == [10.0, 15.0, 20.0, 25.0, 30.0]
