@@ -206,7 +206,9 @@ def _training_lines(info: Mapping[str, Any], timings: Mapping[str, Any] | None) 
     splits = t.get("splits", {})
     lines = []
     if splits:
-        lines.append("- Orientations (train / val / test): " + " / ".join(f"{v:,}" for v in splits.values()))
+        # By name: the dataset's attributes may hold the splits in any order (zarr sorts them).
+        counts = " / ".join(f"{splits[k]:,}" if k in splits else "-" for k in ("train", "val", "test"))
+        lines.append(f"- Orientations (train / val / test): {counts}")
     if cfg:
         lines.append(
             f"- Stages: CVAE {cfg.get('cvae_epochs')} epochs, critic {cfg.get('critic_epochs')}, joint "

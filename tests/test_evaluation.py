@@ -180,7 +180,17 @@ def test_evaluate_errors(kinematical_model, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "report", ["pretrained_ni", "pretrained_ni_test_grid", "table1/cvae_end", "table1/gan_end", "fe_alpha", "ti_alpha"]
+    "report",
+    [
+        "pretrained_ni",
+        "pretrained_ni_test_grid",
+        "table1/cvae_end",
+        "table1/gan_end",
+        "fe_alpha",
+        "ti_alpha",
+        "rutile",
+        "fe_alpha_default_recipe",
+    ],
 )
 def test_result_rewrites_committed_reports(report):
     # Read back, a committed report writes the same metrics.json and report.md, byte for byte.

@@ -73,6 +73,10 @@ def test_card_of_the_shipped_model(ni_info):
     assert "| Ni | 0.0000 | 0.0000 | 0.0000 | 1 | 0.005 |" in lines
     assert "- Energies (kV): 10, 15, 20, 25, 30" in lines
     assert "- Orientations (train / val / test): 9,077 / 790 / 458" in lines
+    # Splits as a zarr dataset's attributes hold them (sorted by name): still named right.
+    shuffled = copy.deepcopy(ni_info)
+    shuffled["training"]["splits"] = {"test": 458, "train": 9077, "val": 790}
+    assert "- Orientations (train / val / test): 9,077 / 790 / 458" in model_card(shuffled, metrics).splitlines()
     assert "- Time: 49 min in all (train 49.0 min)" in lines and "- Machine: a 2-core VM" in lines
     # One row per evaluated voltage, with the report's own numbers.
     for kv, e in metrics["energies"].items():
