@@ -190,6 +190,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "ti_alpha",
         "rutile",
         "fe_alpha_default_recipe",
+        "ti_alpha_default_recipe",
     ],
 )
 def test_result_rewrites_committed_reports(report):
