@@ -191,6 +191,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "rutile",
         "fe_alpha_default_recipe",
         "ti_alpha_default_recipe",
+        "quartz",
     ],
 )
 def test_result_rewrites_committed_reports(report):
