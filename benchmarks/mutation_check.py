@@ -143,7 +143,7 @@ MUTATIONS = [
         "training.py",
         'self.opt_critic.load_state_dict(extra["opt_critic"])',
         'extra["opt_critic"]',
-        ("tests/test_training.py::test_resume_in_critic_stage_continues_identically",),
+        ("tests/test_training_resume.py::test_resume_in_critic_stage_continues_identically",),
         "a run resumed in critic pre-training restarts Adam's moments",
     ),
     Mutation(
@@ -151,7 +151,7 @@ MUTATIONS = [
         "training.py",
         'self.opt_gan.load_state_dict(extra["opt_gan"])',
         'extra["opt_gan"]',
-        ("tests/test_training.py::test_resume_in_gan_stage_continues_identically",),
+        ("tests/test_training_resume.py::test_resume_in_gan_stage_continues_identically",),
         "a run resumed in the joint stage restarts the generator's Adam moments",
     ),
     Mutation(
@@ -159,7 +159,7 @@ MUTATIONS = [
         "training.py",
         'self.opt_gan_critic.load_state_dict(extra["opt_gan_critic"])',
         'extra["opt_gan_critic"]',
-        ("tests/test_training.py::test_resume_in_gan_stage_continues_identically",),
+        ("tests/test_training_resume.py::test_resume_in_gan_stage_continues_identically",),
         "a run resumed in the joint stage restarts the critic's Adam moments",
     ),
     Mutation(

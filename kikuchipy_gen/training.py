@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ STAGES = ("cvae", "critic", "gan")
 # Shuffling seeds: epoch e of stage s reshuffles with s * _STAGE_SEED_STRIDE + e,
 # so no two (stage, epoch) pairs of a run see the same order.
 _STAGE_SEED_STRIDE = 10_000
+_HISTORY_PLOT_EVERY_S = 60.0
 # Written last into a checkpoint's temporary folder: the folder is whole.
 _COMPLETE = "COMPLETE"
 
@@ -192,6 +194,7 @@ class Trainer:
         self.state = _State()
         self._running = False
         self._last_saved_step: int | None = None
+        self._history_plotted_at = -math.inf
         if resume:
             self.load_checkpoint(self.out / "checkpoints" / "last")
 
@@ -289,7 +292,7 @@ class Trainer:
                     if self.state.step % self.config.checkpoint_every == 0:
                         self.save_checkpoint()
                 bar.close()
-                self._end_epoch(stage)
+                self._end_epoch(stage, last_of_stage=self.state.epoch + 1 >= epochs[stage])
             if stage != "critic" and epochs[stage] > 0:
                 # The model as each generator stage left it: the paper compares
                 # the CVAE with the CVAE/GAN (Table 1).
@@ -298,7 +301,7 @@ class Trainer:
         self.state.stage = "done"
         self.save_checkpoint()
 
-    def _end_epoch(self, stage: str) -> None:
+    def _end_epoch(self, stage: str, last_of_stage: bool = True) -> None:
         val = self.validate()
         self.state.history.append(
             {
@@ -323,7 +326,13 @@ class Trainer:
             save_sample_grid(
                 *self.sample_patterns(), self.out / "samples" / f"{self.state.step:07d}_{stage}{self.state.epoch}.png"
             )
-            plot_history(self.state.history, self.out / "loss_curves.png")
+            # Drawing the curves costs about half a second: with short epochs
+            # (tests, tiny runs) it would take a tenth of the time, so it is
+            # redrawn at most once a minute and at the end of every stage.
+            now = time.monotonic()
+            if last_of_stage or now - self._history_plotted_at >= _HISTORY_PLOT_EVERY_S:
+                plot_history(self.state.history, self.out / "loss_curves.png")
+                self._history_plotted_at = now
 
     # ---------------------------------------------------------------- steps
     def _cvae_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

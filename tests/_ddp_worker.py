@@ -1,4 +1,4 @@
-"""Launched by torchrun in test_training.py: a two-rank CPU run of a tiny model."""
+"""Launched by torchrun in test_training_resume.py: a two-rank CPU run of a tiny model."""
 
 import sys
 

@@ -20,11 +20,13 @@ collect_ignore = ["_ddp_worker.py", "_kill_worker.py"]
 # out first, so that neither worker starts one at the end while the other idles
 # (seconds on the 2-core VM, serial run).
 _LONGEST_FIRST = (
-    "tests/test_training.py",  # 164 s: the `trained` fixture and the resume tests
-    "tests/test_docs.py",  # 83 s: the gallery examples run
-    "tests/test_evaluation.py",  # 66 s
-    "tests/test_checkpoint_kill.py",  # 53 s
-    "tests/test_geometric.py",  # 44 s: the `geometric_run` fixture
+    "tests/test_docs.py",  # 120 s: the documentation built, gallery and notebooks run
+    "tests/test_training.py",  # 110 s: the `trained` fixture
+    "tests/test_training_resume.py",  # 75 s: torchrun and the resume tests
+    "tests/test_evaluation.py",  # 50 s
+    "tests/test_checkpoint_kill.py",  # 48 s
+    "tests/test_geometric.py",  # 25 s: the `geometric_run` fixture
+    "tests/test_master_pattern.py",  # the same session fixture: built once per worker
 )
 
 
@@ -166,7 +168,10 @@ def geometric_run(local_dataset, tmp_path_factory):
 
     from .test_training import _config
 
-    model = preset("geometric", texture_size=61)
+    # The tiny encoder and critic: the tests read the geometric decoder, and a
+    # full-size encoder would double the fixture's time for nothing they check.
+    small = ("latent_dim", "stem_channels", "blocks", "encoder_dense", "critic_blocks", "critic_dense")
+    model = preset("geometric", texture_size=61, **{k: TINY[k] for k in small})
     out = tmp_path_factory.mktemp("run") / "geometric"
     cfg = _config(
         local_dataset, out, model=model, cvae_epochs=4, critic_epochs=1, gan_epochs=1, cvae_lr=3e-3, gan_lr=3e-4

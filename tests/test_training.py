@@ -50,10 +50,14 @@ def trained(local_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny"
     # The classifier has its own trunk (the compact preset's default): on the
     # critic's clipped one it learned nothing (no better than the centre).
-    # The CVAE leaves its 0.691 plateau only after about 9 epochs (18 beat the
-    # mean pattern by 0.016); the classifier is at 4.0 deg after 5 critic
-    # epochs, where 0.8 x the centre's 6.1 deg is the bar (8 gave 3.8).
-    trainer = Trainer(_config(local_dataset, out, cvae_epochs=18, critic_epochs=5, gan_epochs=2, sample_grid=True))
+    # The CVAE leaves its 0.691 plateau only after about 150 steps, whatever
+    # the batch: 18 epochs of 16 reach 0.671 against the mean pattern's
+    # 0.691; 12 epochs of 8 (384 steps) take two thirds of the time. The
+    # classifier is at 4.0 deg after 5 critic epochs, where 0.8 x the
+    # centre's 6.1 deg is the bar (8 gave 3.8).
+    trainer = Trainer(
+        _config(local_dataset, out, cvae_epochs=12, cvae_batch_size=8, critic_epochs=5, gan_epochs=2, sample_grid=True)
+    )
     trainer.run(show_progressbar=False)
     return trainer
 
@@ -64,7 +68,7 @@ def _val_rows(trainer, stage):
 
 def test_three_stages_learn(trained, local_dataset):
     cvae = _val_rows(trained, "cvae")
-    assert len(cvae) == 18
+    assert len(cvae) == 12
     baseline = _mean_pattern_bce(local_dataset)  # the best a model ignoring its inputs can do
     first, last = cvae[0]["val_bce_per_pixel"], cvae[-1]["val_bce_per_pixel"]
     assert last < first and last < baseline - 0.01, (first, last, baseline)
@@ -106,7 +110,7 @@ def test_outputs_written(trained):
     out = trained.out
     for name in ("history.csv", "loss_curves.png", "samples/samples.gif"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "samples").glob("*.png"))) == 18 + 5 + 2  # one per epoch of each stage
+    assert len(list((out / "samples").glob("*.png"))) == 12 + 5 + 2  # one per epoch of each stage
     for ckpt in ("last", "best"):
         files = {p.name for p in (out / "checkpoints" / ckpt).iterdir()}
         assert {
@@ -132,31 +136,6 @@ def test_checkpoint_reloads_to_identical_outputs(trained):
         assert torch.equal(trained.decoder(z, attr), reloaded.decoder(z, attr))
     assert reloaded.state.history == trained.state.history
     assert reloaded.state.step == trained.state.step
-
-
-class _Interrupted(Trainer):
-    def _cvae_step(self, batch):
-        if self.state.step == 4:
-            raise KeyboardInterrupt
-        return super()._cvae_step(batch)
-
-
-def test_resume_continues_identically(local_dataset, tmp_path):
-    kw = dict(cvae_epochs=2, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3, critic_every=3)
-    full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
-    full.run(show_progressbar=False)
-
-    broken = _Interrupted(_config(local_dataset, tmp_path / "broken", **kw))
-    with pytest.raises(KeyboardInterrupt):
-        broken.run(show_progressbar=False)
-    resumed = Trainer(_config(local_dataset, tmp_path / "broken", **kw), resume=True)
-    assert resumed.state.step == 3 and resumed.state.batch == 3  # mid-epoch checkpoint
-    resumed.run(show_progressbar=False)
-
-    a, b = _weights(full), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    strip = lambda h: [{k: v for k, v in r.items()} for r in h]
-    assert strip(full.state.history) == strip(resumed.state.history)
 
 
 def test_voltage_attribute_run(kinematical_dataset, tmp_path):
@@ -214,41 +193,6 @@ def test_train_command(local_dataset, tmp_path, capsys):
     assert main(["train", str(f), "--no-progress", "--resume"]) == 0
 
 
-def test_torchrun_data_parallel(local_dataset, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    worker = Path(__file__).with_name("_ddp_worker.py")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29517",
-        str(worker),
-        str(local_dataset.path),
-        str(tmp_path / "ddp"),
-    ]
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    # Both ranks report; their lines may interleave in the shared stdout.
-    assert result.stdout.count("replicas identical: True") == 2, result.stdout
-    assert "identical: False" not in result.stdout
-    assert (tmp_path / "ddp" / "checkpoints" / "last" / "decoder.safetensors").is_file()
-    # Started again on the finished run without --resume: every rank refuses
-    # at once (none waits in a collective for a rank that has already failed).
-    again = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    )
-    assert again.returncode != 0
-    assert again.stderr.count("already holds a run") >= 2, again.stderr[-2000:]
-
-
 @pytest.mark.parametrize("mode", ["clip", "maxnorm"])
 def test_lipschitz_constraints(local_dataset, tmp_path, mode):
     from kikuchipy_gen.loader import PatternStream
@@ -273,99 +217,6 @@ def test_lipschitz_constraints(local_dataset, tmp_path, mode):
         assert max(p.abs().max().item() for p in bound) > 0.02
         free_convs = [m.weight for m in critic.classifier_trunk.modules() if isinstance(m, torch.nn.Conv2d)]
         assert max(w.flatten(1).norm(dim=1).max().item() for w in free_convs) > 0.5
-
-
-class _InterruptedInGan(Trainer):
-    def _gan_step(self, batch):
-        if self.state.step == 16:
-            raise KeyboardInterrupt
-        return super()._gan_step(batch)
-
-
-def _optimizer_states(trainer):
-    return {
-        name: getattr(trainer, name).state_dict() for name in ("opt_cvae", "opt_critic", "opt_gan", "opt_gan_critic")
-    }
-
-
-def _assert_same_tree(a, b, where=""):
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _assert_same_tree(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same_tree(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
-
-class _InterruptedInCritic(Trainer):
-    def _critic_step(self, batch, fake=None):
-        if self.state.stage == "critic" and self.state.step == 10:
-            raise KeyboardInterrupt
-        return super()._critic_step(batch, fake)
-
-
-def test_resume_in_critic_stage_continues_identically(local_dataset, tmp_path):
-    # Critic pre-training is steps 6-11; checkpoints every 3 steps, so the run resumes from
-    # step 9 with three critic steps in Adam's moments, which must come back exactly.
-    kw = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3, critic_every=3)
-    full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
-    full.run(show_progressbar=False)
-    broken = _InterruptedInCritic(_config(local_dataset, tmp_path / "broken", **kw))
-    with pytest.raises(KeyboardInterrupt):
-        broken.run(show_progressbar=False)
-    resumed = Trainer(_config(local_dataset, tmp_path / "broken", **kw), resume=True)
-    assert resumed.state.stage == "critic" and resumed.state.step == 9
-    assert resumed.opt_critic.state  # the moments of steps 6-8
-    resumed.run(show_progressbar=False)
-    a, b = _weights(full), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert full.state.history == resumed.state.history
-
-
-def test_resume_in_gan_stage_continues_identically(local_dataset, tmp_path):
-    # The paper's shared critic layout and the reference code's options, interrupted in the
-    # joint stage (steps 13-18; checkpoints every 3 steps, so it resumes from step 15).
-    model = preset("compact", **{**TINY, "critic_layout": "shared", "critic_head_dense": [8], "classifier_dense": [8]})
-    kw = dict(
-        model=model,
-        cvae_epochs=1,
-        critic_epochs=1,
-        gan_epochs=1,
-        max_steps_per_epoch=6,
-        checkpoint_every=3,
-        critic_every=3,
-        gan_critic_lr=5e-4,
-        critic_loss="sigmoid",
-        generator_orientation_target="critic_real",
-        orientation_loss="dot",
-    )
-    full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
-    full.run(show_progressbar=False)
-    broken = _InterruptedInGan(_config(local_dataset, tmp_path / "broken", **kw))
-    with pytest.raises(KeyboardInterrupt):
-        broken.run(show_progressbar=False)
-    resumed = Trainer(_config(local_dataset, tmp_path / "broken", **kw), resume=True)
-    assert resumed.state.stage == "gan" and resumed.state.step == 15
-    resumed.run(show_progressbar=False)
-
-    a, b = _weights(full), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    _assert_same_tree(_optimizer_states(full), _optimizer_states(resumed))
-    assert full.state.history == resumed.state.history
-    # The joint stage's optimisers are new ones at their own rates; the finished stages'
-    # Adam moments were released.
-    assert full.opt_gan_critic.param_groups[0]["lr"] == 5e-4 and full.opt_gan_critic.state
-    assert full.opt_gan.state and not full.opt_cvae.state and not full.opt_critic.state
-    gan = [r for r in full.state.history if r["stage"] == "gan"]
-    # The sigmoid-bounded critic and generator losses lie in [-1, 1] and [-1, 0].
-    assert all(-1 <= r["critic"] <= 1 for r in gan if "critic" in r)
-    assert all(-1 <= r["generator"] <= 0 for r in gan if "generator" in r)
 
 
 def test_critic_keeps_its_pretraining_optimizer_when_asked(local_dataset, tmp_path):
