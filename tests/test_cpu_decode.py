@@ -99,3 +99,19 @@ def test_kernel_equals_torch_decoder_on_an_asymmetric_texture(point_group):
     volts = torch.tensor([10, 13.7, 20, 26, 30, 5] * 4, dtype=torch.float32)[:, None] / 30
     out = _compare(dec, torch.randn(n, 16), torch.cat([q, volts], dim=1))
     assert out.shape == (n, 36, 52)
+
+
+def test_vectorised_sigmoid_equals_torch_over_the_whole_float_range():
+    from kikuchipy_gen.models._cpu_decode import _sigmoid
+
+    rng = np.random.default_rng(0)
+    logit = np.concatenate([np.linspace(-200, 200, 40_001), rng.normal(0, 4, 10_000), [0.0, -0.0, 1e-30]])
+    logit = logit.astype(np.float32)
+    n = logit.size
+    exponent = np.empty(n, np.int32)
+    out = np.full(n + 3, -1.0, np.float32)  # the kernel writes the first n, nothing after
+    _sigmoid(logit, n, np.empty(n, np.float32), exponent, exponent.view(np.float32), out[:n])
+    expected = torch.sigmoid(torch.from_numpy(logit)).numpy()
+    assert np.abs(out[:n] - expected).max() <= 2.4e-7  # two float32 steps at 1
+    assert out[:n].min() >= 0 and out[:n].max() <= 1 and np.all(out[n:] == -1)
+    assert np.all(np.diff(out[:40_001]) >= 0)  # monotonic, as the sigmoid is

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import de_ebsd  # noqa: F401  - a declared test dependency: a broken install fails, not skips
 import numpy as np
 import pytest
 from orix.crystal_map import CrystalMap, Phase, PhaseList
@@ -14,8 +15,6 @@ from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.pipeline import LAUE_DEFAULTS, build_model, resolve_recipe
 
 from .test_phases import NI_CIF
-
-pytest.importorskip("de_ebsd")
 
 # Tiny everything: de-ebsd at npx 12 with a small Monte Carlo, a coarse grid,
 # a few training steps of a small encoder, no evaluation in the runs themselves.
