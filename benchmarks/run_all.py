@@ -13,7 +13,7 @@ threads, load and date) and draws ``throughput_vs_size.png`` and
     python benchmarks/run_all.py --table-only   # rewrite table and plots from results.json
 
 Benchmarks (``--only`` / ``--skip`` names): ``get_patterns`` (get_patterns_default.py),
-``time_vs_orientations``, ``voltage_sweep``, ``refinement`` (refinement_throughput.py),
+``kernel_profile``, ``time_vs_orientations``, ``voltage_sweep``, ``refinement`` (refinement_throughput.py),
 ``training`` (training_throughput.py), ``dictionary`` (large_dictionary.py), ``memory``
 (generate_memory.py). With ``--only`` the other benchmarks' results already in
 ``results.json`` are kept (each records its own machine and date).
@@ -21,10 +21,9 @@ Benchmarks (``--only`` / ``--skip`` names): ``get_patterns`` (get_patterns_defau
 Run it on a quiet machine: every benchmark alternates the routes it compares, but a
 machine shared with other work still widens the spreads. ``--quick`` (small sizes, fewer
 repeats; a smoke test whose numbers are not results) takes a few minutes on 2 quiet
-cores. The full run takes about 1.5 hours there: dictionary indexing at 333,227
-orientations (about 30 minutes, its physics dictionary alone about 10 minutes a run)
-and the memory benchmark's 1,000,000 patterns (about 20 minutes) dominate; the rest takes
-about 25 minutes.
+cores. The full run took 26 minutes there (2026-11-26): the memory benchmark's
+1,000,000 patterns (8 minutes), dictionary indexing at 100,347 and 333,227 orientations
+(7) and the voltage sweep's de-ebsd master patterns (5) dominate.
 """
 
 from __future__ import annotations
@@ -60,6 +59,7 @@ class Benchmark:
 
 BENCHMARKS = (
     Benchmark("get_patterns", "get_patterns_default.py", "The default get_patterns path against kikuchipy"),
+    Benchmark("kernel_profile", "kernel_profile.py", "Where the CPU kernel's time goes"),
     Benchmark("time_vs_orientations", "time_vs_orientations.py", "Time against the number of orientations"),
     Benchmark("voltage_sweep", "voltage_sweep.py", "A voltage sweep: fresh physics master patterns against the model"),
     Benchmark("refinement", "refinement_throughput.py", "Refinement against the ML and the physics master pattern"),
@@ -161,6 +161,24 @@ def _table_get_patterns(r: dict[str, Any]) -> list[str]:
             f"call {o['call_s'] * 1e3:.1f} ms, decoding alone {o['decode_s'] * 1e3:.1f} ms, overhead "
             f"{o['overhead_s'] * 1e3:.1f} ms = {100 * o['overhead_fraction']:.1f} % of the call.",
         ]
+    return lines
+
+
+def _table_kernel_profile(r: dict[str, Any]) -> list[str]:
+    us = r["us_per_pattern"]
+    full = us["kernel"]
+    lines = [
+        f"The shipped model's numba kernel, one thread, {r['patterns']:,} patterns per timing, the kernel and its "
+        f"copies with one stage left out alternated, {r['repeats']} rounds. A stage's cost is the kernel's time "
+        "minus its copy's; costs do not add up exactly (a missing stage changes what the compiler and caches do "
+        "for the others).",
+        "",
+        "| left out | us per pattern | the stage's cost, us | share |",
+        "|---|---|---|---|",
+        f"| nothing (the kernel) | {full:.1f} | | |",
+    ]
+    for name, what in r["left_out"].items():
+        lines.append(f"| {what} | {us[name]:.1f} | {full - us[name]:.1f} | {(full - us[name]) / full:.0%} |")
     return lines
 
 
@@ -291,6 +309,7 @@ def _table_memory(r: dict[str, Any]) -> list[str]:
 
 TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "get_patterns": _table_get_patterns,
+    "kernel_profile": _table_kernel_profile,
     "time_vs_orientations": _table_time_vs_orientations,
     "voltage_sweep": _table_voltage_sweep,
     "refinement": _table_refinement,

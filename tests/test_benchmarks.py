@@ -145,8 +145,15 @@ def _results() -> dict:
             for route in ("cli", "save")
         },
     }
+    kernel = {
+        "patterns": 256,
+        "repeats": 3,
+        "us_per_pattern": {"kernel": 80.0, "sigmoid": 74.0, "mlp": 70.0},
+        "left_out": {"sigmoid": "the output sigmoid", "mlp": "the head's MLP"},
+    }
     results = {
         "get_patterns": gp,
+        "kernel_profile": kernel,
         "time_vs_orientations": tv,
         "voltage_sweep": vs,
         "refinement": refinement,
@@ -181,6 +188,7 @@ def test_table_has_every_benchmark_ratio_and_header(run_all):
     assert "**2.00** (1.90-2.10)" in text  # get_patterns ratio, median (min-max)
     assert "**123** (100-150)" in text  # voltage sweep ratio
     assert "**1.01x**" in text and "<= 2 GB" in text  # memory growth and target
+    assert "| the head's MLP | 70.0 | 10.0 | 12% |" in text  # a kernel stage's cost and share
     assert "a smoke test, not a result" in text
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):
