@@ -22,7 +22,8 @@ for one, gives each operator's inverse, which is again in the group, and
 the sector tests use the same matrices, so the output cannot change.
 
 Prints one line per mutation and the score (killed / total); exits 1 when a
-mutation survives.
+mutation survives or is broken (its tests could not run on it: pytest exited with
+neither 0 nor 1).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ MUTATIONS = [
         "decoder_reads_unreduced_directions",
         "models/geometric.py",
         "            v = self.sector(v)\n",
-        "",
+        "            pass\n",
         ("tests/test_geometric.py",),
         "pixels read the symmetric texture where they fall, not in the sector (serrated band edges)",
     ),
@@ -268,13 +269,19 @@ def _check_imports_copy(work: Path) -> None:
         raise RuntimeError(f"The tests would import {out}, not the copy in {work}")
 
 
-def _run_tests(work: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
-    """(passed, seconds, last lines of pytest's output)."""
+def _run_tests(work: Path, tests: tuple[str, ...]) -> tuple[int, float, str]:
+    """(pytest's exit status, seconds, last lines of its output)."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--rootdir", str(work), *tests]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, env=_env(work), capture_output=True, text=True)
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-    return proc.returncode == 0, time.perf_counter() - start, tail
+    return proc.returncode, time.perf_counter() - start, tail
+
+
+# pytest's exit status: 0 all passed, 1 a test failed. Anything else (2: collection
+# errors, e.g. the mutant does not import) means no test ran on the mutant: that is
+# a broken mutation, not a kill.
+_VERDICTS = {0: "SURVIVED", 1: "killed"}
 
 
 def _apply(work: Path, m: Mutation) -> str:
@@ -282,7 +289,9 @@ def _apply(work: Path, m: Mutation) -> str:
     original = path.read_text()
     if original.count(m.old) != 1:
         raise RuntimeError(f"{m.name}: {m.old!r} occurs {original.count(m.old)} times in {m.path}, not once")
-    path.write_text(original.replace(m.old, m.new))
+    mutated = original.replace(m.old, m.new)
+    compile(mutated, str(path), "exec")  # a mutant that is not Python is a bug of this script
+    path.write_text(mutated)
     return original
 
 
@@ -295,8 +304,8 @@ def main(names: list[str]) -> int:
         work = _workspace(Path(tmp))
         _check_imports_copy(work)
         files = tuple(sorted({t for m in chosen for t in m.tests}))
-        ok, seconds, tail = _run_tests(work, files)
-        if not ok:
+        status, seconds, tail = _run_tests(work, files)
+        if status != 0:
             print(f"The unmutated copy fails its tests ({seconds:.0f} s); fix them first:\n{tail}")
             return 2
         print(f"baseline: {len(files)} test files pass on the unmutated copy ({seconds:.0f} s)")
@@ -304,11 +313,11 @@ def main(names: list[str]) -> int:
         for m in chosen:
             original = _apply(work, m)
             try:
-                passed, seconds, tail = _run_tests(work, m.tests)
+                status, seconds, tail = _run_tests(work, m.tests)
             finally:
                 (work / "kikuchipy_gen" / m.path).write_text(original)
-            killed += not passed
-            verdict = "SURVIVED" if passed else "killed"
+            verdict = _VERDICTS.get(status, "BROKEN")
+            killed += verdict == "killed"
             failed = next((line for line in tail.splitlines() if line.startswith("FAILED")), tail.splitlines()[-1])
             print(f"{verdict:8s} {m.name:28s} {seconds:5.0f} s  {m.what}")
             print(f"         {'':28s}         {failed[:150]}")
