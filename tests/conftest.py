@@ -39,9 +39,9 @@ def pytest_configure(config):
         # orix compiles numba gufuncs when it is imported and caches them next to
         # its sources. In a fresh environment (a CI clone) two workers importing
         # it at the same moment both write that cache, and a worker that then
-        # loads the mixed files segfaults (seen: every worker crashed at
-        # collection). Importing it here first, before any worker starts,
-        # writes the cache once.
+        # loads the mixed files segfaults (numba issue 10128; seen here: every
+        # worker crashed at collection). Importing it here first, before any
+        # worker starts, writes the cache once.
         import orix.quaternion.orientation  # noqa: F401
 
     if _xdist_worker():
