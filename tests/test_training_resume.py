@@ -132,6 +132,16 @@ def test_resume_in_gan_stage_continues_identically(local_dataset, tmp_path):
     assert all(-1 <= r["generator"] <= 0 for r in gan if "generator" in r)
 
 
+def _free_port() -> int:
+    # A port the OS just handed out: two suites on one machine do not collide
+    # on a fixed one.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_torchrun_data_parallel(local_dataset, tmp_path):
     import subprocess
     import sys
@@ -145,7 +155,7 @@ def test_torchrun_data_parallel(local_dataset, tmp_path):
         "--nproc_per_node",
         "2",
         "--master_port",
-        "29517",
+        str(_free_port()),
         str(worker),
         str(local_dataset.path),
         str(tmp_path / "ddp"),
