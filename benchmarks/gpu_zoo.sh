@@ -7,10 +7,13 @@
 # goes to training. The evaluation runs afterwards on any machine:
 #   python benchmarks/build_zoo_model.py PHASE runs/zoo/PHASE ARGS --evaluate
 # MODELS holds "phase:cvae_epochs:texture_size[:npx]" entries (texture size empty: default).
+# MAX_STEPS sets the steps per epoch (shorter epochs: the time limit loses less of one).
+# SKIP_BENCH skips the generation benchmark; COMPILE_BENCH runs the eager/compiled decoder
+# benchmark beside the trainings, on the GPU while they build their datasets.
 set -o pipefail
 start=$SECONDS
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
-export PYTHONPATH=/tmp/site:$PWD/benchmarks:$PWD PYTHONUNBUFFERED=1 MPLBACKEND=Agg KIKUCHIPY_GEN_CACHE=$PWD/.mpcache
+export PYTHONPATH=/tmp/site:$PWD/benchmarks:$PWD PYTHONUNBUFFERED=1 MPLBACKEND=Agg KIKUCHIPY_GEN_CACHE=$PWD/${MPCACHE:-.mpcache}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, kikuchipy, orix, de_ebsd, kikuchipy_gen; print(torch.__version__, torch.cuda.is_available(), kikuchipy.__version__)" || exit 4
 if [ -z "$SKIP_BENCH" ]; then
@@ -22,7 +25,7 @@ mkdir -p zoo; cores=$(nproc); models=(${MODELS:-ti-alpha:6:}); per=$(( cores / $
 for spec in "${models[@]}"; do
     IFS=: read -r phase epochs texture npx <<< "$spec"
     name=$phase${texture:+_t$texture}
-    args="--cvae-epochs $epochs ${texture:+--texture-size $texture} ${npx:+--npx $npx}"
+    args="--cvae-epochs $epochs ${texture:+--texture-size $texture} ${npx:+--npx $npx} ${MAX_STEPS:+--max-steps $MAX_STEPS}"
     echo "$name: $args on cores $(( i * per ))-$(( i * per + per - 1 ))"
     pin=""; command -v taskset > /dev/null && pin="taskset -c $(( i * per ))-$(( i * per + per - 1 ))"
     OMP_NUM_THREADS=$per $pin \
@@ -30,6 +33,11 @@ for spec in "${models[@]}"; do
         > "zoo/$name.log" 2>&1 &
     i=$(( i + 1 ))
 done
+if [ -n "$COMPILE_BENCH" ]; then
+    # On the GPU while the trainings build their datasets on the CPU cores.
+    timeout 240 python3 benchmarks/gpu_decoder_compile.py --json $OUT/gpu_decoder_compile.json 2>&1 \
+        | grep -v Warning > $OUT/gpu_decoder_compile.md &
+fi
 wait
 for spec in "${models[@]}"; do
     IFS=: read -r phase epochs texture npx <<< "$spec"

@@ -55,9 +55,14 @@ BUILTIN_PHASES: dict[str, dict[str, Any]] = {
         "lattice": (4.9134, 4.9134, 5.4052, 90.0, 90.0, 120.0),
         "atoms": [("Si", (0.4697, 0.0, 2 / 3)), ("O", (0.4135, 0.2669, 0.1191 + 2 / 3))],
     },
-    # No rhombohedral (R) phase such as corundum Al2O3 (R-3c): de-ebsd 0.2.1 reads the
-    # centring from diffpy's space-group symbol, "H-3c" on hexagonal axes, and
-    # refuses it ("Unknown centering symbol 'H'").
+    # Corundum Al2O3 (R-3c, Laue group -3m), on hexagonal axes (obverse setting);
+    # Al on 12c, O on 18e; room-temperature cell and positions (Lewis,
+    # Schwarzenbach & Flack 1982: z(Al) = 0.35216, x(O) = 0.30624).
+    "corundum": {
+        "space_group": 167,
+        "lattice": (4.7589, 4.7589, 12.991, 90.0, 90.0, 120.0),
+        "atoms": [("Al", (0.0, 0.0, 0.35216)), ("O", (0.30624, 0.0, 0.25))],
+    },
 }
 
 _UISO = 0.005  # A^2, the Debye-Waller factor of every built-in atom

@@ -649,6 +649,7 @@ def _check_dynamical_phase(phase: Phase) -> None:
     try:
         crystal = _to_de_ebsd_crystal(de, phase)
         crystal.allowed_by_centering(np.zeros((1, 3), dtype=int))
+        _ = crystal.mean_atomic_number  # looks up every element's scattering data
     except (ValueError, KeyError) as err:
         message = " ".join(str(err).split())
         raise ValueError(

@@ -6,6 +6,7 @@ import pytest
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.detector import default_detector
+from kikuchipy_gen.phases import get_phase
 from kikuchipy_gen.sources import (
     DynamicalSource,
     EMsoftFileSource,
@@ -194,3 +195,29 @@ def test_dynamical_wraps_arrays_with_the_lambert_builder(tmp_path):
     assert mp.metadata.Simulation.EBSD_master_pattern.BSE_simulation.energy == 15.0
     assert mp.metadata.Acquisition_instrument.SEM.beam_energy == 15.0
     assert mp.metadata.General.title == "dynamical ni 15 kV"
+
+
+@pytest.mark.parametrize("phase", ["corundum", "ni", "fe-alpha", "quartz"])
+def test_dynamical_centring_matches_the_space_group(phase):
+    # de-ebsd drops reflections for the lattice centring. They must be exactly
+    # those the space group's pure translations extinguish, taken here from
+    # diffpy's operators, independently of de-ebsd; and every atom's lattice sum
+    # over its expanded orbit vanishes there. Corundum (R-3c on hexagonal axes)
+    # checks the obverse rule: a reverse one would drop allowed reflections.
+    from diffpy.structure.spacegroups import GetSpaceGroup
+    from diffpy.structure.symmetryutilities import ExpandAsymmetricUnit
+
+    from kikuchipy_gen.sources.dynamical import _import_de_ebsd, _to_de_ebsd_crystal
+
+    p = get_phase(phase)
+    allowed_by = _to_de_ebsd_crystal(_import_de_ebsd(), p).allowed_by_centering
+    r = np.arange(-4, 5)
+    hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+    sg = GetSpaceGroup(p.space_group.number)
+    shifts = np.array([op.t for op in sg.iter_symops() if np.allclose(op.R, np.eye(3))])
+    extinct = np.abs(np.exp(2j * np.pi * hkl @ shifts.T).sum(axis=1)) < 1e-6
+    assert extinct.any() == (sg.short_name[0] != "P")
+    np.testing.assert_array_equal(allowed_by(hkl), ~extinct)
+    for atom in p.structure:
+        orbit = np.asarray(ExpandAsymmetricUnit(sg, [atom.xyz]).expandedpos[0])
+        assert (np.abs(np.exp(2j * np.pi * hkl[extinct] @ orbit.T).sum(axis=1)) < 1e-6).all()

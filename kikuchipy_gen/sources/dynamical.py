@@ -7,6 +7,7 @@ are cached on disk as ``.npz`` files (no pickles) keyed by every parameter.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -209,7 +210,7 @@ def _to_de_ebsd_crystal(de, phase: Phase):
         )
         for atom in d["atoms"]
     ]
-    return de.Crystal.from_parameters(
+    return _crystal_class(de).from_parameters(
         a=a / 10,
         b=b / 10,
         c=c / 10,
@@ -219,6 +220,27 @@ def _to_de_ebsd_crystal(de, phase: Phase):
         space_group=d["space_group"],
         atoms=atoms,
     )
+
+
+@functools.cache
+def _crystal_class(de):
+    """de-ebsd's ``Crystal``, taught diffpy's symbol for rhombohedral lattices.
+
+    de-ebsd 0.2.1 takes the centring from the first letter of diffpy's short
+    space-group symbol. diffpy names the seven rhombohedral groups on hexagonal
+    axes "H" ("H-3c" for corundum's R-3c): the obverse setting of the
+    International Tables, whose centring rule de-ebsd has under "R"
+    (-h + k + l = 3n) but never reaches. Its symmetry operators (with the
+    centring translations) come from diffpy and are right already.
+    """
+
+    class _Crystal(de.Crystal):
+        @property
+        def centering(self) -> str:
+            symbol = super().centering
+            return "R" if symbol == "H" else symbol
+
+    return _Crystal
 
 
 def _atomic_save_npz(path: Path, **arrays: Any) -> None:
