@@ -1,9 +1,10 @@
 """The critic/classifier's layouts and the preset sizes (built on the meta device)."""
 
+import numpy as np
 import pytest
 import torch
 
-from kikuchipy_gen.models import CriticClassifier, ModelConfig, describe_preset, preset
+from kikuchipy_gen.models import CriticClassifier, Encoder, ModelConfig, describe_preset, preset
 
 from .conftest import TINY
 
@@ -85,3 +86,31 @@ def test_classifier_trunk_option_is_checked_and_old_configs_share_the_trunk():
     assert preset("paper").classifier_trunk == "shared"  # the reference code
     with pytest.raises(ValueError, match="classifier_trunk must be 'shared' or 'own'"):
         preset("compact", classifier_trunk="separate")
+
+
+def test_kl_pulls_back_a_log_variance_past_its_bound():
+    # A raw log-variance thrown far past the bound (one large step) must still
+    # feel the KL term's pull; through the soft bound's own derivative it got
+    # exp(-40) of it, and Adam could not move it back.
+    from kikuchipy_gen.losses import kl_gaussian
+
+    torch.manual_seed(0)
+    enc = Encoder(preset("compact"))
+    latent = preset("compact").latent_dim
+    with torch.no_grad():
+        enc.head.bias[latent:] = torch.linspace(-80.0, 60.0, latent)
+        enc.head.weight[latent:] = 0.0
+    mean, logvar = enc(torch.rand(2, 1, 60, 60), torch.rand(2, 4))
+    assert logvar.min() >= -30 and logvar.max() <= 10
+    assert torch.isfinite(logvar.exp()).all()
+    # Inside (-25, 5) the value is the raw one to within 0.01.
+    raw = enc.head.bias[latent:].detach()
+    inside = (raw > -25) & (raw < 5)
+    assert inside.sum() >= 10
+    np.testing.assert_allclose(logvar[0, inside].detach(), raw[inside], atol=0.01)
+    kl_gaussian(mean, logvar).backward()
+    grad = enc.head.bias.grad[latent:]
+    # d KL / d logvar = 0.5 (exp(logvar) - 1): about 11,000 at the upper bound,
+    # -0.5 at the lower one: every dimension is pulled towards 0.
+    np.testing.assert_allclose(grad, 0.5 * (logvar.detach().exp().mean(0) - 1), rtol=1e-5)
+    assert grad[-1] > 1e4 and grad[0] < -0.4
