@@ -235,6 +235,14 @@ MUTATIONS = [
         ("tests/test_losses.py",),
         "the adaptive KL coefficient is low when the KL is high",
     ),
+    Mutation(
+        "logvar_gradient_through_the_bound",
+        "models/networks.py",
+        "return mean, _BoundedLogVar.apply(logvar)",
+        "return mean, -30 + nn.functional.softplus(10 - nn.functional.softplus(10 - logvar) + 30)",
+        ("tests/test_networks.py",),
+        "the KL gradient dies past the log-variance's soft bound",
+    ),
 ]
 
 
