@@ -116,6 +116,8 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     assert fresh[10.0] > 0 and fresh[20.0] is None  # computed afresh at the training voltages only
     ok = saved["energies"]["10"]["refined_indexed"]
     assert 0 < ok["fraction"] <= 1 and ok["physics"]["max"] < 0.5
+    flips, n = ok["only_one_refines"], saved["energies"]["10"]["refined"]["generated"]["n"]
+    assert flips["generated_misses"] - flips["physics_misses"] == round((ok["fraction"] - ok["generated_fraction"]) * n)
     # The stored BCE is the BCE of the model's patterns against the physics, recomputed here.
     q = np.random.default_rng(0).standard_normal((12, 4))
     rot = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
@@ -296,3 +298,5 @@ def test_refined_summaries_count_both_routes_within_half_a_degree():
     # Physics: 3 of 4 indexed; generated: 3 of 4 within 0.5 deg, counted on all patterns.
     assert indexed["fraction"] == 0.75 and indexed["generated_fraction"] == 0.75
     assert indexed["generated"]["n"] == 3 and indexed["generated"]["max"] == pytest.approx(0.6)
+    # One pattern each way: the generated one misses where the physics refines, and back.
+    assert indexed["only_one_refines"] == {"generated_misses": 1, "physics_misses": 1}

@@ -446,6 +446,13 @@ def _refined_summaries(angles: dict[str, np.ndarray]) -> tuple[dict[str, dict], 
         # How often the generated pattern refines as closely: compared with
         # "fraction", whether the model indexes as often as the physics does.
         "generated_fraction": float((angles["generated"] < _INDEXED).mean()),
+        # Patterns only one route refines: near-ties of dictionary indexing
+        # (a pseudo-symmetric twin scoring almost as well) fall either way,
+        # and only the generated side's fall counts in the means above.
+        "only_one_refines": {
+            "generated_misses": int((ok & (angles["generated"] >= _INDEXED)).sum()),
+            "physics_misses": int((~ok & (angles["generated"] < _INDEXED)).sum()),
+        },
         **{route: summarize(angles[route][ok]) for route in _ROUTES if ok.any()},
     }
     return refined, refined_indexed
