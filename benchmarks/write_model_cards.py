@@ -29,6 +29,7 @@ SHIPPED = {
     "ni-10-30kv": "pretrained_ni_test_grid",
     "fe-alpha-10-30kv": "fe_alpha",
     "ti-alpha-10-30kv": "ti_alpha",
+    "corundum-10-30kv": "corundum",
 }
 
 
@@ -53,15 +54,19 @@ def _built_on(machine: str) -> str:
 
 
 def _row(name: str, info: dict, metrics: dict | None, timings: dict | None, report: str) -> str:
-    from kikuchipy_gen.phases import phase_from_dict
+    from kikuchipy_gen.phases import phase_from_dict, space_group_symbol
 
     phase = phase_from_dict(info["phase"])
     kv = info["energies"]
-    trained, unseen = [], []
+    trained, unseen, near_ties = [], [], []
     for e in (metrics or {}).get("energies", {}).values():
         mean = ((e.get("refined_indexed") or {}).get("generated") or {}).get("mean")
         if mean is not None:
             (trained if e["trained"] else unseen).append(mean)
+        one = (e.get("refined_indexed") or {}).get("only_one_refines")
+        if one is not None:
+            near_ties.append((one["generated_misses"], one["physics_misses"]))
+    ties = f"{sum(g for g, _ in near_ties)} / {sum(p for _, p in near_ties)}" if near_ties else "-"
     minutes = f"{sum(timings['steps'].values()) / 60:.0f} min" if timings else "-"
     if timings and timings.get("machine"):
         minutes += f" ({_built_on(timings['machine'])})"
@@ -71,8 +76,8 @@ def _row(name: str, info: dict, metrics: dict | None, timings: dict | None, repo
     else:
         verdict = "yes" if all(c["passed"] for c in checks) else "not all measured"
     return (
-        f"| `{name}` | {phase.name} ({phase.space_group.short_name}) | {phase.point_group.laue.name} | "
-        f"{min(kv):g}-{max(kv):g} | {_span(trained)} | {_span(unseen)} | {verdict} | {minutes} | "
+        f"| `{name}` | {phase.name} ({space_group_symbol(phase)}) | {phase.point_group.laue.name} | "
+        f"{min(kv):g}-{max(kv):g} | {_span(trained)} | {_span(unseen)} | {ties} | {verdict} | {minutes} | "
         f"[card](kikuchipy_gen/pretrained/{name}/MODEL_CARD.md), [report](docs/reports/{report}/report.md) |"
     )
 
@@ -82,9 +87,9 @@ def main() -> None:
     if missing:
         raise SystemExit(f"No report named for {missing}: add them to SHIPPED")
     rows = [
-        "| model | phase | Laue group | kV | refined, training kV (deg) | refined, between (deg) | all bounds met "
-        "| build time (all steps) | card, report |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | phase | Laue group | kV | refined, training kV (deg) | refined, between (deg) "
+        "| only one route refines: generated / physics | all bounds met | build time (all steps) | card, report |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, report in SHIPPED.items():
         folder = REPORTS / report

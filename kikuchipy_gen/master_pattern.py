@@ -42,6 +42,7 @@ from kikuchipy_gen.detector import MAX_DETECTOR_SIDE, detector_from_dict, detect
 from kikuchipy_gen.models.bundle import BUNDLE_FORMAT, ModelBundle, info_from_dataset
 from kikuchipy_gen.models.config import ModelConfig
 from kikuchipy_gen.models.runtime import DecoderRuntime, default_device
+from kikuchipy_gen.phases import space_group_symbol
 from kikuchipy_gen.sources import source_from_dict
 
 __all__ = ["MODEL_FORMAT", "PRETRAINED_DIR", "MLMasterPattern", "available_pretrained"]
@@ -772,7 +773,7 @@ def available_pretrained(details: bool = False) -> list[str] | list[dict[str, An
             {
                 "name": name,
                 "phase": phase.name,
-                "space_group": phase.space_group.short_name,
+                "space_group": space_group_symbol(phase),
                 "point_group": phase.point_group.name,
                 "laue_group": phase.point_group.laue.name,
                 "energies": bundle.energies,

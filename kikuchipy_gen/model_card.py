@@ -136,7 +136,7 @@ def model_card(
     >>> card.splitlines()[0]
     '# ni-10-30kv: an ML master pattern of ni (Fm-3m, Laue group m-3m)'
     """
-    from kikuchipy_gen.phases import phase_from_dict
+    from kikuchipy_gen.phases import phase_from_dict, space_group_symbol
 
     phase_d = model_info["phase"]
     phase = phase_from_dict(phase_d)
@@ -144,7 +144,7 @@ def model_card(
     energies = [float(e) for e in model_info["energies"]]
     title = name or phase.name
     lines = [
-        f"# {title}: an ML master pattern of {phase.name} ({phase.space_group.short_name}, Laue group {laue})",
+        f"# {title}: an ML master pattern of {phase.name} ({space_group_symbol(phase)}, Laue group {laue})",
         "",
         "```python",
         "from kikuchipy_gen import MLMasterPattern",
@@ -154,7 +154,7 @@ def model_card(
         "",
         "## Phase",
         "",
-        f"- Space group {phase.space_group.short_name} (No. {phase.space_group.number}), point group "
+        f"- Space group {space_group_symbol(phase)} (No. {phase.space_group.number}), point group "
         f"{phase.point_group.name}, Laue group {laue}",
         "- Lattice (Angstrom, deg): " + ", ".join(f"{v:g}" for v in phase_d["lattice"]),
         f"- Provenance: {provenance or _provenance(model_info)}",

@@ -20,6 +20,7 @@ __all__ = [
     "get_point_group",
     "phase_from_dict",
     "phase_to_dict",
+    "space_group_symbol",
 ]
 
 # Lattice parameters in Angstrom; fcc metals of the paper (Ni: Figs. 3-5, Pt: Fig. 6).
@@ -205,6 +206,36 @@ def get_point_group(name: str | Symmetry) -> Symmetry:
         raise ValueError(
             f"Unknown point group {name!r}: use a Hermann-Mauguin name such as 'm-3m', '432', '6/mmm' or '4/mmm'"
         ) from None
+
+
+def space_group_symbol(phase: Phase) -> str:
+    """The phase's short Hermann-Mauguin space-group symbol, as the International Tables write it.
+
+    diffpy (and so orix) writes the seven rhombohedral groups on hexagonal
+    axes with an "H" for the lattice ("H-3c"); the Tables and CIFs write
+    "R-3c". Every other symbol is diffpy's.
+
+    Parameters
+    ----------
+    phase
+        A phase with a space group.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from kikuchipy_gen.phases import get_phase, space_group_symbol
+    >>> get_phase("corundum").space_group.short_name, space_group_symbol(get_phase("corundum"))
+    ('H-3c', 'R-3c')
+    >>> space_group_symbol(get_phase("ti-alpha"))
+    'P63/mmc'
+    """
+    if phase.space_group is None:
+        raise ValueError(f"Phase {phase.name!r} has no space group")
+    symbol = phase.space_group.short_name
+    return "R" + symbol[1:] if symbol.startswith("H") else symbol
 
 
 def phase_to_dict(phase: Phase) -> dict[str, Any]:

@@ -190,6 +190,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "table1/gan_end",
         "fe_alpha",
         "ti_alpha",
+        "corundum",
         "rutile",
         "fe_alpha_default_recipe",
         "ti_alpha_default_recipe",
