@@ -30,6 +30,7 @@ SHIPPED = {
     "fe-alpha-10-30kv": "fe_alpha",
     "ti-alpha-10-30kv": "ti_alpha",
     "corundum-10-30kv": "corundum",
+    "rutile-10-30kv": "rutile_13_epochs",
 }
 
 

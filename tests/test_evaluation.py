@@ -191,6 +191,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "fe_alpha",
         "ti_alpha",
         "corundum",
+        "rutile_13_epochs",
         "rutile",
         "fe_alpha_default_recipe",
         "ti_alpha_default_recipe",
