@@ -9,6 +9,8 @@ decoder. Run it on two checkouts::
     PYTHONPATH=/tmp/old python benchmarks/pattern_fingerprint.py --out before.npz
     python benchmarks/pattern_fingerprint.py --compare before.npz
 
+``--model NAME`` fingerprints another shipped model (``available_pretrained()``).
+
 The comparison prints the largest absolute difference per route.
 """
 
@@ -25,8 +27,8 @@ import kikuchipy_gen
 from kikuchipy_gen.attributes import encode_attributes
 
 
-def fingerprint() -> dict[str, np.ndarray]:
-    mlmp = kikuchipy_gen.MLMasterPattern.from_pretrained()
+def fingerprint(model: str | None = None) -> dict[str, np.ndarray]:
+    mlmp = kikuchipy_gen.MLMasterPattern.from_pretrained(*([model] if model else []))
     q = np.random.default_rng(3).standard_normal((64, 4))
     rot = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
     out = {}
@@ -44,7 +46,8 @@ def fingerprint() -> dict[str, np.ndarray]:
         decoder = mlmp._decoder(mlmp.detector, torch.device("cpu"))
     with torch.no_grad():
         z = torch.zeros(64, mlmp.config.latent_dim)
-        out["torch_decoder"] = torch.sigmoid(decoder(z, encode_attributes(rot, "m-3m", 22.0))).numpy()
+        laue = mlmp.phase.point_group.laue.name
+        out["torch_decoder"] = torch.sigmoid(decoder(z, encode_attributes(rot, laue, 22.0))).numpy()
     return out
 
 
@@ -53,8 +56,9 @@ def main() -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--out", help="write the fingerprint here (.npz)")
     which.add_argument("--compare", help="compare with a fingerprint written before")
+    parser.add_argument("--model", help="a shipped model's name [default: the default model]")
     args = parser.parse_args()
-    now = fingerprint()
+    now = fingerprint(args.model)
     if args.out:
         np.savez(args.out, **now)
         print(f"Wrote {len(now)} arrays to {args.out}")

@@ -544,7 +544,7 @@ class Trainer:
         [20.0]
         """
         info = _training_info(self.config, self.dataset.attrs, vars(self.state))
-        return ModelBundle(self.config.model, self.decoder.state_dict(), info)
+        return ModelBundle(self.config.model, _exported_weights(self.decoder), info)
 
     def _validation_batches(self, split: str) -> Iterator[dict[str, torch.Tensor]]:
         # The same patterns every time, an equal share per voltage: the stream is
@@ -700,7 +700,7 @@ class Trainer:
         (tmp / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
         (tmp / "dataset.json").write_text(json.dumps(self.dataset.attrs, indent=2))
         info = _training_info(self.config, self.dataset.attrs, vars(self.state), checkpoint=name)
-        ModelBundle(self.config.model, self.decoder.state_dict(), info).write(tmp)
+        ModelBundle(self.config.model, _exported_weights(self.decoder), info).write(tmp)
         _write_history(self.state.history, tmp / "history.csv")
         (tmp / _COMPLETE).write_text(str(self.state.step))  # written last: tmp is whole
         if final.exists():
@@ -808,6 +808,12 @@ def _find_checkpoint(final: Path) -> Path | None:
         return None
     # The most steps; at a tie the folder itself.
     return max(candidates, key=lambda c: (c[0], not c[1]))[2]
+
+
+def _exported_weights(decoder: torch.nn.Module) -> dict[str, torch.Tensor]:
+    # A geometric decoder's unread texels are written as zeros (smaller files).
+    exported = getattr(decoder, "exported_state", None)
+    return exported() if exported is not None else decoder.state_dict()
 
 
 def export_checkpoint(path: str | Path) -> ModelBundle:

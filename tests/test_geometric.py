@@ -256,3 +256,25 @@ def test_voltage_outside_the_knots_holds_the_end_textures():
         assert torch.equal(dec(z, attrs[0]), dec(z, attrs[1]))
         assert torch.equal(dec.lambert_master_pattern(30.0), dec.lambert_master_pattern(45.0))
         assert torch.equal(dec.lambert_master_pattern(10.0), dec.lambert_master_pattern(2.0))
+
+
+@pytest.mark.parametrize("point_group", GROUPS + ["mmm", "-1"])
+def test_exported_state_zeroes_only_texels_no_lookup_reads(point_group):
+    # A written model keeps the texels outside the fundamental sector's footprint
+    # as zeros. No pattern, at any orientation, knot or blend between knots,
+    # and no symmetric texture may change by a single bit.
+    det = default_detector(shape=(33, 47), pc=(0.45, 0.3, 0.6))
+    dec, _ = _asymmetric_decoder(point_group, det, knots=3, size=41)
+    rot = torch.from_numpy(Rotation.random(400).data).float()
+    voltage = torch.linspace(10, 30, 400) / 30
+    with torch.no_grad():
+        before = dec.project(rot, voltage), dec.symmetric_textures()
+        mask = dec.read_texels()
+        dec.texture.copy_(dec.exported_state()["texture"])
+        after = dec.project(rot, voltage), dec.symmetric_textures()
+    assert torch.equal(before[0], after[0]) and torch.equal(before[1], after[1])
+    # Every texel for no symmetry; about 2 / |Laue group| of them (both
+    # hemispheres' share of the sector, plus its border) otherwise.
+    order = Phase("x", point_group=point_group).point_group.laue.size
+    share = mask.float().mean().item()
+    assert share == 1.0 if point_group == "1" else 1 / order <= share < 2.5 / order + 0.06, share
