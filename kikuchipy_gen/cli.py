@@ -133,7 +133,7 @@ def _add_model_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    mo.add_argument("phase", help="phase preset (ni, fe-alpha, ti-alpha, rutile, ...) or CIF file")
+    mo.add_argument("phase", help="phase preset (ni, fe-alpha, ti-alpha, rutile, corundum, quartz, ...) or CIF file")
     mo.add_argument("--out", type=Path, required=True, help="output folder")
     mo.add_argument(
         "--energies", type=float, nargs="+", default=[10.0, 15.0, 20.0, 25.0, 30.0], metavar="KV", help="increasing"

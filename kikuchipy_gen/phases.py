@@ -76,7 +76,7 @@ def get_phase(phase: str | Path | Phase) -> Phase:
     ----------
     phase
         One of the names in :data:`BUILTIN_PHASES` (``"ni"``, ``"pt"``,
-        ``"fe-alpha"``, ``"ti-alpha"``, ``"rutile"``, ...),
+        ``"fe-alpha"``, ``"ti-alpha"``, ``"rutile"``, ``"corundum"``, ...),
         a path to a CIF file, or an orix :class:`~orix.crystal_map.Phase`,
         which must have a space group and at least one atom.
 
