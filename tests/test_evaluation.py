@@ -195,6 +195,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "rutile",
         "fe_alpha_default_recipe",
         "ti_alpha_default_recipe",
+        "corundum_default_recipe",
         "quartz",
     ],
 )
