@@ -79,6 +79,11 @@ class SectorReduction(torch.nn.Module):
         self.register_buffer("tested_center", torch.from_numpy(np.einsum("gji,j->gi", ops, center)))
         self._normals, self._center = normals, center
         self._fold: tuple[np.ndarray, np.ndarray, int] | None | bool = False  # not planned yet
+        # The fold's normals and matrices as buffers (they follow .to(device)),
+        # so forward builds no tensor from numpy (torch.compile traces it).
+        fold = self.mirror_fold() if self.order > 1 else None
+        self.register_buffer("fold_normals", torch.from_numpy(fold[0].copy()) if fold else None, persistent=False)
+        self.register_buffer("fold_matrices", torch.from_numpy(fold[1].copy()) if fold else None, persistent=False)
 
     @property
     def order(self) -> int:
@@ -126,7 +131,9 @@ class SectorReduction(torch.nn.Module):
         index = (vectors @ self.tested_center.to(dt).T).argmax(dim=-1)
         if self.tested_normals.shape[1] == 0:
             return index
-        margins = (vectors.unsqueeze(-2) @ self.tested_normals.to(dt)[index].transpose(-1, -2)).squeeze(-2)
+        # Elementwise, not a batched product of (1, 3) x (3, k) matrices: one
+        # tiny matrix per pixel is slow on every device.
+        margins = (vectors.unsqueeze(-2) * self.tested_normals.to(dt)[index]).sum(dim=-1)
         outside = margins.amin(dim=-1) < -self.tol
         if outside.any():
             index[outside] = self._search_all(vectors[outside])
@@ -149,22 +156,26 @@ class SectorReduction(torch.nn.Module):
         the sector is a mirror of the group) the image in the sector is
         reached without choosing an operator: reflect the direction across
         each mirror it lies behind, in a fixed order, a fixed number of
-        passes. That is the image :meth:`forward` returns (a direction
-        strictly inside has one image there), found with no search; as a
-        loop of multiply-adds it vectorises. Mirrors that are signed
-        permutations (all of m-3m's, mmm's and 4/mmm's) are applied as
-        their exact matrices, so folding only permutes and negates
-        components: equivalent directions fold to the same bits. The plan
-        is checked on a dense set of directions, and mirrors that never act
-        there after the others are left out; groups whose sector walls are
-        not all mirrors (m-3, 4/m, -3m, ...) give None.
+        passes. A wall that is no mirror is crossed by the inversion, if
+        the group has it (-3m, 2/m and -1, whose equator is such a wall:
+        the lower hemisphere is inverted first). That is the image
+        :meth:`forward` returns (a direction strictly inside has one image
+        there), found with no search; as a loop of multiply-adds it
+        vectorises, in the CPU kernel and as whole-tensor passes in
+        :meth:`forward`. Mirrors that are signed permutations (all of
+        m-3m's, mmm's and 4/mmm's) are applied as their exact matrices, so
+        folding only permutes and negates components: equivalent directions
+        fold to the same bits. The plan is checked on a dense set of
+        directions, and mirrors that never act there after the others are
+        left out; groups with a wall that only a rotation crosses (m-3, 4/m,
+        -3, 432, ...) give None, and :meth:`forward` searches the operators.
 
         Returns
         -------
         tuple of numpy.ndarray, numpy.ndarray and int, or None
-            (m, 3) unit mirror normals, each pointing to the sector's side,
-            in the order to apply them; their (m, 3, 3) reflection
-            matrices; the number of passes.
+            (m, 3) unit normals, each pointing to the sector's side, in the
+            order to apply them; their (m, 3, 3) matrices (reflections, and
+            the inversion for walls that are no mirror); the number of passes.
 
         Examples
         --------
@@ -173,8 +184,13 @@ class SectorReduction(torch.nn.Module):
         >>> normals, matrices, passes = SectorReduction(Oh).mirror_fold()
         >>> normals.shape, passes  # three sign flips, then a three-comparator sort
         ((6, 3), 1)
-        >>> SectorReduction(Th).mirror_fold() is None  # m-3: its sector's walls are not all mirrors
+        >>> SectorReduction(Th).mirror_fold() is None  # m-3: a wall only a rotation crosses
         True
+        >>> import numpy as np
+        >>> from orix.quaternion.symmetry import D3d
+        >>> normals, matrices, passes = SectorReduction(D3d).mirror_fold()  # -3m
+        >>> bool((matrices[0] == -np.eye(3)).all()), len(normals)  # the inversion for the equator, 3 mirrors
+        (True, 4)
         """
         if self._fold is False:
             # Planned once per group and process (~30 ms for m-3m), not per
@@ -213,10 +229,34 @@ class SectorReduction(torch.nn.Module):
             raise ValueError(f"vectors must be (..., 3), got {tuple(vectors.shape)}")
         if self.order == 1:
             return vectors
+        if self.mirror_fold() is not None:
+            return self._fold_forward(vectors)
         with torch.no_grad():
             index = self.operator_index(vectors)
-        ops = self.ops.to(vectors.dtype)[index]  # (..., 3, 3)
-        return (ops @ vectors.unsqueeze(-1)).squeeze(-1)
+        return _apply(self.ops.to(vectors.dtype)[index], vectors)
+
+    def _fold_forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        # mirror_fold as whole-tensor operations, the torch twin of the CPU
+        # kernel's fold: a few elementwise passes instead of testing every
+        # operator's image of every pixel (a (..., order) product and argmax).
+        dt, device = vectors.dtype, vectors.device
+        normals = self.fold_normals.to(device=device, dtype=dt)
+        matrices = self.fold_matrices.to(device=device, dtype=dt)
+        v = vectors
+        for _ in range(self.mirror_fold()[2]):
+            for n, m in zip(normals, matrices):
+                # (..., 3) @ (3, 3) is one tall product, exact for a signed permutation.
+                v = torch.where((v @ n).unsqueeze(-1) < 0, v @ m.T, v)
+        # Rounding can leave a direction a hair behind a wall (operator 0 is
+        # the identity, so its tested normals are the walls): those few go
+        # through the search, so every direction ends inside.
+        walls = self.tested_normals[0].to(device=device, dtype=dt)
+        outside = (v @ walls.T).amin(dim=-1) < -self.tol
+        if outside.any():
+            v = v.clone()
+            stray = v[outside]
+            v[outside] = _apply(self.ops.to(device=device, dtype=dt)[self._search_all(stray)], stray)
+        return v
 
     def extra_repr(self) -> str:
         """The symmetry and its order, shown in the module's repr.
@@ -235,6 +275,11 @@ class SectorReduction(torch.nn.Module):
         'symmetry=m-3m, order=48'
         """
         return f"symmetry={self.symmetry_name}, order={self.order}"
+
+
+def _apply(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """``matrices @ vectors`` for (..., 3, 3) and (..., 3), elementwise (see operator_index)."""
+    return (matrices * vectors.unsqueeze(-2)).sum(dim=-1)
 
 
 def _plan_fold(
@@ -257,16 +302,24 @@ def _plan_fold(
         n = n / np.linalg.norm(n)
         normals.append(n if n @ center > 0 else -n)
         matrices.append(m)
-    if not normals:
-        return None
-    normals, matrices = np.asarray(normals), np.asarray(matrices)
-    # Every wall must be a mirror, else folding cannot reach the sector.
-    if not all(np.any(np.abs(normals @ w) > 1 - 1e-9) for w in walls):
-        return None
+    # A wall that is no mirror can still be crossed by the inversion, which
+    # every Laue group holds: -v lies in front of any wall v lies behind. That
+    # is -3m's equator (and -1's): invert the lower hemisphere first, then fold
+    # across the mirrors, which keep it upper. Whether the result lands in the
+    # sector is checked below like any plan.
+    inversion = next((m for m in ops if np.allclose(m, -np.eye(3), atol=1e-9)), None)
+    first = []
+    for w in walls:
+        if not any(abs(n @ w) > 1 - 1e-9 for n in normals):
+            if inversion is None:
+                return None
+            first.append(w)
+    normals, matrices = np.asarray(normals).reshape(-1, 3), np.asarray(matrices).reshape(-1, 3, 3)
     # Mirrors facing the centre most squarely first (for m-3m: the coordinate
     # planes, then the diagonal ones, which sorts the components).
     order = np.argsort(-(normals @ center), kind="stable")
-    normals, matrices = normals[order], matrices[order]
+    normals = np.concatenate([np.reshape(first, (-1, 3)), normals[order]])
+    matrices = np.concatenate([np.tile(-np.eye(3), (len(first), 1, 1)), matrices[order]])
     v = _check_directions()
     for passes in range(1, _MAX_FOLD_PASSES + 1):
         if np.all(_fold(v, normals, matrices, passes) @ walls.T >= -tol):

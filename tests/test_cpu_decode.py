@@ -12,10 +12,10 @@ from kikuchipy_gen.models.geometric import GeometricDecoder
 from .test_geometric import GROUPS, _asymmetric_decoder
 
 
-def _decoder(detector, **overrides):
+def _decoder(detector, group=Oh, **overrides):
     torch.manual_seed(3)
     cfg = preset("geometric", texture_size=41, **overrides)
-    dec = GeometricDecoder(cfg, detector, Oh).eval()
+    dec = GeometricDecoder(cfg, detector, group).eval()
     with torch.no_grad():
         # Smooth structure plus noise, and weights away from their init, so
         # every term of the head matters.

@@ -21,13 +21,15 @@ from kikuchipy_gen.models._cpu_decode import decode_cpu
 from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.phases import phase_to_dict
 from kikuchipy_gen.sampling import random_rotations
-from kikuchipy_gen.sector import SectorReduction, _check_directions, _fold
+from kikuchipy_gen.sector import SectorReduction, _apply, _check_directions, _fold
 from kikuchipy_gen.sources import KikuchipyNickelSource
 
 from .test_cpu_decode import _compare, _decoder
 
-REFLECTION_GROUPS = [S.Oh, S.D6h, S.D4h, S.D2h, S.Td]
-OTHER_GROUPS = [S.Th, S.C4h, S.D3d, S.C2h, S.Ci, S.S6, S.C6h, S.O, S.C1]
+# Groups whose sector walls are all mirrors, or mirrors and an equator the
+# inversion crosses (-3m, 2/m, -1), fold; the others search.
+FOLD_GROUPS = [S.Oh, S.D6h, S.D4h, S.D2h, S.Td, S.D3d, S.C2h, S.Ci]
+OTHER_GROUPS = [S.Th, S.C4h, S.S6, S.C6h, S.O, S.C1]
 
 
 @pytest.fixture(scope="module")
@@ -157,23 +159,41 @@ def test_a_decoder_without_imposed_symmetry_still_reduces_orientations():
 
 
 # ------------------------------------------------------------ mirror fold
-@pytest.mark.parametrize("group", REFLECTION_GROUPS, ids=lambda g: g.name)
+@pytest.mark.parametrize("group", FOLD_GROUPS, ids=lambda g: g.name)
 def test_mirror_fold_lands_where_sector_reduction_does(group):
     reduce = SectorReduction(group)
     normals, matrices, passes = reduce.mirror_fold()
     assert np.allclose(np.linalg.norm(normals, axis=1), 1)
-    assert np.allclose(matrices @ matrices, np.eye(3))  # reflections
+    assert np.allclose(matrices @ matrices, np.eye(3))  # reflections, and the inversion: involutions
     v = np.random.default_rng(7).normal(size=(20_000, 3))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
+
+    # The image the operator search picks (forward's route for groups without a fold).
+    def searched(x):
+        t = torch.from_numpy(x)
+        return _apply(reduce.ops[reduce.operator_index(t)], t).numpy()
+
     folded = _fold(v, normals, matrices, passes)
-    assert np.allclose(folded, reduce(torch.from_numpy(v)).numpy(), atol=1e-9)
-    # The plan was checked on these; a fresh sample agrees (above), and so do they.
+    assert np.allclose(folded, searched(v), atol=1e-9)
+    # forward folds in torch: the same images, float64 and float32.
+    assert np.allclose(reduce(torch.from_numpy(v)).numpy(), searched(v), atol=1e-9)
+    v32 = torch.from_numpy(v).float()
+    assert torch.allclose(reduce(v32), torch.from_numpy(searched(v)).float(), atol=1e-5)
+    # The plan was checked on these (axes and diagonals included); a fresh
+    # sample agrees (above), and so do they. On a wall that is no mirror (-3m's
+    # equator) a direction has two images in the sector and either may be
+    # picked: there, both must lie in the sector.
     dense = _check_directions()
-    assert np.allclose(_fold(dense, normals, matrices, passes), reduce(torch.from_numpy(dense)).numpy(), atol=1e-6)
+    walls = reduce.tested_normals[0].numpy()
+    interior = (searched(dense) @ walls.T).min(axis=1) > 1e-6
+    assert interior.mean() > 0.99
+    for image in (_fold(dense, normals, matrices, passes), reduce(torch.from_numpy(dense)).numpy()):
+        assert np.allclose(image[interior], searched(dense)[interior], atol=1e-6)
+        assert (image @ walls.T).min() >= -reduce.tol
 
 
 @pytest.mark.parametrize("group", OTHER_GROUPS, ids=lambda g: g.name)
-def test_no_mirror_fold_where_the_walls_are_not_all_mirrors(group):
+def test_no_fold_where_a_wall_is_crossed_only_by_a_rotation(group):
     assert SectorReduction(group).mirror_fold() is None
 
 
@@ -182,8 +202,9 @@ def test_cubic_fold_is_exact_signed_permutation():
     assert np.all(np.isin(matrices, (-1.0, 0.0, 1.0)))
 
 
-def test_kernel_fold_equals_kernel_search():
-    dec = _decoder(default_detector(), use_voltage=True, voltage_knots=3)
+@pytest.mark.parametrize("group", [S.Oh, S.D3d], ids=lambda g: g.name)
+def test_kernel_fold_equals_kernel_search(group):
+    dec = _decoder(default_detector(), group, use_voltage=True, voltage_knots=3)
     q = random_rotations(40, seed=8).data.reshape(-1, 4)
     attributes = attribute_tensor(q, np.linspace(10, 30, 40))
     z = torch.randn(40, 16)

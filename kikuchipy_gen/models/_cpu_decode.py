@@ -7,7 +7,8 @@ projection of the learned master pattern (rotation, reduction into the
 fundamental sector, square Lambert coordinates, bilinear lookup, voltage
 blend between knots, exactly as :meth:`GeometricDecoder.project`), standardisation, and the
 :class:`LocalContrastHead`. For reflection groups (m-3m, 6/mmm, 4/mmm, mmm,
--43m) the sector reduction is a fold across the group's mirrors
+-43m) and for -3m, 2/m and -1 the sector reduction is a fold across the
+group's mirrors and, where a wall is no mirror, its inversion
 (:meth:`~kikuchipy_gen.sector.SectorReduction.mirror_fold`), the same image
 without choosing an operator per pixel. It runs without the GIL and is serial, so dask's
 threads run chunks in parallel, as kikuchipy's own projection does.
