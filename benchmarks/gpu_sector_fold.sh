@@ -6,8 +6,8 @@ set -o pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 MPLBACKEND=Agg PYTHONWARNINGS=ignore
 nvidia-smi --query-gpu=name,memory.total --format=csv
-timeout 200 python3 benchmarks/torch_decoder_routes.py --device cuda --batch 32768 \
+timeout 180 python3 benchmarks/torch_decoder_routes.py --device cuda --batch 32768 \
     --models ni-10-30kv ti-alpha-10-30kv corundum-10-30kv --json $OUT/torch_decoder_routes.json 2>&1 | tee $OUT/torch_decoder_routes.md
-timeout 150 python3 benchmarks/gpu_generation.py --n 32768 --json $OUT/gpu_generation.json 2>&1 | tee $OUT/gpu_generation.md
-timeout 120 python3 benchmarks/gpu_decoder_compile.py --n 32768 --json $OUT/gpu_decoder_compile.json 2>&1 | tee $OUT/gpu_decoder_compile.md
+timeout 130 python3 benchmarks/gpu_generation.py --n 32768 --json $OUT/gpu_generation.json 2>&1 | tee $OUT/gpu_generation.md
+timeout 110 python3 benchmarks/gpu_decoder_compile.py --n 32768 --json $OUT/gpu_decoder_compile.json 2>&1 | tee $OUT/gpu_decoder_compile.md
 ls -la $OUT
