@@ -5,11 +5,16 @@ reflection groups (m-3m, 6/mmm, 4/mmm, ...) it folds the direction across the gr
 mirrors (:meth:`~kikuchipy_gen.sector.SectorReduction.mirror_fold`, a few whole-tensor
 passes); before, it tested every operator's image of every pixel (an (n, order) product,
 an argmax and one tiny matrix product per pixel), which is still the route of groups
-without a fold (-3m, m-3, ...). The local-contrast head's clipped box mean was one 2-D
-average pool and is now two 1-D ones. This script times the two routes, alternated:
+without a fold (m-3, 4/m, ...; -3m folds since, across its equator by the inversion).
+This script times the two routes, alternated:
 
-* ``before``: operator search and the 2-D box pool (as the code was);
+* ``before``: the operator search (as the code was, but with the per-pixel matrix
+  products written elementwise: as tiny batched matrix products they made the search
+  2.5x slower on a GPU);
 * ``after``: what the decoder does now.
+
+Results of 2026-11-26 (2-core VM and H200, with the local-contrast head's box mean then
+as two 1-D pools, since back to one 2-D pool): ``benchmarks/RESULTS.md``.
 
 For each shipped model named, on the device given: a generation forward pass
 (``--batch`` patterns, inference mode) and a training-like step (forward and backward of
@@ -34,25 +39,17 @@ from _common import alternate, machine_info, print_header, ratios, spread, write
 
 from kikuchipy_gen.attributes import encode_attributes
 from kikuchipy_gen.master_pattern import MLMasterPattern
-from kikuchipy_gen.models import geometric
 from kikuchipy_gen.sampling import random_rotations
-
-
-def _box_mean_2d(x: torch.Tensor, window: int) -> torch.Tensor:
-    # The box mean as it was: one window x window pool.
-    half = window // 2
-    return F.avg_pool2d(x[:, None], window, stride=1, padding=half, count_include_pad=False)[:, 0]
 
 
 @contextlib.contextmanager
 def _before(decoder: torch.nn.Module) -> Iterator[None]:
     plan = decoder.sector.mirror_fold()
-    box = geometric._box_mean
-    decoder.sector._fold, geometric._box_mean = None, _box_mean_2d
+    decoder.sector._fold = None
     try:
         yield
     finally:
-        decoder.sector._fold, geometric._box_mean = plan, box
+        decoder.sector._fold = plan
 
 
 def _routes(decoder: torch.nn.Module, attributes: torch.Tensor, z: torch.Tensor, device: torch.device) -> dict:

@@ -643,8 +643,8 @@ class DilatedHead(nn.Module):
 def _box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
     """Mean over a ``window`` x ``window`` box clipped at the borders, of (b, rows, cols)."""
     # count_include_pad=False divides by the pixels inside the pattern only.
-    # A clipped box is a row box times a column box, so two 1-D passes give
-    # the same mean for 2 * window reads per pixel instead of window**2.
+    # One 2-D pool, not a row pass and a column pass: the two 1-D pools are
+    # 1.09x faster in a CPU training step, but torch.compile (2.11, CUDA)
+    # got them wrong (benchmarks/gpu_consistency.py, "compiled").
     half = window // 2
-    rows = F.avg_pool2d(x[:, None], (window, 1), stride=1, padding=(half, 0), count_include_pad=False)
-    return F.avg_pool2d(rows, (1, window), stride=1, padding=(0, half), count_include_pad=False)[:, 0]
+    return F.avg_pool2d(x[:, None], window, stride=1, padding=half, count_include_pad=False)[:, 0]
