@@ -307,13 +307,10 @@ def _plan_fold(
     # is -3m's equator (and -1's): invert the lower hemisphere first, then fold
     # across the mirrors, which keep it upper. Whether the result lands in the
     # sector is checked below like any plan.
-    inversion = next((m for m in ops if np.allclose(m, -np.eye(3), atol=1e-9)), None)
-    first = []
-    for w in walls:
-        if not any(abs(n @ w) > 1 - 1e-9 for n in normals):
-            if inversion is None:
-                return None
-            first.append(w)
+    has_inversion = any(np.allclose(m, -np.eye(3), atol=1e-9) for m in ops)
+    first = [w for w in walls if not any(abs(n @ w) > 1 - 1e-9 for n in normals)]
+    if first and not has_inversion:
+        return None
     normals, matrices = np.asarray(normals).reshape(-1, 3), np.asarray(matrices).reshape(-1, 3, 3)
     # Mirrors facing the centre most squarely first (for m-3m: the coordinate
     # planes, then the diagonal ones, which sorts the components).
