@@ -1,10 +1,13 @@
 """The shipped decoder eager against ``torch.compile``: is a fused kernel the way to 100,000/s?
 
-Issue 16's GPU target is 100,000 patterns/s at 60x60; the torch decoder alone
-reached 72,800/s (fp32, H100), bound by memory traffic of elementwise tensor
-operations (the sector fold: a compare and select per symmetry operator; the
-Lambert coordinates; the lookups). ``torch.compile`` fuses such chains into
-few kernels. Routes, alternated, each repeated after a warm-up (the compile):
+Issue 16's GPU target is 100,000 patterns/s at 60x60 by the default path. The
+torch decoder alone reached 72,800/s (fp32, H100) and 75,635/s (H200) while the
+sector reduction ran one tiny matrix product per pixel; with the fold and
+elementwise products, 196,627/s eager and 315,310/s compiled (H200, 2026-11-26,
+``benchmarks/RESULTS.md``). What remains is memory traffic of elementwise tensor
+operations (the fold, the Lambert coordinates, the lookups), which
+``torch.compile`` fuses into few kernels. Routes, alternated, each repeated after
+a warm-up (the compile):
 
 * ``eager fp32``: the decoder as ``get_patterns`` runs it;
 * ``compiled fp32``: ``torch.compile(decoder)``, the same inputs.
