@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from kikuchipy.detectors import EBSDDetector
 from kikuchipy.signals import EBSD, EBSDMasterPattern, LazyEBSD
 from orix.crystal_map import CrystalMap, Phase, PhaseList
 from orix.quaternion import Rotation
+from tqdm.auto import tqdm
 
 from kikuchipy_gen.attributes import ENERGY_TOLERANCE, fundamental_zone_quaternions
 from kikuchipy_gen.detector import MAX_DETECTOR_SIDE, detector_from_dict, detector_to_dict
@@ -489,7 +493,12 @@ class MLMasterPattern:
             ``float32``/``float64`` give intensities in [0, 1];
             ``uint8``/``uint16`` the same scaled to the type's range.
         compute
-            Return an in-memory ``EBSD`` instead of a ``LazyEBSD``.
+            Return an in-memory ``EBSD`` instead of a ``LazyEBSD``. On dask's
+            default (threaded) scheduler the chunks are decoded straight into
+            the result in a pool of dask's size (``num_workers``), with no
+            task graph; with a scheduler of your choice
+            (``dask.config.set(scheduler=...)``, a distributed ``Client``)
+            the graph runs there.
         show_progressbar
             Progress bar while computing; default, as kikuchipy's:
             ``hyperspy.api.preferences.General.show_progressbar``.
@@ -503,7 +512,7 @@ class MLMasterPattern:
             Allow energies outside :attr:`energy_range`.
         chunk_shape
             Rotations per dask chunk (kikuchipy's name): one torch batch on
-            a GPU, one call of the numba kernel on CPU (chunks run in dask's
+            a GPU, one call of the numba kernel on CPU (chunks run in
             threads). Default: about four chunks per CPU core (dask's
             thread count), at least 32 rotations and at most 8 MiB each.
         chunk_bytes
@@ -559,37 +568,40 @@ class MLMasterPattern:
             q = np.ascontiguousarray(rot.data.reshape(*nav_shape, 4))
         else:
             q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
-        arrays = [
-            da.from_array(q, chunks=chunks + ((4,),)),
-            da.from_array(energies[..., None], chunks=chunks + ((1,),)),
-        ]
-        if pcs is not None:
-            arrays.append(da.from_array(pcs.reshape(*nav_shape, 3), chunks=chunks + ((3,),)))
         base = detector if pcs is None else _single_pc(detector, pcs[0])
-        token = dask.base.tokenize(q, energies, pcs, detector_to_dict(base), dtype_out, seed)
         _logger.debug("Generating %s patterns of %s px in %d chunks", nav_shape, detector.shape, _count(chunks))
         decode = _DecodeBlocks(self._runtime, base, dtype_out, seed, None if device is None else str(device))
-        data = da.map_blocks(
-            decode,
-            *arrays,
-            dtype=dtype_out,
-            drop_axis=rot.ndim,
-            new_axis=list(range(rot.ndim, rot.ndim + 2)),
-            chunks=chunks + tuple((s,) for s in detector.shape),
-            name=f"mlmp-{self.bundle.digest[:12]}-{token}",
-        )
-        if compute:
-            # As kikuchipy's get_patterns: each chunk is stored straight into
-            # the output, in dask's scheduler of the user's choice. Not
-            # LazyEBSD.compute: that concatenates the chunks (a copy of the
-            # whole result) and ends with gc.collect(), 0.3 s in a session
-            # with torch loaded, longer than 1,000 patterns take.
-            if show_progressbar is None:
-                show_progressbar = hs.preferences.General.show_progressbar
-            patterns = np.empty(data.shape, dtype=data.dtype)
-            with ProgressBar() if show_progressbar else contextlib.nullcontext():
-                da.store(data, patterns, lock=False)
-            data = patterns
+        blocks = [q, energies[..., None]] + ([] if pcs is None else [pcs.reshape(*nav_shape, 3)])
+        if show_progressbar is None:
+            show_progressbar = hs.preferences.General.show_progressbar
+        if compute and _default_scheduler():
+            # Nothing asked dask for a scheduler of its own: the chunks run
+            # straight into the output in a pool of dask's default size, the
+            # same blocks and block functions, with no graph to build,
+            # optimise and schedule (a fifth of a 1,000-rotation call).
+            data = np.empty(nav_shape + tuple(detector.shape), dtype=dtype_out)
+            _decode_into(data, decode, blocks, chunks, show_progressbar)
+        else:
+            token = dask.base.tokenize(q, energies, pcs, detector_to_dict(base), dtype_out, seed)
+            data = da.map_blocks(
+                decode,
+                *[da.from_array(b, chunks=chunks + ((b.shape[-1],),)) for b in blocks],
+                dtype=dtype_out,
+                drop_axis=rot.ndim,
+                new_axis=list(range(rot.ndim, rot.ndim + 2)),
+                chunks=chunks + tuple((s,) for s in detector.shape),
+                name=f"mlmp-{self.bundle.digest[:12]}-{token}",
+            )
+            if compute:
+                # The scheduler of the user's choice (a distributed client,
+                # "sync", ...): each chunk stored straight into the output, as
+                # kikuchipy's get_patterns does. Not LazyEBSD.compute: that
+                # concatenates the chunks (a copy of the whole result) and ends
+                # with gc.collect(), 0.3 s in a session with torch loaded.
+                patterns = np.empty(data.shape, dtype=data.dtype)
+                with ProgressBar() if show_progressbar else contextlib.nullcontext():
+                    da.store(data, patterns, lock=False)
+                data = patterns
         # As kikuchipy's get_patterns: xmap, detector and axes through the
         # constructor (the xmap setter rejects a single pattern's map).
         cls = EBSD if compute else LazyEBSD
@@ -633,20 +645,20 @@ class MLMasterPattern:
         """
         n = max(_as_rotation(rotations).size, 1)
         gpu = (torch.device(device) if device is not None else default_device()).type != "cpu"
-        # One batch on a GPU; on CPU get_patterns' default chunks in dask's
-        # threads (the numba kernel releases the GIL).
+        # One batch on a GPU; on CPU get_patterns' default chunks in threads
+        # (the numba kernel releases the GIL).
         s = self.get_patterns(
             rotations,
             detector,
             energy,
-            compute=False,
+            compute=True,
+            show_progressbar=False,
             latent=latent,
             device=device,
             extrapolate=extrapolate,
             chunk_shape=n if gpu else None,
         )
-        data = s.data.compute(scheduler="sync") if gpu else s.data.compute()
-        return np.asarray(data).reshape(-1, *s.axes_manager.signal_shape[::-1])
+        return s.data.reshape(-1, *s.data.shape[-2:])
 
     # ------------------------------------------------------------ helpers
     def _default_energy(self, energy: float | None) -> float:
@@ -809,6 +821,61 @@ class _DecodeBlocks:
         centres = pcs[0].reshape(n, 3) if pcs else None
         out = self.runtime.decode(q.reshape(n, 4), e.reshape(n), z, self.detector, device, centres)
         return _to_dtype(out.reshape(*nav, rows, cols), self.dtype_out)
+
+
+def _default_scheduler() -> bool:
+    """Whether dask would run a computation on its default thread pool.
+
+    False when the user chose a scheduler (``dask.config.set(scheduler=...)``,
+    a pool) or a distributed client is active. ``distributed`` is looked at
+    only if it was imported: without it no client can exist, and importing it
+    would take a second.
+    """
+    if dask.config.get("scheduler", None) is not None or dask.config.get("pool", None) is not None:
+        return False
+    if "distributed" in sys.modules:
+        return dask.base.get_scheduler() is None
+    return True
+
+
+def _decode_into(
+    out: np.ndarray,
+    decode: _DecodeBlocks,
+    blocks: list[np.ndarray],
+    chunks: tuple[tuple[int, ...], ...],
+    show_progressbar: bool,
+) -> None:
+    """Run ``decode`` on each chunk of ``blocks`` and write it into ``out``, in threads.
+
+    As dask's threaded scheduler would run the graph of :meth:`MLMasterPattern.get_patterns`:
+    the same blocks, ``block_info`` as dask's (the latents are keyed by it), a
+    pool of dask's default size (``num_workers``). The first error raises,
+    with the chunks not yet started cancelled.
+    """
+    spans = [list(zip(np.cumsum((0,) + c)[:-1].tolist(), np.cumsum(c).tolist())) for c in chunks]
+    shape = out.shape[: len(chunks)]
+
+    def run(location: tuple[tuple[int, int], ...]) -> None:
+        where = tuple(slice(a, b) for a, b in location)
+        info = {None: {"array-location": list(location), "shape": shape}}
+        out[where] = decode(*(b[where] for b in blocks), block_info=info)
+
+    todo = list(itertools.product(*spans))
+    threads = min(len(todo), dask.config.get("num_workers", None) or dask.system.CPU_COUNT)
+    with tqdm(total=len(todo), desc="Generating patterns", unit="chunk", disable=not show_progressbar) as bar:
+        if threads <= 1:
+            for location in todo:
+                run(location)
+                bar.update()
+            return
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="kikuchipy-gen")
+        try:
+            for done in as_completed([pool.submit(run, location) for location in todo]):
+                done.result()
+                bar.update()
+        finally:
+            # On an error or an interrupt the queued chunks never start.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _latents(seed: int | None, n: int, dim: int, block_info: dict | None, nav: tuple[int, ...]) -> torch.Tensor:

@@ -18,15 +18,19 @@ collect_ignore = ["_ddp_worker.py", "_kill_worker.py"]
 # each taking whole modules (``-n 2 --dist loadfile --no-loadscope-reorder``), so
 # a module fixture (``trained``) is built once. The longest modules are handed
 # out first, so that neither worker starts one at the end while the other idles
-# (seconds on the 2-core VM, serial run).
+# (seconds under ``make test`` on the 2-core VM).
 _LONGEST_FIRST = (
-    "tests/test_docs.py",  # 120 s: the documentation built, gallery and notebooks run
-    "tests/test_training.py",  # 110 s: the `trained` fixture
-    "tests/test_training_resume.py",  # 75 s: torchrun and the resume tests
-    "tests/test_evaluation.py",  # 50 s
-    "tests/test_checkpoint_kill.py",  # 48 s
-    "tests/test_geometric.py",  # 25 s: the `geometric_run` fixture
-    "tests/test_master_pattern.py",  # the same session fixture: built once per worker
+    "tests/test_training.py",  # 90 s: the `trained` fixture
+    "tests/test_docs.py",  # 70 s: the documentation built, gallery and notebooks run
+    "tests/test_training_resume.py",  # 63 s: torchrun and the resume tests
+    "tests/test_checkpoint_kill.py",  # 42 s
+    "tests/test_evaluation.py",  # 36 s
+    "tests/test_master_pattern.py",  # 33 s: the `geometric_run` session fixture
+    "tests/test_sampling.py",  # 25 s
+    "kikuchipy_gen/training.py",  # 17 s: doctests that train
+    "tests/test_tampered_models.py",  # 15 s
+    "tests/test_pipeline.py",  # 14 s
+    "tests/test_dataset.py",  # 13 s
 )
 
 
@@ -50,6 +54,14 @@ def pytest_configure(config):
 
         torch.set_num_threads(1)
         numba.set_num_threads(1)
+        # The same for the processes tests start (the docs build, its notebook
+        # kernels, torchrun, the CLI): with two threads each beside the other
+        # worker, their OpenMP threads spin-wait for a core, CPU time spent on
+        # nothing. Read at their start; this process's pools already exist.
+        # (Not NUMBA_NUM_THREADS: numba reads it again at every compile and
+        # refuses a change once its pool runs.)
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
 
 
 def pytest_collection_modifyitems(config, items):

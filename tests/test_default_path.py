@@ -102,24 +102,81 @@ def test_progressbar_follows_the_argument_then_hyperspy(pretrained, monkeypatch)
     shown = []
 
     class Spy:
+        def __init__(self, *args, disable=False, **kwargs):
+            self.disable = disable
+
         def __enter__(self):
-            shown.append(True)
+            shown.append(not self.disable)
+            return self
 
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(master_pattern, "ProgressBar", Spy)
+        def update(self, n=1):
+            pass
+
+    monkeypatch.setattr(master_pattern, "ProgressBar", lambda: Spy())  # dask's, on a scheduler of one's own
+    monkeypatch.setattr(master_pattern, "tqdm", Spy)  # on dask's default pool
     rot = random_rotations(2, seed=3)
     previous = hs.preferences.General.show_progressbar
     try:
-        for preference in (False, True):
-            hs.preferences.General.show_progressbar = preference
-            pretrained.get_patterns(rot, compute=True)
-        pretrained.get_patterns(rot, compute=True, show_progressbar=False)
-        pretrained.get_patterns(rot, compute=True, show_progressbar=True)
+        for scheduler in (None, "sync"):
+            with dask.config.set(scheduler=scheduler):
+                for preference in (False, True):
+                    hs.preferences.General.show_progressbar = preference
+                    pretrained.get_patterns(rot, compute=True)
+                pretrained.get_patterns(rot, compute=True, show_progressbar=False)
+                pretrained.get_patterns(rot, compute=True, show_progressbar=True)
     finally:
         hs.preferences.General.show_progressbar = previous
-    assert len(shown) == 2  # the preference True, then the argument True
+    # The preference False, then True, then the argument False, then True; on
+    # the dask route only a shown bar is entered.
+    assert shown == [False, True, False, True, True, True]
+
+
+def test_compute_runs_on_the_scheduler_the_user_chose(pretrained, monkeypatch):
+    rot = random_rotations(300, seed=7)
+    reference = pretrained.get_patterns(rot, energy=12.5, latent=3, chunk_shape=64).data.compute()
+    stored = []
+    store = master_pattern.da.store
+    monkeypatch.setattr(master_pattern.da, "store", lambda *a, **k: stored.append(1) or store(*a, **k))
+    # dask's default: no graph, the chunks straight into the output; the same
+    # patterns, seeded latents included, whatever the chunking.
+    eager = pretrained.get_patterns(rot, energy=12.5, latent=3, chunk_shape=50, compute=True, show_progressbar=False)
+    assert not stored and np.array_equal(eager.data, reference)
+    # A scheduler of one's own, by name or as a function, runs the graph.
+    calls = []
+
+    def mine(dsk, keys, **kwargs):
+        calls.append(keys)
+        return dask.get(dsk, keys, **kwargs)
+
+    for scheduler in ("sync", mine):
+        with dask.config.set(scheduler=scheduler):
+            s = pretrained.get_patterns(
+                rot, energy=12.5, latent=3, chunk_shape=80, compute=True, show_progressbar=False
+            )
+        assert np.array_equal(s.data, reference)
+    assert len(stored) == 2 and len(calls) == 1
+
+
+def test_a_failing_chunk_raises_and_the_rest_are_not_started(pretrained, monkeypatch):
+    started = []
+    call = master_pattern._DecodeBlocks.__call__
+
+    def failing(self, *blocks, block_info=None):
+        started.append(block_info[None]["array-location"][0])
+        if block_info[None]["array-location"][0][0] == 0:
+            raise RuntimeError("chunk failed")
+        return call(self, *blocks, block_info=block_info)
+
+    monkeypatch.setattr(master_pattern._DecodeBlocks, "__call__", failing)
+    with dask.config.set(num_workers=1):
+        with pytest.raises(RuntimeError, match="chunk failed"):
+            pretrained.get_patterns(random_rotations(100, seed=8), chunk_shape=10, compute=True, show_progressbar=False)
+    assert started == [(0, 10)]  # one thread: the failure stops the call at once
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        pretrained.get_patterns(random_rotations(100, seed=8), chunk_shape=10, compute=True, show_progressbar=False)
 
 
 def test_generation_leaves_process_wide_settings_alone(pretrained):

@@ -19,9 +19,10 @@ from kikuchipy_gen.models.networks import Decoder
 from kikuchipy_gen.preprocessing import preprocess
 from kikuchipy_gen.refinement import disorientation
 from kikuchipy_gen.sampling import random_rotations
-from kikuchipy_gen.training import export_checkpoint
+from kikuchipy_gen.training import Trainer, export_checkpoint
 
 from .conftest import TINY
+from .test_training import _mean_pattern_bce
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,22 @@ def conv_model(ni_dataset):
     cfg = preset("compact", **TINY)
     torch.manual_seed(0)
     return MLMasterPattern.from_dataset(cfg, Decoder(cfg).state_dict(), ni_dataset)
+
+
+# In this module, not test_geometric.py: the session fixture geometric_run is then
+# built by one test worker only (xdist gives each worker whole modules).
+def test_geometric_training_learns_fast(local_dataset, geometric_run):
+    trainer, cfg, model = geometric_run, geometric_run.config, geometric_run.config.model
+    rows = [r for r in trainer.state.history if r["stage"] == "cvae" and "val_bce_per_pixel" in r]
+    baseline = _mean_pattern_bce(local_dataset)
+    # 64 steps are enough to beat every input-ignoring prediction by a wide margin.
+    assert rows[-1]["val_bce_per_pixel"] < baseline - 0.05, (rows[-1], baseline)
+    assert trainer.state.stage == "done"
+    reloaded = Trainer(cfg, resume=True)
+    z, attr = torch.randn(2, model.latent_dim), torch.tensor([[1.0, 0, 0, 0]] * 2)
+    trainer.decoder.eval(), reloaded.decoder.eval()
+    with torch.no_grad():
+        assert torch.equal(trainer.decoder(z, attr), reloaded.decoder(z, attr))
 
 
 def test_attributes_and_repr(pretrained):
