@@ -77,6 +77,39 @@ STAGES = {
             )
         ],
     ),
+    "edge_filters": (
+        "the four 3x3 edge filters (the centre tap copied instead)",
+        [
+            (
+                "                        f[t0 + c] = (\n"
+                "                            edge_b[k]\n"
+                "                            + w[0] * above[c]\n"
+                "                            + w[1] * above[c + 1]\n"
+                "                            + w[2] * above[c + 2]\n"
+                "                            + w[3] * middle[c]\n"
+                "                            + w[4] * middle[c + 1]\n"
+                "                            + w[5] * middle[c + 2]\n"
+                "                            + w[6] * below[c]\n"
+                "                            + w[7] * below[c + 1]\n"
+                "                            + w[8] * below[c + 2]\n"
+                "                        )\n",
+                "                        f[t0 + c] = middle[c + 1]\n",
+            )
+        ],
+    ),
+    "lambert_arctan": (
+        "the arctangent and division of the Lambert coordinates",
+        [
+            (
+                "ra = r * k4pi * _atan01(min(ax, ay) / max(max(ax, ay), np.float32(1e-30)))",
+                "ra = r * min(ax, ay)",
+            )
+        ],
+    ),
+    "variance_pass": (
+        "the global variance pass of the standardisation",
+        [("        for j in range(p):\n            v += (x[j] - m) ** 2\n", "        v = np.float32(p)\n")],
+    ),
     "sector_fold": (
         "the fold into the fundamental sector",
         [("    if mirrors.shape[0] > 0:\n", "    if mirrors.shape[0] > 1_000_000:\n")],

@@ -810,7 +810,14 @@ class _DecodeBlocks:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({**state, "detector": detector_from_dict(state["detector"])})
 
-    def __call__(self, q: np.ndarray, e: np.ndarray, *pcs: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+    def __call__(
+        self,
+        q: np.ndarray,
+        e: np.ndarray,
+        *pcs: np.ndarray,
+        block_info: dict | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
         nav = q.shape[:-1]
         n = int(np.prod(nav))
         rows, cols = self.detector.shape
@@ -819,8 +826,15 @@ class _DecodeBlocks:
         z = _latents(self.seed, n, self.runtime.bundle.config.latent_dim, block_info, nav)
         device = None if self.device is None else torch.device(self.device)
         centres = pcs[0].reshape(n, 3) if pcs else None
-        out = self.runtime.decode(q.reshape(n, 4), e.reshape(n), z, self.detector, device, centres)
-        return _to_dtype(out.reshape(*nav, rows, cols), self.dtype_out)
+        # float32 patterns go straight into the caller's slice of the result
+        # when it is one contiguous block: no buffer per chunk, no copy.
+        direct = out is not None and self.dtype_out == "float32" and out.flags.c_contiguous
+        target = out.reshape(n, rows, cols) if direct else None
+        x = self.runtime.decode(q.reshape(n, 4), e.reshape(n), z, self.detector, device, centres, out=target)
+        x = _to_dtype(x.reshape(*nav, rows, cols), self.dtype_out)
+        if out is not None and not direct:
+            out[...] = x
+        return x
 
 
 def _default_scheduler() -> bool:
@@ -858,7 +872,7 @@ def _decode_into(
     def run(location: tuple[tuple[int, int], ...]) -> None:
         where = tuple(slice(a, b) for a, b in location)
         info = {None: {"array-location": list(location), "shape": shape}}
-        out[where] = decode(*(b[where] for b in blocks), block_info=info)
+        decode(*(b[where] for b in blocks), block_info=info, out=out[where])
 
     todo = list(itertools.product(*spans))
     threads = min(len(todo), dask.config.get("num_workers", None) or dask.system.CPU_COUNT)

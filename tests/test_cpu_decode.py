@@ -55,6 +55,26 @@ def test_kernel_on_an_unseen_detector_without_voltage():
     assert out.shape == (12, 48, 64)
 
 
+def test_kernel_writes_into_a_given_array_and_refuses_a_wrong_one():
+    det = default_detector(shape=(48, 64), pc=(0.45, 0.3, 0.6))
+    dec = _decoder(det)
+    q = torch.from_numpy(Rotation.random(6).data).float()
+    z = torch.randn(6, 16)
+    fresh = decode_cpu(dec, z, q)
+    result = np.full((10, 48, 64), -1, dtype=np.float32)
+    assert decode_cpu(dec, z, q, out=result[2:8]).base is result  # the slice itself, filled
+    assert np.array_equal(result[2:8], fresh)
+    assert (result[:2] == -1).all() and (result[8:] == -1).all()  # nothing outside it
+    for bad in (
+        np.empty((6, 48, 64), np.float64),
+        np.empty((5, 48, 64), np.float32),
+        np.empty((6, 64, 48), np.float32),
+        np.empty((6, 48, 128), np.float32)[:, :, ::2],  # not contiguous
+    ):
+        with pytest.raises(ValueError, match="C-contiguous float32"):
+            decode_cpu(dec, z, q, out=bad)
+
+
 def test_kernel_rejects_other_decoders():
     dec = GeometricDecoder(preset("geometric", texture_size=21, head="dilated"), default_detector(), Oh)
     assert not supports_cpu_kernel(dec) and supports_cpu_kernel(_decoder(default_detector()))

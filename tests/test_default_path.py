@@ -164,11 +164,11 @@ def test_a_failing_chunk_raises_and_the_rest_are_not_started(pretrained, monkeyp
     started = []
     call = master_pattern._DecodeBlocks.__call__
 
-    def failing(self, *blocks, block_info=None):
+    def failing(self, *blocks, block_info=None, out=None):
         started.append(block_info[None]["array-location"][0])
         if block_info[None]["array-location"][0][0] == 0:
             raise RuntimeError("chunk failed")
-        return call(self, *blocks, block_info=block_info)
+        return call(self, *blocks, block_info=block_info, out=out)
 
     monkeypatch.setattr(master_pattern._DecodeBlocks, "__call__", failing)
     with dask.config.set(num_workers=1):

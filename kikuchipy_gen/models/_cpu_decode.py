@@ -37,7 +37,11 @@ def supports_cpu_kernel(decoder: torch.nn.Module) -> bool:
 
 @torch.no_grad()
 def decode_cpu(
-    decoder: GeometricDecoder, z: torch.Tensor, attributes: torch.Tensor, quaternions: np.ndarray | None = None
+    decoder: GeometricDecoder,
+    z: torch.Tensor,
+    attributes: torch.Tensor,
+    quaternions: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pattern intensities in [0, 1], like ``sigmoid(decoder(z, attributes))``, computed by numba.
 
@@ -53,11 +57,14 @@ def decode_cpu(
         Optional (n, 4) float64 quaternions to use instead of the
         attributes' (float32) ones: the rotation is then computed from
         them in float64.
+    out
+        Optional C-contiguous float32 (n, rows, cols) array to write the
+        patterns into (e.g. a slice of a larger result), instead of a new one.
 
     Returns
     -------
     numpy.ndarray
-        float32 (n, rows, cols).
+        float32 (n, rows, cols): ``out`` when given.
 
     Examples
     --------
@@ -94,7 +101,15 @@ def decode_cpu(
     head = decoder.head
     scale, shift = torch.tanh(head.film(z.float().cpu())).chunk(2, dim=1)
     rows, cols = decoder.shape
-    out = np.empty((n, rows * cols), dtype=np.float32)
+    if out is None:
+        out = np.empty((n, rows, cols), dtype=np.float32)
+    elif (
+        not isinstance(out, np.ndarray)
+        or out.dtype != np.float32
+        or out.shape != (n, rows, cols)
+        or not out.flags.c_contiguous
+    ):
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {(n, rows, cols)}")
 
     def f32(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().float().cpu().numpy())
@@ -132,9 +147,9 @@ def decode_cpu(
         float(head.mix_out.bias[0]),
         float(head.gain[0]),
         float(head.slope),
-        out,
+        out.reshape(n, rows * cols),
     )
-    return out.reshape(n, rows, cols)
+    return out
 
 
 # Pixels per tile of the head: long enough to amortise loop overhead, short

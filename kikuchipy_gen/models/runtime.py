@@ -142,6 +142,7 @@ class DecoderRuntime:
         detector: EBSDDetector,
         device: torch.device | None = None,
         pcs: np.ndarray | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Pattern intensities in [0, 1] for fundamental-zone quaternions.
 
@@ -163,11 +164,15 @@ class DecoderRuntime:
             Optional (n, 3) pattern centres, one per pattern, in the
             detector's convention; ``detector`` then gives the rest of the
             geometry. Patterns that share a centre are decoded together.
+        out
+            Optional C-contiguous float32 (n, rows, cols) array to write the
+            patterns into; the CPU kernel then writes there directly, with no
+            buffer of its own.
 
         Returns
         -------
         numpy.ndarray
-            float32 (n, rows, cols).
+            float32 (n, rows, cols): ``out`` when given.
 
         Examples
         --------
@@ -191,8 +196,9 @@ class DecoderRuntime:
         attributes = attribute_tensor(quaternions, voltage)
         quaternions = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4)
         if pcs is None:
-            return _run(decoder, z, attributes, device, quaternions).reshape(len(quaternions), *detector.shape)
-        out = np.empty((len(quaternions), *detector.shape), dtype=np.float32)
+            return _run(decoder, z, attributes, device, quaternions, out)
+        if out is None:
+            out = np.empty((len(quaternions), *detector.shape), dtype=np.float32)
         centres, group = np.unique(np.asarray(pcs, dtype=float).reshape(-1, 3), axis=0, return_inverse=True)
         for g, pc in enumerate(centres):
             members = np.flatnonzero(group.ravel() == g)
@@ -223,14 +229,24 @@ class DecoderRuntime:
 
 
 def _run(
-    decoder: torch.nn.Module, z: torch.Tensor, attributes: torch.Tensor, device: torch.device, quaternions: np.ndarray
+    decoder: torch.nn.Module,
+    z: torch.Tensor,
+    attributes: torch.Tensor,
+    device: torch.device,
+    quaternions: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     if device.type == "cpu" and supports_cpu_kernel(decoder):
         # The float64 quaternions: the kernel's rotation is then as exact as
         # float32 output allows (and equivalent orientations agree to the bit).
-        return decode_cpu(decoder, z, attributes, quaternions)
+        return decode_cpu(decoder, z, attributes, quaternions, out)
     with torch.inference_mode():
-        return torch.sigmoid(decoder(z.to(device), attributes.to(device)).float()).cpu().numpy()
+        x = torch.sigmoid(decoder(z.to(device), attributes.to(device)).float()).cpu().numpy()
+    x = x.reshape(len(quaternions), *x.shape[-2:])
+    if out is None:
+        return x
+    out[...] = x
+    return out
 
 
 _REGISTRY: dict[str, DecoderRuntime] = {}
