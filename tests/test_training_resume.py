@@ -21,11 +21,20 @@ class _Interrupted(Trainer):
         return super()._cvae_step(batch)
 
 
-def test_resume_continues_identically(local_dataset, tmp_path):
-    kw = dict(cvae_epochs=2, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3, critic_every=3)
-    full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
-    full.run(show_progressbar=False)
+# Steps 0-5 CVAE, 6-11 critic pre-training, 12-17 joint; checkpoints every 3 steps.
+KW = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3, critic_every=3)
 
+
+@pytest.fixture(scope="module")
+def full(local_dataset, tmp_path_factory):
+    """The unbroken run the interrupted ones must reproduce."""
+    trainer = Trainer(_config(local_dataset, tmp_path_factory.mktemp("full") / "run", **KW))
+    trainer.run(show_progressbar=False)
+    return trainer
+
+
+def test_resume_continues_identically(full, local_dataset, tmp_path):
+    kw = KW
     broken = _Interrupted(_config(local_dataset, tmp_path / "broken", **kw))
     with pytest.raises(KeyboardInterrupt):
         broken.run(show_progressbar=False)
@@ -74,12 +83,10 @@ class _InterruptedInCritic(Trainer):
         return super()._critic_step(batch, fake)
 
 
-def test_resume_in_critic_stage_continues_identically(local_dataset, tmp_path):
+def test_resume_in_critic_stage_continues_identically(full, local_dataset, tmp_path):
     # Critic pre-training is steps 6-11; checkpoints every 3 steps, so the run resumes from
     # step 9 with three critic steps in Adam's moments, which must come back exactly.
-    kw = dict(cvae_epochs=1, critic_epochs=1, gan_epochs=1, max_steps_per_epoch=6, checkpoint_every=3, critic_every=3)
-    full = Trainer(_config(local_dataset, tmp_path / "full", **kw))
-    full.run(show_progressbar=False)
+    kw = KW
     broken = _InterruptedInCritic(_config(local_dataset, tmp_path / "broken", **kw))
     with pytest.raises(KeyboardInterrupt):
         broken.run(show_progressbar=False)
