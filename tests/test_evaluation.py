@@ -196,6 +196,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "fe_alpha_default_recipe",
         "ti_alpha_default_recipe",
         "corundum_default_recipe",
+        "corundum_1200_steps",
         "quartz",
     ],
 )

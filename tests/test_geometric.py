@@ -262,3 +262,22 @@ def test_exported_state_zeroes_only_texels_no_lookup_reads(point_group):
     order = Phase("x", point_group=point_group).point_group.laue.size
     share = mask.float().mean().item()
     assert share == 1.0 if point_group == "1" else 1 / order <= share < 2.5 / order + 0.06, share
+
+
+@pytest.mark.parametrize("group", ["1", "m-3m", "-3m"])
+def test_meta_build_has_the_real_shapes_and_refuses_to_project(group):
+    # ModelBundle checks a file's weights against a decoder built on the meta
+    # device; that build skips every value, so its shapes must be the real ones.
+
+    from kikuchipy_gen.phases import get_point_group
+
+    cfg = preset("geometric", texture_size=21, use_voltage=True, n_attributes=5, voltage_knots=3)
+    pg = get_point_group(group)
+    real = GeometricDecoder(cfg, default_detector(), pg).state_dict()
+    with torch.device("meta"):
+        shapes_only = GeometricDecoder(cfg, default_detector(), pg)
+    meta = shapes_only.state_dict()
+    assert meta.keys() == real.keys()
+    assert all(meta[k].shape == real[k].shape for k in real)
+    with pytest.raises(RuntimeError, match="meta device"):
+        shapes_only(torch.zeros(1, cfg.latent_dim), torch.tensor([[1.0, 0, 0, 0, 0.5]]))

@@ -91,8 +91,17 @@ class GeometricDecoder(nn.Module):
             raise TypeError(f"GeometricDecoder needs a geometric decoder config, got a {geometric.kind} one")
         n, knots = geometric.texture_size, geometric.voltage_knots
         self.use_voltage = config.use_voltage
-        self.register_buffer("knot_voltages", torch.linspace(*geometric.energy_range, knots) / VOLTAGE_SCALE)
-        self.texture = nn.Parameter(0.01 * torch.randn(knots, 2, n, n))
+        # Built on the meta device, the decoder only shows its tensors' shapes
+        # (ModelBundle checks a file's weights so, before allocating them). Its
+        # values are then skipped: arithmetic on meta tensors first imports
+        # torch's Python decompositions, 1.3 s of a session's first model load.
+        self._shapes_only = torch.empty(0).is_meta
+        if self._shapes_only:
+            self.register_buffer("knot_voltages", torch.empty(knots))
+            self.texture = nn.Parameter(torch.empty(knots, 2, n, n))
+        else:
+            self.register_buffer("knot_voltages", torch.linspace(*geometric.energy_range, knots) / VOLTAGE_SCALE)
+            self.texture = nn.Parameter(0.01 * torch.randn(knots, 2, n, n))
         head = LocalContrastHead if geometric.head == "local-contrast" else DilatedHead
         self.head = head(config)
         if point_group is None or geometric.symmetry == "none":
@@ -111,7 +120,7 @@ class GeometricDecoder(nn.Module):
         # sector's across its walls; the exported master pattern is the whole
         # texture, so kikuchipy's projection of it agrees with the decoder's up
         # to interpolation where a pixel lies outside the sector.
-        if self.sector.order == 1:
+        if self.sector.order == 1 or self._shapes_only:
             self.register_buffer("symmetry_grid", None, persistent=False)
             self.register_buffer("symmetry_upper", None, persistent=False)
             return
@@ -140,7 +149,8 @@ class GeometricDecoder(nn.Module):
         torch.Size([1, 1, 40, 50])
         """
         self.shape = tuple(detector.shape)
-        self.register_buffer("directions", detector_directions(detector).float(), persistent=False)
+        directions = None if self._shapes_only else detector_directions(detector).float()
+        self.register_buffer("directions", directions, persistent=False)
 
     @torch.no_grad()
     def read_texels(self) -> torch.Tensor:
@@ -264,6 +274,8 @@ class GeometricDecoder(nn.Module):
         >>> dec.symmetric_textures().shape  # knots at 10, 20 and 30 kV
         torch.Size([3, 2, 21, 21])
         """
+        if self._shapes_only:
+            raise RuntimeError("This decoder was built on the meta device for its shapes only; build it on a device")
         if self.symmetry_grid is None:
             return self.texture
         k, _, n, _ = self.texture.shape
