@@ -182,8 +182,8 @@ MUTATIONS = [
     Mutation(
         "sector_search_skipped",
         "sector.py",
-        "if outside.any():",
-        "if False:",
+        "        if outside.any():\n            index[outside]",
+        "        if False:\n            index[outside]",
         ("tests/test_sector.py",),
         "directions whose nearest-centre image is outside are never searched (m-3, 432)",
     ),
