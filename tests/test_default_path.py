@@ -160,6 +160,17 @@ def test_compute_runs_on_the_scheduler_the_user_chose(pretrained, monkeypatch):
     assert len(stored) == 2 and len(calls) == 1
 
 
+def test_compute_on_a_map_whose_chunks_split_its_rows(pretrained):
+    # Chunks of 3 along rows of 8: each chunk's slice of the result is not one
+    # contiguous block, so the chunk is decoded apart and copied in; uint8 too.
+    rot = random_rotations(40, seed=9).reshape(5, 8)
+    for dtype in ("float32", "uint8"):
+        lazy = pretrained.get_patterns(rot, dtype_out=dtype, chunk_shape=3)
+        assert lazy.data.chunks[1] == (3, 3, 2)
+        eager = pretrained.get_patterns(rot, dtype_out=dtype, chunk_shape=3, compute=True, show_progressbar=False)
+        assert eager.data.dtype == dtype and np.array_equal(eager.data, lazy.data.compute())
+
+
 def test_a_failing_chunk_raises_and_the_rest_are_not_started(pretrained, monkeypatch):
     started = []
     call = master_pattern._DecodeBlocks.__call__
