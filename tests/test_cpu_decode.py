@@ -136,3 +136,29 @@ def test_vectorised_sigmoid_equals_torch_over_the_whole_float_range():
     assert np.abs(out[:n] - expected).max() <= 2.4e-7  # two float32 steps at 1
     assert out[:n].min() >= 0 and out[:n].max() <= 1 and np.all(out[n:] == -1)
     assert np.all(np.diff(out[:40_001]) >= 0)  # monotonic, as the sigmoid is
+
+
+def test_runtime_writes_into_a_given_array_on_both_routes_and_refuses_a_wrong_one():
+    # The numba kernel (the shipped geometric model) and the torch route (a conv
+    # decoder) both fill the caller's array; a wrong one is refused before any work.
+    from kikuchipy_gen.master_pattern import PRETRAINED_DIR
+    from kikuchipy_gen.models.bundle import ModelBundle
+    from kikuchipy_gen.models.networks import Decoder
+    from kikuchipy_gen.models.runtime import DecoderRuntime
+
+    from .conftest import TINY
+
+    shipped = ModelBundle.read(PRETRAINED_DIR / "ni-10-30kv")
+    torch.manual_seed(0)
+    conv_config = preset("compact", **TINY)
+    conv = ModelBundle(conv_config, Decoder(conv_config).state_dict(), shipped.info)
+    q = Rotation.random(3).data
+    for bundle in (shipped, conv):
+        runtime = DecoderRuntime(bundle)
+        args = (q, np.full(3, 20.0), torch.zeros(3, bundle.config.latent_dim), bundle.detector)
+        fresh = runtime.decode(*args)
+        result = np.full((5, 60, 60), -1, dtype=np.float32)
+        assert runtime.decode(*args, out=result[1:4]).base is result
+        assert np.array_equal(result[1:4], fresh) and (result[[0, 4]] == -1).all()
+        with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(3, 60, 60\)"):
+            runtime.decode(*args, out=np.empty((3, 60, 60), np.float64))

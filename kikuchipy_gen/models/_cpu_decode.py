@@ -101,15 +101,7 @@ def decode_cpu(
     head = decoder.head
     scale, shift = torch.tanh(head.film(z.float().cpu())).chunk(2, dim=1)
     rows, cols = decoder.shape
-    if out is None:
-        out = np.empty((n, rows, cols), dtype=np.float32)
-    elif (
-        not isinstance(out, np.ndarray)
-        or out.dtype != np.float32
-        or out.shape != (n, rows, cols)
-        or not out.flags.c_contiguous
-    ):
-        raise ValueError(f"out must be a C-contiguous float32 array of shape {(n, rows, cols)}")
+    out = np.empty((n, rows, cols), dtype=np.float32) if out is None else _check_out(out, (n, rows, cols))
 
     def f32(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().float().cpu().numpy())
@@ -149,6 +141,19 @@ def decode_cpu(
         float(head.slope),
         out.reshape(n, rows * cols),
     )
+    return out
+
+
+def _check_out(out: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """``out`` if it is a C-contiguous float32 array of ``shape``, else a one-line ``ValueError``."""
+    if (
+        not isinstance(out, np.ndarray)
+        or out.dtype != np.float32
+        or out.shape != tuple(shape)
+        or not out.flags.c_contiguous
+    ):
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {tuple(shape)}, got {got}")
     return out
 
 

@@ -93,8 +93,9 @@ class GeometricDecoder(nn.Module):
         self.use_voltage = config.use_voltage
         # Built on the meta device, the decoder only shows its tensors' shapes
         # (ModelBundle checks a file's weights so, before allocating them). Its
-        # values are then skipped: arithmetic on meta tensors first imports
-        # torch's Python decompositions, 1.3 s of a session's first model load.
+        # values are then skipped: the first arithmetic on meta tensors in a
+        # process is slow (torch sets up its Python meta kernels), 0.9 s of a
+        # session's first model load.
         self._shapes_only = torch.empty(0).is_meta
         if self._shapes_only:
             self.register_buffer("knot_voltages", torch.empty(knots))

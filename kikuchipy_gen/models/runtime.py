@@ -22,7 +22,7 @@ from kikuchipy.detectors import EBSDDetector
 
 from kikuchipy_gen.attributes import attribute_tensor
 from kikuchipy_gen.detector import detector_to_dict
-from kikuchipy_gen.models._cpu_decode import decode_cpu, supports_cpu_kernel
+from kikuchipy_gen.models._cpu_decode import _check_out, decode_cpu, supports_cpu_kernel
 from kikuchipy_gen.models.bundle import ModelBundle
 
 __all__ = ["DecoderRuntime", "default_device"]
@@ -195,6 +195,8 @@ class DecoderRuntime:
         voltage = energies if self.bundle.config.use_voltage else None
         attributes = attribute_tensor(quaternions, voltage)
         quaternions = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4)
+        if out is not None:
+            _check_out(out, (len(quaternions), *detector.shape))
         if pcs is None:
             return _run(decoder, z, attributes, device, quaternions, out)
         if out is None:
