@@ -171,6 +171,33 @@ def test_dynamical_matches_emsoft_and_caches(tmp_path, ni_source):
     assert np.mean(r_wrong) < 0.3
 
 
+def test_dynamical_batches_of_beams_change_nothing(monkeypatch):
+    # DynamicalSource runs de-ebsd in batches of _BEAM_CHUNK beam directions
+    # instead of its default single batch (half the time at npx 200): the
+    # master pattern must be the very same numbers.
+    import de_ebsd
+
+    from kikuchipy_gen.sources import dynamical
+
+    src = DynamicalSource("ni", npx=12, mc_electrons=1000, cache_dir=None)
+    crystal = dynamical._to_de_ebsd_crystal(de_ebsd, src.phase)
+    microscope = de_ebsd.Microscope(energy=20e3, sample_tilt=src.sample_tilt)
+    simulator = de_ebsd.MasterPatternSimulator(crystal, microscope, npx=src.npx, dmin=src.dmin)
+    one_batch = simulator.compute(device="cpu", mc_electrons=src.mc_electrons).data[0].numpy()
+
+    batches = []
+    compute = de_ebsd.MasterPatternSimulator.compute
+
+    def counted(self, *args, **kwargs):
+        return compute(self, *args, progress=lambda done, total: batches.append(total), **kwargs)
+
+    monkeypatch.setattr(de_ebsd.MasterPatternSimulator, "compute", counted)
+    monkeypatch.setattr(dynamical, "_BEAM_CHUNK", 16)
+    batched = src._simulate(20)
+    assert batches and batches[-1] > 1  # the small batch size reached de-ebsd
+    assert batched.dtype == np.float32 and np.array_equal(batched, one_batch.astype(np.float32))
+
+
 def test_energy_tolerance_is_the_package_one(ni_source):
     from kikuchipy_gen.attributes import ENERGY_TOLERANCE
 
