@@ -149,7 +149,9 @@ def _add_model_parser(sub: argparse._SubParsersAction) -> None:
     )
     mo.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report")
     mo.add_argument("--device", default="auto", help="training device: cpu, cuda, cuda:N or auto")
-    mo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    mo.add_argument(
+        "--no-progress", action="store_true", help="hide progress bars and what kikuchipy prints while evaluating"
+    )
     mo.set_defaults(func=_cmd_model)
 
 
@@ -353,7 +355,9 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         help="for a model learned from an EMsoft master-pattern file: that file (a model file's recorded "
         "path is never opened on its own)",
     )
-    ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ev.add_argument(
+        "--no-progress", action="store_true", help="hide progress bars and what kikuchipy prints while indexing"
+    )
     ev.set_defaults(func=_cmd_evaluate)
 
 
@@ -484,15 +488,16 @@ def _cmd_model(args: argparse.Namespace) -> int:
         f"n = {recipe['dataset']['n']}, npx = {recipe['source']['npx']}: building in {args.out}/"
     )
     t0 = time.perf_counter()
-    model = build_model(
-        args.phase,
-        args.out,
-        args.energies,
-        evaluate=not args.no_evaluate,
-        device=args.device,
-        show_progressbar=not args.no_progress,
-        **kw,
-    )
+    with _quiet_kikuchipy(not args.no_progress):
+        model = build_model(
+            args.phase,
+            args.out,
+            args.energies,
+            evaluate=not args.no_evaluate,
+            device=args.device,
+            show_progressbar=not args.no_progress,
+            **kw,
+        )
     print(f"Wrote {args.out / 'model'} ({model}) in {time.perf_counter() - t0:.0f} s")
     if not args.no_evaluate:
         print(f"Report: {args.out / 'report' / 'report.md'}")
@@ -560,24 +565,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for name in names:
         model = MLMasterPattern.from_pretrained() if name == "pretrained" else MLMasterPattern.load(name)
         folder = args.out if len(names) == 1 else args.out / Path(name).name
-        metrics = evaluate(
-            model,
-            folder,
-            energies=args.energies,
-            unseen=args.unseen,
-            n_test=args.n_test,
-            dictionary_n=args.dictionary_n,
-            n_refine=args.n_refine,
-            method=args.method,
-            voltage_matrix=not args.no_voltage_matrix,
-            matrix_patterns=args.matrix_patterns,
-            matrix_start=args.matrix_start,
-            dataset=args.dataset,
-            seed=args.seed,
-            time_physics=args.time_physics,
-            show_progressbar=not args.no_progress,
-            physics_path=args.emsoft_file,
-        )
+        with _quiet_kikuchipy(not args.no_progress):
+            metrics = evaluate(
+                model,
+                folder,
+                energies=args.energies,
+                unseen=args.unseen,
+                n_test=args.n_test,
+                dictionary_n=args.dictionary_n,
+                n_refine=args.n_refine,
+                method=args.method,
+                voltage_matrix=not args.no_voltage_matrix,
+                matrix_patterns=args.matrix_patterns,
+                matrix_start=args.matrix_start,
+                dataset=args.dataset,
+                seed=args.seed,
+                time_physics=args.time_physics,
+                show_progressbar=not args.no_progress,
+                physics_path=args.emsoft_file,
+            )
         reports[Path(name).name] = metrics
         print(f"Wrote {folder / 'report.md'} ({metrics['elapsed_s']:.0f} s)")
     if len(reports) > 1:
@@ -726,20 +732,30 @@ def _save_atomically(s, out: Path, show_progressbar: bool) -> None:
     kikuchipy's writer shows dask's progress bar on stdout while it stores a
     lazy signal; without a progress bar that output goes nowhere.
     """
-    import io
-
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
-    # kikuchipy 0.13's h5ebsd writer never passes rosettasciio's
-    # show_progressbar, so dask's bar always prints. This is the command
-    # line's own process, scoped to the save: no library caller is affected.
-    quiet = contextlib.nullcontext() if show_progressbar else contextlib.redirect_stdout(io.StringIO())
     try:
-        with quiet:
+        with _quiet_kikuchipy(show_progressbar):
             s.save(partial, overwrite=True)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _quiet_kikuchipy(show_progressbar: bool) -> contextlib.AbstractContextManager:
+    """Under ``--no-progress``, a context that sends what kikuchipy prints on stdout nowhere.
+
+    kikuchipy 0.13 prints unconditionally: its h5ebsd writer never passes
+    rosettasciio's ``show_progressbar`` (dask's bar), and dictionary indexing
+    and refinement print their settings, speed and dask's bar on every call
+    (147 kB for one ``model corundum`` run). This is the command line's own
+    process, scoped to the command's work: no library caller is affected, and
+    the command's own lines are printed outside it. Errors, warnings and the
+    tqdm bar of kikuchipy's dictionary indexing go to stderr, which stays.
+    """
+    import io
+
+    return contextlib.nullcontext() if show_progressbar else contextlib.redirect_stdout(io.StringIO())
 
 
 def _check_finite(value: float, option: str, what: str) -> None:

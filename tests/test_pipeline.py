@@ -330,6 +330,22 @@ def test_cli_model_errors(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
+def test_cli_evaluate_no_progress_keeps_kikuchipys_prints_away(built, tmp_path, capsys):
+    # kikuchipy prints its settings, speed and dask's bar at every indexing and
+    # refinement call; under --no-progress the command prints its own line only.
+    out, _ = built
+    argv = ["evaluate", "--model", str(out / "model"), "--n-test", "4", "--dictionary-n", "4", "--n-refine", "2"]
+    argv += ["--method", "nelder-mead", "--no-voltage-matrix", "--unseen"]
+    assert main([*argv, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 and printed[0].startswith(f"Wrote {tmp_path / 'quiet' / 'report.md'} (")
+    assert (tmp_path / "quiet" / "report.md").is_file()
+    # With progress shown, kikuchipy's output comes through as before.
+    assert main([*argv, "--out", str(tmp_path / "loud")]) == 0
+    printed = capsys.readouterr().out
+    assert "Dictionary indexing information" in printed and "Refinement speed" in printed
+
+
 def test_cli_model_runs(built, capsys):
     out, _ = built
     # The finished folder: the command checks the recipe and keeps everything.
