@@ -28,6 +28,7 @@ __all__ = [
     "REFINEMENT_METHODS",
     "bobyqa_minimizer",
     "disorientation",
+    "indexing_agreement",
     "misindexing",
     "refine_orientations",
     "summarize",
@@ -456,6 +457,73 @@ def summarize(angles: np.ndarray | Sequence[float]) -> dict[str, float]:
         "median": float(np.median(a)),
         "max": float(np.max(a)),
         "n": int(a.size),
+    }
+
+
+def indexing_agreement(
+    xmap_a: CrystalMap, xmap_b: CrystalMap, phase_or_point_group: Phase | Symmetry | str, near_deg: float = 5.0
+) -> dict[str, Any]:
+    """How often two sets of patterns of the same orientations get the same dictionary match.
+
+    The medians of two routes' dictionary-indexing errors can differ although
+    nearly every pattern gets the same match: a median sits on one pattern,
+    and a pattern whose two best matches score almost alike falls either way.
+    Comparing the matches pattern by pattern says how often that happens, and
+    whether a different match is a neighbour on the dictionary grid (within
+    ``near_deg`` of the other route's) or another basin.
+
+    Parameters
+    ----------
+    xmap_a, xmap_b
+        Crystal maps from kikuchipy's ``dictionary_indexing`` of the same
+        orientations in the same order, against the same dictionary (their
+        ``simulation_indices`` property; the best match per point is used).
+    phase_or_point_group
+        The crystal symmetry, as for :func:`disorientation`.
+    near_deg
+        Two different matches within this disorientation of each other count
+        as neighbours.
+
+    Returns
+    -------
+    dict
+        ``same`` (fraction of points with the same match), ``neighbours``
+        and ``elsewhere`` (counts of points whose matches differ by at most
+        or more than ``near_deg``).
+
+    Raises
+    ------
+    ValueError
+        If a map has no ``simulation_indices`` or the maps differ in size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from orix.crystal_map import CrystalMap
+    >>> from orix.quaternion import Rotation
+    >>> from kikuchipy_gen.refinement import indexing_agreement
+    >>> rot = Rotation.from_axes_angles([0, 0, 1], np.deg2rad([0, 2, 40]))
+    >>> a = CrystalMap(rot, x=np.arange(3), prop={"simulation_indices": np.array([0, 1, 2])})
+    >>> b = CrystalMap(rot[[0, 0, 0]], x=np.arange(3), prop={"simulation_indices": np.array([0, 0, 0])})
+    >>> indexing_agreement(a, b, "m-3m")
+    {'same': 0.3333333333333333, 'neighbours': 1, 'elsewhere': 1}
+    """
+    if near_deg < 0:
+        raise ValueError(f"near_deg must be >= 0, got {near_deg}")
+    indices = []
+    for name, xmap in (("xmap_a", xmap_a), ("xmap_b", xmap_b)):
+        if not isinstance(xmap, CrystalMap) or "simulation_indices" not in xmap.prop:
+            raise ValueError(f"{name} must be a crystal map from dictionary indexing (with simulation_indices)")
+        i = np.asarray(xmap.prop["simulation_indices"])
+        indices.append(i[:, 0] if i.ndim == 2 else i.reshape(-1))
+    if indices[0].shape != indices[1].shape:
+        raise ValueError(f"The maps differ in size: {indices[0].size} and {indices[1].size} points")
+    same = indices[0] == indices[1]
+    apart = disorientation(xmap_a, xmap_b, phase_or_point_group).reshape(-1)
+    return {
+        "same": float(same.mean()) if same.size else float("nan"),
+        "neighbours": int((~same & (apart <= near_deg)).sum()),
+        "elsewhere": int((~same & (apart > near_deg)).sum()),
     }
 
 

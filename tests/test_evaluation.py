@@ -110,6 +110,9 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
             d = e["dictionary_indexing"][route]
             assert 0 <= sum(n for _, n in d["misindexed_modes"]) <= d["misindexed"] <= d["n"]
             assert d["misindexed_fraction"] == pytest.approx(d["misindexed"] / d["n"])
+        # Every test pattern falls in one class: same match, a neighbour, elsewhere.
+        a = e["indexing_agreement"]
+        assert round(a["same"] * 12) + a["neighbours"] + a["elsewhere"] == 12
     assert np.array(saved["voltage_matrix"]["mean_refined_deg"]).shape == (2, 2)
     assert len(saved["timing"]) == 3 and saved["settings"]["dictionary_size"] > 10
     fresh = {t["energy"]: t["master_pattern_uncached_s"] for t in saved["timing"]}
@@ -131,6 +134,7 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Voltage matrix" in report and "![voltage_matrix.png](voltage_matrix.png)" in report
     assert "| kV | physics misses: angles | generated misses: angles |" in report
+    assert "| kV | same match | different: neighbours | different: elsewhere |" in report
     table = comparison_table({"a": m, "b": saved})
     assert table.count("| 20 | BCE |") == 1
 

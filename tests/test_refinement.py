@@ -240,3 +240,44 @@ def test_misindexing_bad_input(kw):
 
     with pytest.raises(ValueError, match="threshold must be"):
         misindexing([1.0], **kw)
+
+
+def _di_map(rot, indices):
+    from orix.crystal_map import CrystalMap
+
+    return CrystalMap(rot, x=np.arange(len(indices)), prop={"simulation_indices": np.asarray(indices)})
+
+
+def test_indexing_agreement_pattern_by_pattern():
+    from orix.quaternion import Rotation
+
+    from kikuchipy_gen.refinement import indexing_agreement
+
+    z = np.deg2rad([0, 3, 90, 45, 0])
+    a = Rotation.from_axes_angles([0, 0, 1], z)
+    # Point 0 the same entry; 1 a neighbour 3 deg away; 2 another entry of the
+    # same m-3m orientation (90 deg about z): a neighbour too; 3 45 deg away:
+    # elsewhere; 4 the same entry again.
+    b = Rotation.from_axes_angles([0, 0, 1], np.deg2rad([0, 0, 0, 0, 0]))
+    got = indexing_agreement(_di_map(a, [7, 8, 9, 10, 11]), _di_map(b, [7, 1, 2, 3, 11]), "m-3m")
+    assert got == {"same": 0.4, "neighbours": 2, "elsewhere": 1}
+    # Under a lower symmetry the 90 deg entry is another basin.
+    assert indexing_agreement(_di_map(a, [7, 8, 9, 10, 11]), _di_map(b, [7, 1, 2, 3, 11]), "mmm")["elsewhere"] == 2
+    # keep_n > 1: the best match (first column) decides.
+    keep2 = _di_map(Rotation(np.stack([a.data, b.data], axis=1)), np.stack([[7, 8, 9, 10, 11], [0] * 5], axis=1))
+    assert indexing_agreement(keep2, _di_map(a, [7, 8, 9, 10, 11]), "m-3m")["same"] == 1.0
+
+
+def test_indexing_agreement_bad_input():
+    from orix.crystal_map import CrystalMap
+    from orix.quaternion import Rotation
+
+    from kikuchipy_gen.refinement import indexing_agreement
+
+    rot = Rotation.identity(3)
+    with pytest.raises(ValueError, match="xmap_b must be a crystal map from dictionary indexing"):
+        indexing_agreement(_di_map(rot, [0, 1, 2]), CrystalMap(rot, x=np.arange(3)), "m-3m")
+    with pytest.raises(ValueError, match="differ in size: 3 and 2"):
+        indexing_agreement(_di_map(rot, [0, 1, 2]), _di_map(rot[:2], [0, 1]), "m-3m")
+    with pytest.raises(ValueError, match="near_deg must be >= 0"):
+        indexing_agreement(_di_map(rot, [0, 1, 2]), _di_map(rot, [0, 1, 2]), "m-3m", near_deg=-1)

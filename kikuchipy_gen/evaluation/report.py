@@ -55,7 +55,14 @@ from kikuchipy_gen.evaluation.physics import (
 from kikuchipy_gen.evaluation.result import _INDEXED, EnergyResult, EvaluationResult, VoltageMatrix, _fmt
 from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.preprocessing import CLAHE
-from kikuchipy_gen.refinement import REFINEMENT_METHODS, disorientation, misindexing, refine_orientations, summarize
+from kikuchipy_gen.refinement import (
+    REFINEMENT_METHODS,
+    disorientation,
+    indexing_agreement,
+    misindexing,
+    refine_orientations,
+    summarize,
+)
 from kikuchipy_gen.sampling import random_rotations, sample_orientations
 
 __all__ = ["evaluate", "comparison_table"]
@@ -249,6 +256,7 @@ def evaluate(
             trained=e in trained,
             **pixel[e],
             dictionary_indexing={route: {**summarize(a), **misindexing(a)} for route, a in indexed_angles[e].items()},
+            indexing_agreement=indexing_agreement(indexed[e]["generated"], indexed[e]["physics"], phase),
             refined=refined,
             refined_indexed=refined_indexed,
             n_patterns=int(n_test),
