@@ -59,8 +59,10 @@ def _row(name: str, info: dict, metrics: dict | None, timings: dict | None, repo
 
     phase = phase_from_dict(info["phase"])
     kv = info["energies"]
-    trained, unseen, near_ties = [], [], []
+    trained, unseen, near_ties, same = [], [], [], []
     for e in (metrics or {}).get("energies", {}).values():
+        if e.get("indexing_agreement"):
+            same.append(100 * e["indexing_agreement"]["same"])
         mean = ((e.get("refined_indexed") or {}).get("generated") or {}).get("mean")
         if mean is not None:
             (trained if e["trained"] else unseen).append(mean)
@@ -68,6 +70,7 @@ def _row(name: str, info: dict, metrics: dict | None, timings: dict | None, repo
         if one is not None:
             near_ties.append((one["generated_misses"], one["physics_misses"]))
     ties = f"{sum(g for g, _ in near_ties)} / {sum(p for _, p in near_ties)}" if near_ties else "-"
+    shared = "-" if not same else f"{min(same):.1f}-{max(same):.1f} %"
     minutes = f"{sum(timings['steps'].values()) / 60:.0f} min" if timings else "-"
     if timings and timings.get("machine"):
         minutes += f" ({_built_on(timings['machine'])})"
@@ -78,38 +81,47 @@ def _row(name: str, info: dict, metrics: dict | None, timings: dict | None, repo
         verdict = "yes" if all(c["passed"] for c in checks) else "not all measured"
     return (
         f"| `{name}` | {phase.name} ({space_group_symbol(phase)}) | {phase.point_group.laue.name} | "
-        f"{min(kv):g}-{max(kv):g} | {_span(trained)} | {_span(unseen)} | {ties} | {verdict} | {minutes} | "
+        f"{min(kv):g}-{max(kv):g} | {_span(trained)} | {_span(unseen)} | {shared} | {ties} | {verdict} | {minutes} | "
         f"[card](kikuchipy_gen/pretrained/{name}/MODEL_CARD.md), [report](docs/reports/{report}/report.md) |"
     )
 
 
-def main() -> None:
+def render() -> tuple[dict[str, str], str]:
+    """Every shipped model's card and the README's zoo table (markers included), from the committed files."""
     missing = sorted(set(available_pretrained()) - set(SHIPPED))
     if missing:
         raise SystemExit(f"No report named for {missing}: add them to SHIPPED")
     rows = [
         "| model | phase | Laue group | kV | refined, training kV (deg) | refined, between (deg) "
-        "| only one route refines: generated / physics | all bounds met | build time (all steps) | card, report |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| same DI match as physics | only one route refines: generated / physics | all bounds met "
+        "| build time (all steps) | card, report |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    cards = {}
     for name, report in SHIPPED.items():
         folder = REPORTS / report
         metrics = _read(folder / "metrics.json")
         recipe = _read(folder / "recipe.json") or {}
         timings = _read(folder / "timings.json")
         info = ModelBundle.read(PRETRAINED_DIR / name).info
-        card = model_card(info, metrics, name=name, timings=timings, provenance=recipe.get("provenance"))
-        (PRETRAINED_DIR / name / "MODEL_CARD.md").write_text(card)
+        cards[name] = model_card(info, metrics, name=name, timings=timings, provenance=recipe.get("provenance"))
         rows.append(_row(name, info, metrics, timings, report))
+    return cards, MARKERS[0] + "\n" + "\n".join(rows) + "\n" + MARKERS[1]
+
+
+def main() -> None:
+    cards, table = render()
+    for name, card in cards.items():
+        (PRETRAINED_DIR / name / "MODEL_CARD.md").write_text(card)
+        metrics = _read(REPORTS / SHIPPED[name] / "metrics.json")
         failed = [c for c in fidelity_checks(metrics) if c["passed"] is not True] if metrics else ["no report"]
         print(f"{name}: {'meets every bound' if not failed else f'{len(failed)} checks not passed'}")
     text = README.read_text()
     pattern = re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1])
     if not re.search(pattern, text, flags=re.S):
         raise SystemExit(f"README.md lacks the markers {MARKERS}")
-    table = MARKERS[0] + "\n" + "\n".join(rows) + "\n" + MARKERS[1]
     README.write_text(re.sub(pattern, lambda _: table, text, flags=re.S))
-    print("\n".join(rows))
+    print(table)
 
 
 if __name__ == "__main__":

@@ -248,19 +248,20 @@ def _fidelity_lines(metrics: Mapping[str, Any] | None) -> list[str]:
         f"{settings.get('method')} of {settings.get('n_refine')} patterns per voltage ({settings.get('date')}, "
         f"{settings.get('machine')}).",
         "",
-        "| kV | trained | BCE (optimum) | DI median gen / phys (deg) | refined mean, indexed, gen / phys (deg) "
-        "| refined < 0.5 deg, phys / gen |",
-        "|---|---|---|---|---|---|",
+        "| kV | trained | BCE (optimum) | DI median gen / phys (deg) | same DI match | refined mean, indexed, "
+        "gen / phys (deg) | refined < 0.5 deg, phys / gen |",
+        "|---|---|---|---|---|---|---|",
     ]
     for kv, e in metrics["energies"].items():
         di = e["dictionary_indexing"]
         r = e.get("refined_indexed") or {}
         gen, phys = (r.get("generated") or {}).get("mean"), (r.get("physics") or {}).get("mean")
         share = r.get("generated_fraction")
+        same = (e.get("indexing_agreement") or {}).get("same")  # absent in reports before it was recorded
         lines.append(
             f"| {kv} | {'yes' if e['trained'] else 'no'} | {e['bce']:.4f} ({e['optimal_bce']:.4f}) | "
-            f"{di['generated']['median']:.2f} / {di['physics']['median']:.2f} | {_num(gen, 3)} / {_num(phys, 3)} | "
-            f"{_pct(r.get('fraction'))} / {_pct(share)} |"
+            f"{di['generated']['median']:.2f} / {di['physics']['median']:.2f} | {_pct(same, 1)} | "
+            f"{_num(gen, 3)} / {_num(phys, 3)} | {_pct(r.get('fraction'))} / {_pct(share)} |"
         )
     checks = fidelity_checks(metrics)
     failed = [c for c in checks if c["passed"] is False]
@@ -288,5 +289,5 @@ def _num(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f} %"
+def _pct(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f} %"

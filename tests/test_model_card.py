@@ -84,6 +84,13 @@ def test_card_of_the_shipped_model(ni_info):
         assert f"{e['bce']:.4f} ({e['optimal_bce']:.4f})" in row
         assert ("| yes |" in row) == e["trained"]
     assert "**meets every bound**" in card and "misses" not in card
+    # The share of patterns with the same dictionary match as the physics, where recorded.
+    shared = copy.deepcopy(metrics)
+    for e in shared["energies"].values():
+        e["indexing_agreement"] = {"same": 0.9725, "neighbours": 2, "elsewhere": 3}
+    shared["energies"]["10"].pop("indexing_agreement")  # a voltage without it shows "-"
+    rows = [line for line in model_card(ni_info, shared).splitlines() if line.startswith(("| 10 | ", "| 20 | "))]
+    assert "| 97.2 % |" not in rows[0] and "| - |" in rows[0] and "| 97.2 % |" in rows[1]
     # A report without the generated share (written before it was recorded): the card
     # says what was not measured and claims no pass.
     for e in metrics["energies"].values():
@@ -113,3 +120,21 @@ def test_available_pretrained_details():
         assert d["point_group"] == mlmp.phase.point_group.name and d["energies"] == mlmp.energies
         assert d["shape"] == mlmp.detector.shape
         assert d["card"] is not None and d["card"].read_text().startswith(f"# {d['name']}: ")
+
+
+def test_committed_cards_and_readme_table_are_the_reports():
+    # benchmarks/write_model_cards.py writes each shipped model's card and the
+    # README's zoo table from the committed reports; a report changed without
+    # rerunning it would leave a card or the table saying something else.
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    spec = importlib.util.spec_from_file_location("write_model_cards", root / "benchmarks" / "write_model_cards.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cards, table = module.render()
+    assert set(cards) == set(available_pretrained())
+    for name, card in cards.items():
+        assert (PRETRAINED_DIR / name / "MODEL_CARD.md").read_text() == card, f"rerun write_model_cards.py ({name})"
+    assert table in (root / "README.md").read_text(), "rerun benchmarks/write_model_cards.py (README zoo table)"
