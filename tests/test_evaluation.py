@@ -201,6 +201,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "ti_alpha_default_recipe",
         "corundum_default_recipe",
         "corundum_1200_steps",
+        "ti_alpha_1200_steps",
         "quartz",
     ],
 )

@@ -281,7 +281,7 @@ def test_laue_defaults_cover_every_group():
     assert {g.laue.name for g in _groups} == set(LAUE_DEFAULTS)
     assert all(len(row) == 3 and all(v > 0 for v in row) for row in LAUE_DEFAULTS.values())
     r = resolve_recipe("ti-alpha", [10, 20, 30])
-    assert r["laue_group"] == "6/mmm" and r["dataset"]["n"] == 30 and r["training"]["max_steps_per_epoch"] == 1800
+    assert r["laue_group"] == "6/mmm" and r["dataset"]["n"] == 30 and r["training"]["max_steps_per_epoch"] == 1200
     # The texture at the physics' resolution (2 npx + 1), at most 401 a side.
     assert r["source"]["npx"] == 200 and r["model"]["texture_size"] == 401
     assert resolve_recipe("ti-alpha", [10, 20], npx=60)["model"]["texture_size"] == 121
