@@ -243,6 +243,22 @@ MUTATIONS = [
         ("tests/test_networks.py",),
         "the KL gradient dies past the log-variance's soft bound",
     ),
+    Mutation(
+        "agreement_worst_match_not_best",
+        "refinement.py",
+        "indices.append(i[:, 0] if i.ndim == 2 else i.reshape(-1))",
+        "indices.append(i[:, -1] if i.ndim == 2 else i.reshape(-1))",
+        ("tests/test_refinement.py",),
+        "indexing agreement compares the last of keep_n matches, not the best",
+    ),
+    Mutation(
+        "agreement_symmetry_ignored",
+        "refinement.py",
+        "apart = disorientation(xmap_a, xmap_b, phase_or_point_group).reshape(-1)",
+        'apart = disorientation(xmap_a, xmap_b, "1").reshape(-1)',
+        ("tests/test_refinement.py",),
+        "indexing agreement calls an equivalent orientation of another entry another basin",
+    ),
 ]
 
 
