@@ -259,6 +259,30 @@ MUTATIONS = [
         ("tests/test_refinement.py",),
         "indexing agreement calls an equivalent orientation of another entry another basin",
     ),
+    Mutation(
+        "basins_symmetry_ignored",
+        "refinement.py",
+        "free[:, k] &= disorientation(q[:, k], first, phase_or_point_group) > min_angle",
+        'free[:, k] &= disorientation(q[:, k], first, "1") > min_angle',
+        ("tests/test_refinement.py",),
+        "a symmetry-equivalent of the best match counts as another dictionary basin",
+    ),
+    Mutation(
+        "best_basin_lowest_score",
+        "refinement.py",
+        "basin = scores.argmax(axis=0)",
+        "basin = np.where(np.isinf(scores), np.inf, scores).argmin(axis=0)",
+        ("tests/test_refinement.py",),
+        "refinement from several basins keeps the one of lowest NCC",
+    ),
+    Mutation(
+        "settle_inverted",
+        "refinement.py",
+        "todo &= scores[: b + 1].max(axis=0) < settle * reference",
+        "todo &= scores[: b + 1].max(axis=0) >= settle * reference",
+        ("tests/test_refinement.py",),
+        "the patterns like their peers are refined from deeper basins, those below them are not",
+    ),
 ]
 
 

@@ -334,6 +334,13 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--n-refine", type=int, default=100, help="patterns refined per voltage")
     ev.add_argument("--method", default="bobyqa", choices=REFINEMENT_METHODS)
+    ev.add_argument(
+        "--refine-basins",
+        type=int,
+        default=8,
+        help="refine from up to this many best distinct basins of the dictionary matches and keep the one "
+        "of highest NCC (1: from the best match only)",
+    )
     ev.add_argument("--no-voltage-matrix", action="store_true", help="skip Fig. 5's matrix")
     ev.add_argument("--matrix-patterns", type=int, default=30, help="patterns per voltage-matrix cell")
     ev.add_argument(
@@ -575,6 +582,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 dictionary_n=args.dictionary_n,
                 n_refine=args.n_refine,
                 method=args.method,
+                refine_basins=args.refine_basins,
                 voltage_matrix=not args.no_voltage_matrix,
                 matrix_patterns=args.matrix_patterns,
                 matrix_start=args.matrix_start,

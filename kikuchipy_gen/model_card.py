@@ -238,6 +238,12 @@ def _training_lines(info: Mapping[str, Any], timings: Mapping[str, Any] | None) 
     return lines
 
 
+def _basins(settings: Mapping[str, Any]) -> str:
+    """How the refinements started, for reports that refined from several dictionary basins."""
+    basins = settings.get("refine_basins", 1)
+    return f", from the best of up to {basins} dictionary basins" if basins > 1 else ""
+
+
 def _fidelity_lines(metrics: Mapping[str, Any] | None) -> list[str]:
     if metrics is None:
         return ["Not evaluated: run `kikuchipy-gen evaluate` on the model."]
@@ -245,8 +251,8 @@ def _fidelity_lines(metrics: Mapping[str, Any] | None) -> list[str]:
     lines = [
         f"Evaluated on {settings.get('test_orientations', str(settings.get('n_test')) + ' test orientations')}, "
         f"dictionary {settings.get('dictionary_density', settings.get('dictionary_n'))}, refinement "
-        f"{settings.get('method')} of {settings.get('n_refine')} patterns per voltage ({settings.get('date')}, "
-        f"{settings.get('machine')}).",
+        f"{settings.get('method')} of {settings.get('n_refine')} patterns per voltage{_basins(settings)} "
+        f"({settings.get('date')}, {settings.get('machine')}).",
         "",
         "| kV | trained | BCE (optimum) | DI median gen / phys (deg) | same DI match | refined mean, indexed, "
         "gen / phys (deg) | refined < 0.5 deg, phys / gen |",

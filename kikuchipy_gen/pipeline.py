@@ -114,7 +114,14 @@ _TRAIN = {
 # stages="all": the paper's three stages, one epoch each after the CVAE.
 _ALL_STAGES = {"critic_epochs": 1, "gan_epochs": 1}
 _MODEL = {"classifier_trunk": "shared"}
-_EVALUATE = {"n_test": 200, "n_refine": 100, "method": "bobyqa", "voltage_matrix": True, "matrix_patterns": 30}
+_EVALUATE = {
+    "n_test": 200,
+    "n_refine": 100,
+    "method": "bobyqa",
+    "voltage_matrix": True,
+    "matrix_patterns": 30,
+    "refine_basins": 8,
+}
 # --quick: a coarse model in a few minutes, to try a phase before the real run.
 _QUICK = {
     "npx": 100,
@@ -341,6 +348,7 @@ def build_model(
     )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"The output folder {str(out)!r} is a file; give a folder")
+    _keep_recorded_legacy(out, recipe, evaluation or {})
     _claim_folder(out, recipe)
     bar = _show_progressbar(show_progressbar)
     _logger.info("Building a %s model (%s) in %s", recipe["phase"]["name"], recipe["laue_group"], out)
@@ -434,7 +442,9 @@ def _evaluate_step(out: Path, recipe: dict[str, Any], show_progressbar: bool) ->
         return False
     partial = out / f".{_REPORT_DIR}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    metrics = evaluate(out / _MODEL_DIR, partial, show_progressbar=show_progressbar, **recipe["evaluation"])
+    # A recipe older than a setting leaves it out and meant its legacy value.
+    settings = {**_LEGACY_EVALUATION, **recipe["evaluation"]}
+    metrics = evaluate(out / _MODEL_DIR, partial, show_progressbar=show_progressbar, **settings)
     _replace_folder(partial, final)
     _logger.info("Wrote the report %s (%.0f s)", final / "report.md", metrics.get("elapsed_s", math.nan))
     return True
@@ -507,6 +517,26 @@ def _provenance(phase: Any) -> str:
         digest = hashlib.sha256(Path(phase).read_bytes()).hexdigest()
         return f"CIF file `{Path(phase).name}` (sha256 {digest})"
     return "an orix Phase given in Python"
+
+
+# Evaluation settings added since a folder's recipe may have been written, and
+# the value that folder's recipe meant by leaving them out.
+_LEGACY_EVALUATION = {"refine_basins": 1}
+
+
+def _keep_recorded_legacy(out: Path, recipe: dict[str, Any], evaluation: Mapping[str, Any]) -> None:
+    """Continue a folder whose recipe predates an evaluation setting with the value it meant.
+
+    Unless the caller sets it: then :func:`_claim_folder` reports the difference.
+    """
+    try:
+        old = json.loads((out / _RECIPE).read_text())["evaluation"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # a new folder, or one _claim_folder refuses with its own message
+    for key, value in _LEGACY_EVALUATION.items():
+        if isinstance(old, dict) and key not in old and key not in evaluation:
+            recipe["evaluation"].pop(key, None)
+            _logger.info("%s: its recipe predates evaluation.%s; evaluating with %r as it did", out, key, value)
 
 
 def _claim_folder(out: Path, recipe: dict[str, Any]) -> None:

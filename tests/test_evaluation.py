@@ -139,8 +139,8 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     assert table.count("| 20 | BCE |") == 1
 
 
-@pytest.mark.parametrize("n_test", [1, 3])
-def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test):
+@pytest.mark.parametrize("n_test, basins", [(1, 1), (3, 1), (3, 8)])
+def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins):
     """One test or refined pattern is a count like any other (orix shapes a one-point map (), HyperSpy (1,))."""
     m = evaluate(
         kinematical_model,
@@ -150,12 +150,32 @@ def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test):
         n_refine=1,
         matrix_patterns=1,
         show_progressbar=False,
+        refine_basins=basins,
     )
     for e in m["energies"].values():
         assert e["dictionary_indexing"]["physics"]["n"] == n_test
         assert e["refined"]["generated"]["n"] == e["refined"]["physics"]["n"] == 1
     assert np.array(m["voltage_matrix"]["mean_refined_deg"]).shape == (2, 2)
-    assert (tmp_path / "report.md").is_file()
+    assert m["settings"]["refine_basins"] == basins
+    report = (tmp_path / "report.md").read_text()
+    assert ("distinct basins of 20 dictionary matches" in report) == (basins > 1)
+    assert ("keep_n" in m["settings"]) == (basins > 1)
+
+
+def test_refining_from_several_basins_changes_refinement_only(kinematical_model, tmp_path):
+    # Dictionary indexing keeps 20 matches for the basins, but its best match,
+    # and so every indexing number, stays what it was.
+    kw = dict(n_test=6, dictionary_n=10, n_refine=6, voltage_matrix=False, unseen=[], show_progressbar=False)
+    one = evaluate(kinematical_model, tmp_path / "one", refine_basins=1, **kw)
+    several = evaluate(kinematical_model, tmp_path / "several", **kw)
+    for kv, e in one["energies"].items():
+        assert several["energies"][kv]["dictionary_indexing"] == e["dictionary_indexing"]
+        assert several["energies"][kv]["indexing_agreement"] == e["indexing_agreement"]
+    # At this coarse a dictionary (about 9 deg) a start in the wrong basin is
+    # common; the best of up to eight basins refines physics patterns at least as
+    # often in all.
+    physics_ok = [sum(r["energies"][kv]["refined_indexed"]["fraction"] for kv in r["energies"]) for r in (one, several)]
+    assert physics_ok[1] >= physics_ok[0]
 
 
 def test_one_physics_pattern_indexes_and_refines(ni_source):
@@ -183,6 +203,9 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         evaluate(kinematical_model, tmp_path, unseen=[40])
     with pytest.raises(ValueError, match="n_refine"):
         evaluate(kinematical_model, tmp_path, n_test=5, n_refine=10)
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="refine_basins"):
+            evaluate(kinematical_model, tmp_path, refine_basins=bad)
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,12 @@ def test_card_of_the_shipped_model(ni_info):
         row = next(line for line in lines if line.startswith(f"| {kv} | "))
         assert f"{e['bce']:.4f} ({e['optimal_bce']:.4f})" in row
         assert ("| yes |" in row) == e["trained"]
-    assert "**meets every bound**" in card and "misses" not in card
+    # The verdict and each missed bound, as fidelity_checks finds them in the report.
+    missed = [c for c in fidelity_checks(metrics) if not c["passed"]]
+    assert ("**meets every bound**" in card) == (not missed)
+    assert card.count("- misses at ") == len(missed)
+    for c in missed:
+        assert f"- misses at {c['kv']} kV: {c['check']} = {c['value']:.4g} > {c['bound']:g}" in lines
     # The share of patterns with the same dictionary match as the physics, where recorded.
     shared = copy.deepcopy(metrics)
     for e in shared["energies"].values():
@@ -102,6 +107,11 @@ def test_card_of_the_shipped_model(ni_info):
 
 def test_card_names_every_miss(ni_info):
     metrics = json.loads(REPORT.read_text())
+    # The shipped Ni report misses one bound, a refined mean at 27.5 kV lifted by one pattern
+    # its dictionary indexing never offered the right basin (benchmarks/basin_misses.py).
+    # With the physics' refined means in place of the generated ones it meets every bound.
+    for e in metrics["energies"].values():
+        e["refined_indexed"]["generated"] = e["refined_indexed"]["physics"]
     assert "**meets every bound**" in model_card(ni_info, metrics)
     worse = copy.deepcopy(metrics)
     worse["energies"]["25"]["bce"] = worse["energies"]["25"]["optimal_bce"] + 0.02

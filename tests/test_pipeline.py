@@ -353,3 +353,32 @@ def test_cli_model_runs(built, capsys):
     assert main(argv) == 2  # the command's Monte Carlo default differs from the tiny recipe
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds a model of another recipe" in err
+
+
+def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path, monkeypatch):
+    # A recipe written before evaluation.refine_basins existed meant refinement
+    # from the best match only: such a folder continues, and evaluates so.
+    out, _ = built
+    copy = tmp_path / "ni"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "report")
+    recipe = json.loads((copy / "recipe.json").read_text())
+    assert recipe["evaluation"]["refine_basins"] == 8
+    del recipe["evaluation"]["refine_basins"]
+    (copy / "recipe.json").write_text(json.dumps(recipe))
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(model, out, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr("kikuchipy_gen.evaluation.evaluate", spy)
+    with pytest.raises(Stop):
+        build_model("ni", copy, [10, 20], **TINY)
+    assert seen["refine_basins"] == 1 and seen["n_refine"] == TINY["evaluation"]["n_refine"]
+    # Asked for explicitly, the new setting is a different recipe.
+    with pytest.raises(ValueError, match=r"evaluation.refine_basins: \(unset\) in the folder, 8 now"):
+        build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**TINY["evaluation"], "refine_basins": 8}})

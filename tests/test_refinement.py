@@ -11,7 +11,9 @@ from kikuchipy_gen.phases import get_phase
 from kikuchipy_gen.refinement import (
     REFINEMENT_METHODS,
     bobyqa_minimizer,
+    dictionary_basins,
     disorientation,
+    refine_best_basin,
     refine_orientations,
     summarize,
 )
@@ -281,3 +283,122 @@ def test_indexing_agreement_bad_input():
         indexing_agreement(_di_map(rot, [0, 1, 2]), _di_map(rot[:2], [0, 1]), "m-3m")
     with pytest.raises(ValueError, match="near_deg must be >= 0"):
         indexing_agreement(_di_map(rot, [0, 1, 2]), _di_map(rot, [0, 1, 2]), "m-3m", near_deg=-1)
+
+
+def _ranked(rotations, phases=None):
+    """A 1-D crystal map of ranked matches, shape (points, keep_n), as dictionary indexing gives."""
+    return CrystalMap(rotations, x=np.arange(rotations.shape[0]), phase_list=phases)
+
+
+def test_dictionary_basins_skips_neighbours_and_symmetry_equivalents():
+    z = [0, 0, 1]
+    # Ranked matches of one point: the best, a 2 deg neighbour, the best seen
+    # through a 4-fold axis (the same orientation in m-3m), a 30 deg twin, a
+    # neighbour of the twin and a third basin at 45 deg about x.
+    ranked = Rotation.from_axes_angles([z, z, z, z, z, [1, 0, 0]], [0, 2, 90, 30, 31, 45], degrees=True)
+    # A second point with nothing but neighbours.
+    lonely = Rotation.from_axes_angles(z, [10, 11, 12, 13, 14, 15], degrees=True)
+    xmap = _ranked(Rotation(np.stack([ranked.data, lonely.data])))
+    q = dictionary_basins(xmap, "m-3m", n_basins=3)
+    assert q.shape == (2, 3, 4)
+    angles = [disorientation(q[:, b], Rotation.identity((2,)), "m-3m") for b in range(3)]
+    assert np.allclose([a[0] for a in angles], [0, 30, 45], atol=1e-6)
+    # No other basin: the best match repeated.
+    assert np.allclose(q[1], lonely.data[[0, 0, 0]])
+    # Lower symmetry: the 90 deg match is another basin in mmm (no 4-fold axis).
+    q3 = dictionary_basins(xmap, "mmm", n_basins=2)
+    assert np.isclose(disorientation(q3[:1, 1], Rotation.identity((1,)), "mmm")[0], 90, atol=1e-6)
+    # A wider min_angle merges the 30 deg twin into the best's basin.
+    q_wide = dictionary_basins(xmap, "m-3m", n_basins=2, min_angle=40)
+    assert np.isclose(disorientation(q_wide[:1, 1], Rotation.identity((1,)), "m-3m")[0], 45, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [({"n_basins": 0}, "n_basins"), ({"min_angle": -1}, "min_angle"), ({"n_basins": 7}, "keep_n >= 7")],
+)
+def test_dictionary_basins_bad_input(kw, match):
+    xmap = _ranked(Rotation.random((3, 6)))
+    with pytest.raises(ValueError, match=match):
+        dictionary_basins(xmap, "m-3m", **kw)
+    with pytest.raises(TypeError, match="CrystalMap"):
+        dictionary_basins(Rotation.random(3), "m-3m")
+
+
+@pytest.fixture(scope="module")
+def twin_first(perturbed_ni):
+    """Ranked matches whose best is 30 deg off the truth (a 'twin' and its neighbour), the truth's basin third."""
+    patterns, xmap, det, mp, truth = perturbed_ni
+    rng = np.random.default_rng(7)
+    twin = Rotation.from_axes_angles(rng.normal(size=(5, 3)), np.full(5, 30), degrees=True) * truth
+    twin_neighbour = Rotation.from_axes_angles(rng.normal(size=(5, 3)), np.full(5, 2), degrees=True) * twin
+    near_truth = xmap.rotations  # 1 deg off the truth
+    ranked = np.stack([twin.data, twin_neighbour.data, near_truth.data], axis=1)
+    return _ranked(Rotation(ranked), xmap.phases)
+
+
+@pytest.mark.parametrize("screen_method", ["nelder-mead", None])
+def test_refine_best_basin_escapes_a_twin_that_indexing_ranked_first(perturbed_ni, twin_first, screen_method):
+    patterns, _, det, mp, truth = perturbed_ni
+    # From the best match only, refinement stays in the twin's basin.
+    stuck = refine_best_basin(patterns, twin_first, det, mp, 20, n_basins=1)
+    assert disorientation(stuck, truth, mp.phase).min() > 20
+    assert np.all(stuck.prop["basin"] == 0)
+    ref = refine_best_basin(patterns, twin_first, det, mp, 20, n_basins=2, screen_method=screen_method)
+    assert isinstance(ref, CrystalMap) and ref.size == 5
+    assert disorientation(ref, truth, mp.phase).max() < 0.05
+    assert np.all(ref.prop["basin"] == 1) and np.all(ref.prop["scores"] > 0.999)
+    assert np.all(ref.prop["num_evals"] > 0)
+    # Asking for more basins than the matches hold: the repeats never win.
+    more = refine_best_basin(patterns, twin_first, det, mp, 20, n_basins=3, method="nelder-mead")
+    assert disorientation(more, truth, mp.phase).max() < 0.05 and np.all(more.prop["basin"] == 1)
+
+
+def test_refine_best_basin_keeps_the_best_match_when_it_is_right(perturbed_ni):
+    patterns, xmap, det, mp, truth = perturbed_ni
+    wrong = Rotation.from_axes_angles([1, 1, 0], np.full(5, 40), degrees=True) * truth
+    ranked = _ranked(Rotation(np.stack([xmap.rotations.data, wrong.data], axis=1)), xmap.phases)
+    ref = refine_best_basin(patterns, ranked, det, mp, 20, n_basins=2, method="nelder-mead")
+    assert np.all(ref.prop["basin"] == 0)
+    assert disorientation(ref, truth, mp.phase).max() < 0.05
+
+
+def test_refine_best_basin_bad_input(perturbed_ni, twin_first):
+    patterns, _, det, mp, _ = perturbed_ni
+    with pytest.raises(ValueError, match="compute=False"):
+        refine_best_basin(patterns, twin_first, det, mp, 20, compute=False)
+    with pytest.raises(ValueError, match="keep_n >= 4"):
+        refine_best_basin(patterns, twin_first, det, mp, 20, n_basins=4)
+    two_phases = twin_first.deepcopy()
+    two_phases.phases.add(get_phase("fe-alpha"))
+    two_phases._phase_id[:2] = 1
+    with pytest.raises(ValueError, match="one indexed phase"):
+        refine_best_basin(patterns, two_phases, det, mp, 20)
+
+
+def test_refine_best_basin_settles_patterns_like_their_peers(perturbed_ni, twin_first, monkeypatch):
+    import kikuchipy_gen.refinement as refinement
+
+    patterns, xmap, det, mp, truth = perturbed_ni
+    # Patterns 0-2 have the truth's basin first, 3-4 the twin's.
+    ranked = twin_first.rotations.data.copy()
+    ranked[:3, 0], ranked[:3, 2] = ranked[:3, 2].copy(), ranked[:3, 0].copy()
+    ranked = _ranked(Rotation(ranked), xmap.phases)
+    refined_points = []
+    real = refinement.refine_orientations
+
+    def counting(patterns, start, *args, navigation_mask=None, **kwargs):
+        refined_points.append(5 if navigation_mask is None else int((~navigation_mask).sum()))
+        return real(patterns, start, *args, navigation_mask=navigation_mask, **kwargs)
+
+    monkeypatch.setattr(refinement, "refine_orientations", counting)
+    ref = refine_best_basin(patterns, ranked, det, mp, 20, n_basins=2, settle=0.95)
+    assert disorientation(ref, truth, mp.phase).max() < 0.05
+    assert ref.prop["basin"].tolist() == [0, 0, 0, 1, 1]
+    # Screening: all five from the first basin, then the two below their peers; then the final refinement.
+    assert refined_points == [5, 2, 5]
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="settle"):
+            refine_best_basin(patterns, ranked, det, mp, 20, settle=bad)
+    with pytest.raises(ValueError, match="navigation_mask"):
+        refine_best_basin(patterns, ranked, det, mp, 20, navigation_mask=np.zeros(5, bool))

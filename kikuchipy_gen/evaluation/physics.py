@@ -21,7 +21,7 @@ from orix.quaternion import Rotation
 
 from kikuchipy_gen.preprocessing import CLAHE, preprocess
 
-__all__ = ["as_ebsd", "best_matches", "clahe_from_info", "physics_dictionary", "physics_patterns"]
+__all__ = ["as_ebsd", "best_matches", "clahe_from_info", "physics_dictionary", "physics_patterns", "ranked_matches"]
 
 
 def clahe_from_info(preprocessing: dict[str, Any] | None) -> CLAHE | None:
@@ -169,8 +169,31 @@ def best_matches(xmap: CrystalMap, index: slice | np.ndarray | None = None) -> C
     >>> best_matches(xmap, slice(1, 3)).rotations.shape
     (2,)
     """
+    return _plain_map(xmap, index, best_only=True)
+
+
+def ranked_matches(xmap: CrystalMap, index: slice | np.ndarray | None = None) -> CrystalMap:
+    """A plain 1-D crystal map of every match per point (``keep_n`` of them, best first), optionally a subset.
+
+    As :func:`best_matches`, for :func:`~kikuchipy_gen.refinement.refine_best_basin`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from orix.crystal_map import CrystalMap
+    >>> from orix.quaternion import Rotation
+    >>> from kikuchipy_gen.evaluation.physics import ranked_matches
+    >>> xmap = CrystalMap(Rotation.random((5, 3)), x=np.arange(5))  # keep_n = 3
+    >>> ranked_matches(xmap, slice(1, 3)).rotations.shape
+    (2, 3)
+    """
+    return _plain_map(xmap, index, best_only=False)
+
+
+def _plain_map(xmap: CrystalMap, index: slice | np.ndarray | None, best_only: bool) -> CrystalMap:
     data = xmap.rotations.data
-    data = data[:, 0] if data.ndim == 3 else data
+    data = data[:, None] if data.ndim == 2 else data  # (points, keep_n, 4)
+    data = data[:, 0] if best_only else data
     if index is not None:
         data = data[index]
     return CrystalMap(Rotation(data), phase_list=xmap.phases, x=np.arange(len(data)))

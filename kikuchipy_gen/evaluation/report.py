@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 from kikuchipy.detectors import EBSDDetector
-from kikuchipy.signals import EBSDMasterPattern
+from kikuchipy.signals import EBSD, EBSDMasterPattern
 from orix.crystal_map import CrystalMap, Phase, PhaseList
 from orix.quaternion import Rotation
 from tqdm.auto import tqdm
@@ -51,6 +51,7 @@ from kikuchipy_gen.evaluation.physics import (
     clahe_from_info,
     physics_dictionary,
     physics_patterns,
+    ranked_matches,
 )
 from kikuchipy_gen.evaluation.result import _INDEXED, EnergyResult, EvaluationResult, VoltageMatrix, _fmt
 from kikuchipy_gen.master_pattern import MLMasterPattern
@@ -60,6 +61,7 @@ from kikuchipy_gen.refinement import (
     disorientation,
     indexing_agreement,
     misindexing,
+    refine_best_basin,
     refine_orientations,
     summarize,
 )
@@ -74,6 +76,14 @@ _logger = logging.getLogger(__name__)
 _IN_MEMORY_DICTIONARY_BYTES = 512 * 2**20
 _MATRIX_OFFSET_DEG = 1.0
 _DEFAULT_DICTIONARY_N = 30
+# Dictionary matches kept per pattern: at n = 30 they hold 8 distinct basins
+# (see dictionary_basins) for nearly every pattern.
+_KEEP_N = 20
+# A pattern refined to this share of the 90th percentile of its map's NCCs is
+# taken to be in its basin (refine_best_basin's settle): in the zoo's
+# simulated patterns no wrong basin reached more than 0.92 of it
+# (benchmarks/basin_settle.py).
+_SETTLE = 0.95
 _ROUTES = ("generated", "physics")
 _STAGES = (
     "physics master patterns",
@@ -115,6 +125,7 @@ def evaluate(
     physics_path: str | Path | None = None,
     dataset: str | Path | None = None,
     matrix_start: str = "indexing",
+    refine_basins: int = 8,
 ) -> dict[str, Any]:
     """Evaluate a model against its physics and write a report folder.
 
@@ -171,6 +182,14 @@ def evaluate(
         voltage, then refinement from the best match) or ``"offset"`` (1
         deg off the truth, about seeded random axes: the voltage effect
         without the dictionary's misses).
+    refine_basins
+        Refinements start from up to this many best distinct basins of the
+        dictionary matches, and the one of highest NCC is kept
+        (:func:`~kikuchipy_gen.refinement.refine_best_basin`, a pattern
+        refined to 0.95 of the 90th percentile of its voltage's NCCs goes no
+        deeper), for both routes alike; 1 refines from the best match only.
+        A pseudo-symmetric twin or a poor match that scores best in the
+        dictionary then no longer decides a pattern's refined orientation.
 
     Returns
     -------
@@ -187,6 +206,9 @@ def evaluate(
     """
     if matrix_start not in ("indexing", "offset"):
         raise ValueError(f"matrix_start must be 'indexing' or 'offset', got {matrix_start!r}")
+    if isinstance(refine_basins, bool) or not isinstance(refine_basins, int | np.integer) or refine_basins < 1:
+        raise ValueError(f"refine_basins must be a positive integer, got {refine_basins!r}")
+    refine_basins = int(refine_basins)
     mlmp = model if isinstance(model, MLMasterPattern) else MLMasterPattern.load(model)
     trained = [float(e) for e in mlmp.energies]
     test_rot, test_source = _test_orientations(mlmp, dataset, n_test, seed)
@@ -213,6 +235,7 @@ def evaluate(
         "dictionary_density": dictionary_source,
         "n_refine": int(n_refine),
         "method": method,
+        "refine_basins": refine_basins,
         "seed": seed,
         "latent": "mean",
         "machine": f"{platform.node()} {platform.machine()}",
@@ -229,9 +252,17 @@ def evaluate(
         dict_rot = sample_orientations(phase.point_group, n=int(dictionary_n))
         settings["dictionary_size"] = int(dict_rot.size)
         dictionaries = _dictionaries(masters, dict_rot, detector, clahe)
-        indexed, indexed_angles = _dictionary_indexing(patterns, dictionaries, test_rot, detector, phase)
+        # A tiny dictionary holds fewer matches, and so fewer basins, than asked for.
+        keep_n = min(_KEEP_N, dict_rot.size) if refine_basins > 1 else 1
+        refine_basins = min(refine_basins, keep_n)
+        settings["refine_basins"] = refine_basins
+        if refine_basins > 1:
+            settings["keep_n"], settings["basin_settle"] = keep_n, _SETTLE
+        indexed, indexed_angles = _dictionary_indexing(patterns, dictionaries, test_rot, detector, phase, keep_n)
     with _stage(bar, _STAGES[3]):
-        refined_angles = _refinement(patterns, masters, indexed, test_rot, int(n_refine), detector, phase, method)
+        refined_angles = _refinement(
+            patterns, masters, indexed, test_rot, int(n_refine), detector, phase, method, refine_basins
+        )
     with _stage(bar, _STAGES[4]):
         matrix = None
         if voltage_matrix and len(evaluated_trained) > 1 and n_refine:
@@ -246,6 +277,7 @@ def evaluate(
                 detector,
                 phase,
                 method,
+                refine_basins,
             )
 
     energy_results = {}
@@ -390,18 +422,20 @@ def _dictionary_indexing(
     test_rot: Rotation,
     detector: EBSDDetector,
     phase: Phase,
+    keep_n: int = 1,
 ) -> tuple[dict[float, dict[str, CrystalMap]], dict[float, dict[str, np.ndarray]]]:
     """Index both routes' patterns against the physics dictionary of their voltage.
 
-    Returns, per voltage and route, kikuchipy's crystal map and the
-    disorientations to the true orientations in degrees.
+    Returns, per voltage and route, kikuchipy's crystal map (``keep_n``
+    matches per point) and the disorientations of the best matches to the
+    true orientations in degrees.
     """
     xmaps, angles = {}, {}
     for e, p in patterns.items():
         xmaps[e], angles[e] = {}, {}
         for route in _ROUTES:
             # kikuchipy prints its own indexing summary; it has no argument to silence it.
-            xmap = as_ebsd(p.of(route), test_rot, phase, detector).dictionary_indexing(dictionaries[e], keep_n=1)
+            xmap = as_ebsd(p.of(route), test_rot, phase, detector).dictionary_indexing(dictionaries[e], keep_n=keep_n)
             xmaps[e][route] = xmap
             angles[e][route] = disorientation(xmap, test_rot, phase)
     return xmaps, angles
@@ -416,8 +450,12 @@ def _refinement(
     detector: EBSDDetector,
     phase: Phase,
     method: str,
+    basins: int = 1,
 ) -> dict[float, dict[str, np.ndarray]]:
     """Refine the first ``n_refine`` patterns of both routes against the physics, from the indexing result.
+
+    From the best of ``basins`` basins of the dictionary matches (see
+    :func:`_refine`).
 
     Returns the refined disorientations in degrees per voltage and route;
     empty if ``n_refine`` is 0.
@@ -430,16 +468,41 @@ def _refinement(
     for e, p in patterns.items():
         angles[e] = {}
         for route in _ROUTES:
-            xmap = refine_orientations(
+            xmap = _refine(
                 as_ebsd(p.of(route)[sub], rot, phase, detector),
-                best_matches(indexed[e][route], sub),
+                indexed[e][route],
+                sub,
                 detector,
                 masters[e],
                 e,
-                method=method,
+                method,
+                basins,
             )
             angles[e][route] = disorientation(xmap, rot, phase)
     return angles
+
+
+def _refine(
+    patterns: EBSD,
+    indexed: CrystalMap,
+    sub: slice,
+    detector: EBSDDetector,
+    master: EBSDMasterPattern,
+    energy: float,
+    method: str,
+    basins: int,
+) -> CrystalMap:
+    """Refine ``patterns`` (the points ``sub`` of ``indexed``) from their dictionary matches.
+
+    With ``basins`` > 1 from the best of that many distinct basins
+    (:func:`~kikuchipy_gen.refinement.refine_best_basin`), else from the
+    best match.
+    """
+    if basins == 1:
+        return refine_orientations(patterns, best_matches(indexed, sub), detector, master, energy, method=method)
+    return refine_best_basin(
+        patterns, ranked_matches(indexed, sub), detector, master, energy, n_basins=basins, method=method, settle=_SETTLE
+    )
 
 
 def _refined_summaries(angles: dict[str, np.ndarray]) -> tuple[dict[str, dict], dict[str, Any]]:
@@ -477,6 +540,7 @@ def _voltage_matrix(
     detector: EBSDDetector,
     phase: Phase,
     method: str,
+    basins: int = 1,
 ) -> VoltageMatrix:
     """Fig. 5: the first ``m`` patterns generated at each voltage, indexed and refined with the physics at each.
 
@@ -496,8 +560,11 @@ def _voltage_matrix(
         generated = as_ebsd(patterns[eg].generated[:m], rot, phase, detector)
         for j, ei in enumerate(energies):
             if dictionaries is not None:
-                start_map = best_matches(generated.dictionary_indexing(dictionaries[ei], keep_n=1))
-            xmap = refine_orientations(generated, start_map, detector, masters[ei], ei, method=method)
+                keep_n = min(_KEEP_N, dictionaries[ei].axes_manager.navigation_size) if basins > 1 else 1
+                indexed = generated.dictionary_indexing(dictionaries[ei], keep_n=keep_n)
+                xmap = _refine(generated, indexed, slice(None), detector, masters[ei], ei, method, basins)
+            else:
+                xmap = refine_orientations(generated, start_map, detector, masters[ei], ei, method=method)
             angles = disorientation(xmap, rot, phase)
             means[i, j], medians[i, j] = float(angles.mean()), float(np.median(angles))
     return VoltageMatrix(

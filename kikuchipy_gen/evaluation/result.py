@@ -459,12 +459,21 @@ def _markdown(m: dict[str, Any]) -> str:
     # Reports written before the test grid and the training density were options name neither.
     tests = s.get("test_orientations", f"{s['n_test']} random test orientations (seed {s['seed']})")
     density = f" ({s['dictionary_density']})" if "dictionary_density" in s else f" (n = {s['dictionary_n']})"
+    # Reports written before refine_basins refined from the best match only.
+    basins = s.get("refine_basins", 1)
+    from_where = (
+        f" from the best of up to {basins} distinct basins of {s['keep_n']} dictionary matches (Nelder-Mead "
+        f"compares them by NCC, down to the first at {s['basin_settle']:g} of the 90th percentile; the best is "
+        "refined)"
+        if basins > 1
+        else ""
+    )
     lines = [
         f"# Evaluation of {m['model']}",
         "",
         f"{s['date']}, {s['machine']}. {tests[0].upper() + tests[1:]}, z = 0; "
         f"physics from the model's recorded source, preprocessed as in training. Dictionary: "
-        f"{s['dictionary_size']:,} orientations{density}; refinement: {s['method']}, first "
+        f"{s['dictionary_size']:,} orientations{density}; refinement: {s['method']}{from_where}, first "
         f"{s['n_refine']} patterns. Disorientations in degrees, mean +- std. Total {m['elapsed_s']:.0f} s.",
         "",
         "## Pixel metrics and band width",
