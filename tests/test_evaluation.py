@@ -225,6 +225,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "corundum_default_recipe",
         "corundum_1200_steps",
         "ti_alpha_1200_steps",
+        "corundum_one_command",
         "quartz",
     ],
 )
