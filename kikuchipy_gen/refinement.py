@@ -346,8 +346,10 @@ def dictionary_basins(
     Raises
     ------
     ValueError
-        If ``n_basins`` < 1, ``min_angle`` < 0, or the map holds fewer
-        than ``n_basins`` matches per point or not all of its points.
+        If ``n_basins`` < 1, ``min_angle`` < 0 or NaN, or the map holds
+        fewer than ``n_basins`` matches per point or not all of its points.
+    TypeError
+        If ``xmap`` is no crystal map or ``n_basins`` no integer.
 
     Examples
     --------
@@ -362,7 +364,9 @@ def dictionary_basins(
     >>> disorientation(q[:, 1], Rotation.identity((1,)), "-3m").round(3).tolist()
     [60.0]
     """
-    if n_basins < 1 or min_angle < 0:
+    if isinstance(n_basins, bool) or not isinstance(n_basins, int | np.integer):
+        raise TypeError(f"n_basins must be an integer, got {n_basins!r}")
+    if n_basins < 1 or not min_angle >= 0:
         raise ValueError(f"n_basins must be >= 1 and min_angle >= 0, got {n_basins} and {min_angle}")
     if not isinstance(xmap, CrystalMap):
         raise TypeError(f"xmap must be an orix CrystalMap, got {type(xmap).__name__}")

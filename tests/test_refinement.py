@@ -323,6 +323,14 @@ def test_dictionary_basins_bad_input(kw, match):
         dictionary_basins(xmap, "m-3m", **kw)
     with pytest.raises(TypeError, match="CrystalMap"):
         dictionary_basins(Rotation.random(3), "m-3m")
+    for bad in ("2", 2.0, True):
+        with pytest.raises(TypeError, match="n_basins must be an integer"):
+            dictionary_basins(xmap, "m-3m", n_basins=bad)
+    with pytest.raises(ValueError, match="min_angle"):
+        dictionary_basins(xmap, "m-3m", min_angle=float("nan"))
+    outside = xmap[xmap.id > 0]  # a slice keeps its parent's points, marked outside the data
+    with pytest.raises(ValueError, match="outside the data"):
+        dictionary_basins(outside, "m-3m")
 
 
 @pytest.fixture(scope="module")
