@@ -501,14 +501,11 @@ def refine_best_basin(
         if not todo.any():
             continue
         start = CrystalMap(Rotation(starts[:, b]), phase_list=xmap.phases, x=np.arange(n))
-        mask = None if todo.all() else {"navigation_mask": ~todo}
-        run = refine_orientations(
-            patterns, start, detector, master_pattern, energy, method=screen, **screen_kw, **(mask or {})
-        )
-        done = todo if mask else np.ones(n, dtype=bool)
-        found[b, done] = _as_rotation_data(run).reshape(-1, 4)
-        scores[b, done] = np.asarray(run.prop["scores"], dtype=float).reshape(-1)
-        evals[b, done] = np.asarray(run.prop["num_evals"]).reshape(-1)
+        mask = {} if todo.all() else {"navigation_mask": ~todo}
+        run = refine_orientations(patterns, start, detector, master_pattern, energy, method=screen, **screen_kw, **mask)
+        found[b, todo] = _as_rotation_data(run).reshape(-1, 4)
+        scores[b, todo] = np.asarray(run.prop["scores"], dtype=float).reshape(-1)
+        evals[b, todo] = np.asarray(run.prop["num_evals"]).reshape(-1)
         if settle is not None:
             if b == 0:
                 reference = np.quantile(scores[0], 0.9)

@@ -278,6 +278,7 @@ def evaluate(
                 phase,
                 method,
                 refine_basins,
+                keep_n,
             )
 
     energy_results = {}
@@ -541,6 +542,7 @@ def _voltage_matrix(
     phase: Phase,
     method: str,
     basins: int = 1,
+    keep_n: int = 1,
 ) -> VoltageMatrix:
     """Fig. 5: the first ``m`` patterns generated at each voltage, indexed and refined with the physics at each.
 
@@ -560,7 +562,6 @@ def _voltage_matrix(
         generated = as_ebsd(patterns[eg].generated[:m], rot, phase, detector)
         for j, ei in enumerate(energies):
             if dictionaries is not None:
-                keep_n = min(_KEEP_N, dictionaries[ei].axes_manager.navigation_size) if basins > 1 else 1
                 indexed = generated.dictionary_indexing(dictionaries[ei], keep_n=keep_n)
                 xmap = _refine(generated, indexed, slice(None), detector, masters[ei], ei, method, basins)
             else:
