@@ -53,8 +53,7 @@ STAGES = {
         "the 15x15 box means of x and x^2 (constants instead)",
         [
             (
-                "        _box_pass(x, sq, rows, cols, window // 2, sums_a, sums_b, across, across_sq)\n"
-                "        _box_pass(across, across_sq, cols, rows, window // 2, sums_a, sums_b, mean, mean_sq)",
+                "        _box_means(x, rows, cols, half, column_sums, integral, inv_rows, inv_cols, mean, mean_sq)",
                 "        mean[:] = 0\n        mean_sq[:] = 1",
             )
         ],

@@ -76,6 +76,22 @@ MUTATIONS = [
         "CPU kernel mirrors the Lambert X coordinate",
     ),
     Mutation(
+        "cpu_box_window_short",
+        "models/_cpu_decode.py",
+        "(bottom_a[c + w] - bottom_a[c] - top_a[c + w] + top_a[c]) * f",
+        "(bottom_a[c + w - 1] - bottom_a[c] - top_a[c + w - 1] + top_a[c]) * f",
+        ("tests/test_cpu_decode.py",),
+        "CPU kernel's local mean leaves out the box's last column",
+    ),
+    Mutation(
+        "cpu_fold_swap_unsigned",
+        "models/_cpu_decode.py",
+        "va[j] = sa * max(u, -w)",
+        "va[j] = max(u, -w)",
+        ("tests/test_cpu_decode.py",),
+        "CPU kernel's diagonal-mirror fold drops the sign of a negative-normal component",
+    ),
+    Mutation(
         "torch_hemispheres_swapped",
         "projection.py",
         "torch.where(vectors[..., 2] >= 0, upper, lower)",

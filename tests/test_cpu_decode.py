@@ -162,3 +162,123 @@ def test_runtime_writes_into_a_given_array_on_both_routes_and_refuses_a_wrong_on
         assert np.array_equal(result[1:4], fresh) and (result[[0, 4]] == -1).all()
         with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(3, 60, 60\)"):
             runtime.decode(*args, out=np.empty((3, 60, 60), np.float64))
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "window", "offset"),
+    [(60, 60, 15, 0.0), (36, 52, 15, 0.0), (5, 9, 15, 0.0), (12, 7, 3, 0.0), (20, 20, 7, 40.0)],
+)
+def test_box_means_equal_torch_average_pooling(rows, cols, window, offset):
+    """The integral-image box means are geometric._box_mean's, clipped borders included.
+
+    Also for an image smaller than the window and for data far from the
+    standardised mean (the sums of x**2 - 1 then lose their small-values
+    advantage, not their correctness).
+    """
+    from kikuchipy_gen.models._cpu_decode import _box_means
+    from kikuchipy_gen.models.geometric import _box_mean
+
+    rng = np.random.default_rng(rows * cols + window)
+    x = (rng.normal(size=rows * cols) + offset).astype(np.float32)
+    half = window // 2
+    mean, mean_sq = np.full(rows * cols + 1, np.nan, np.float32), np.full(rows * cols, np.nan, np.float32)
+    inv_rows = (1 / np.array([min(r + half, rows - 1) - max(r - half, 0) + 1 for r in range(rows)])).astype(np.float32)
+    inv_cols = (1 / np.array([min(c + half, cols - 1) - max(c - half, 0) + 1 for c in range(cols)])).astype(np.float32)
+    _box_means(
+        x,
+        rows,
+        cols,
+        half,
+        np.zeros((2, rows + 1, cols), np.float32),
+        np.zeros((2, rows + 1 + 2 * half, cols + 1 + 2 * half), np.float32),
+        inv_rows,
+        inv_cols,
+        mean,
+        mean_sq,
+    )
+    image = torch.from_numpy(x.astype(np.float64).reshape(1, rows, cols))
+    expected, expected_sq = _box_mean(image, window).numpy().ravel(), _box_mean(image**2, window).numpy().ravel()
+    # float32 rounding of the integral's values: tiny for standardised data
+    # (the kernel's), relative to the data's size otherwise.
+    tol = 2e-6 if offset == 0 else 1e-5
+    assert np.abs(mean[:-1] - expected).max() < tol * (1 + offset)
+    assert np.abs(mean_sq - expected_sq).max() < tol * (1 + offset**2)
+    assert np.isnan(mean[-1])  # nothing written past the image
+
+
+def test_signed_permutation_mirrors_fold_as_flips_and_swaps(monkeypatch):
+    """The fold's flips and signed swaps give the patterns its mirror matrices give."""
+    from orix.quaternion.symmetry import D2h, D3d, D4h, D6h, Td
+
+    from kikuchipy_gen.models import _cpu_decode
+    from kikuchipy_gen.sector import SectorReduction
+
+    kinds = _cpu_decode._mirror_kinds(*SectorReduction(Oh).mirror_fold()[:2])
+    # m-3m: every mirror of its plan is a sign flip (axis normal) or a signed swap (diagonal normal).
+    assert set(kinds[:, 0]) == {_cpu_decode._FLIP, _cpu_decode._SWAP}
+    # -3m folds its lower hemisphere by the inversion: no signed permutation of one or two axes.
+    d3d = _cpu_decode._mirror_kinds(*SectorReduction(D3d).mirror_fold()[:2])
+    assert d3d[0, 0] == _cpu_decode._GENERAL
+    det = default_detector(shape=(36, 52), pc=(0.42, 0.27, 0.55))
+    n = 16
+    q = torch.from_numpy(Rotation.random(n).data).float()
+    seen = set()
+    for group in (Oh, Td, D4h, D2h, D6h, D3d):
+        dec = _decoder(det, group)
+        seen.update(_cpu_decode._mirror_kinds(*dec.sector.mirror_fold()[:2])[:, 0].tolist())
+        z = torch.randn(n, 16)
+        fast = decode_cpu(dec, z, q)
+        with monkeypatch.context() as m:
+            m.setattr(_cpu_decode, "_mirror_kinds", lambda normals, matrices: np.zeros((len(normals), 5), np.int64))
+            by_matrices = decode_cpu(dec, z, q)
+        assert np.abs(fast - by_matrices).max() < 1e-5, group.name
+    assert seen == {_cpu_decode._GENERAL, _cpu_decode._FLIP, _cpu_decode._SWAP}
+
+
+@pytest.mark.parametrize("point_group", ["m-3m", "4/mmm", "mmm", "6/mmm", "-3m"])
+def test_fold_alone_reaches_the_sector_by_flips_and_swaps(point_group):
+    """The fold itself, before any fall-back search, takes every direction into the sector.
+
+    The kernel sends directions a fold leaves behind a wall to the operator
+    search, which would hide a wrong flip or swap in the patterns (only the
+    time would show it); here the search is switched off (infinite
+    tolerance) and the folded directions are checked directly.
+    """
+    from orix.quaternion.symmetry import get_point_group
+
+    from kikuchipy_gen.models import _cpu_decode
+    from kikuchipy_gen.sector import SectorReduction
+
+    group = {"m-3m": Oh}.get(point_group) or get_point_group(
+        {"4/mmm": 136, "mmm": 47, "6/mmm": 194, "-3m": 166}[point_group]
+    ).laue
+    sector = SectorReduction(group)
+    normals, matrices, passes = sector.mirror_fold()
+    rng = np.random.default_rng(7)
+    v = rng.normal(size=(3, 5_000))
+    v = (v / np.linalg.norm(v, axis=0)).astype(np.float32)
+    walls = sector.tested_normals.numpy().astype(np.float32)
+    ops, centers = sector.ops.numpy().astype(np.float32), sector.tested_center.numpy().astype(np.float32)
+    folded = {}
+    for route, kinds in (
+        ("kinds", _cpu_decode._mirror_kinds(normals, matrices)),
+        ("matrices", np.zeros((len(normals), 5), np.int64)),
+    ):
+        out = v.copy()
+        _cpu_decode._fold_to_sector(
+            out,
+            normals.astype(np.float32),
+            matrices.astype(np.float32),
+            passes,
+            kinds,
+            ops,
+            centers,
+            walls,
+            np.float32(np.inf),
+            np.empty(v.shape[1], np.float32),
+        )
+        folded[route] = out
+        # walls[0]: the sector's own walls (operator 0 is the identity).
+        assert (np.einsum("kc,cp->kp", walls[0], out) >= -1e-6).all(), route
+    assert np.abs(folded["kinds"] - folded["matrices"]).max() < 1e-6
+    assert np.allclose(np.linalg.norm(folded["kinds"], axis=0), 1, atol=1e-6)  # a reflection keeps lengths

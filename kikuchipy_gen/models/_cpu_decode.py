@@ -110,7 +110,7 @@ def decode_cpu(
     reduce = decoder.symmetry_grid is not None
     fold = sector.mirror_fold() if reduce else None
     _decode(
-        f32(decoder.directions),
+        _directions(decoder),
         np.ascontiguousarray(
             (attributes[:, :4].detach().cpu().numpy() if quaternions is None else quaternions), dtype=np.float64
         ),
@@ -122,6 +122,7 @@ def decode_cpu(
         np.ascontiguousarray(fold[0], dtype=np.float32) if fold else np.zeros((0, 3), np.float32),
         np.ascontiguousarray(fold[1], dtype=np.float32) if fold else np.zeros((0, 3, 3), np.float32),
         fold[2] if fold else 0,
+        _mirror_kinds(*fold[:2]) if fold else np.zeros((0, 5), np.int64),
         np.ascontiguousarray(lower.cpu().numpy().astype(np.int64)),
         f32(weight),
         rows,
@@ -174,6 +175,42 @@ def _symmetric_textures(decoder: GeometricDecoder) -> np.ndarray:
     return cached[1]
 
 
+def _directions(decoder: GeometricDecoder) -> np.ndarray:
+    # (3, pixels): one contiguous row per component, so the rotation loop
+    # reads each with unit stride and vectorises.
+    return np.ascontiguousarray(decoder.directions.detach().float().cpu().numpy().T)
+
+
+# How _fold_to_sector applies a mirror: by its matrix, or, for the signed
+# permutations of cubic, tetragonal and orthorhombic groups, by a sign flip
+# (a mirror normal to an axis) or a signed swap of two components (a
+# diagonal mirror) with no multiplications and no comparison of a product.
+_GENERAL, _FLIP, _SWAP = 0, 1, 2
+
+
+def _mirror_kinds(normals: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """(m, 5) int64 rows (kind, axis a, axis b, sign of the normal along a, along b) for the fold."""
+    kinds = np.zeros((len(normals), 5), dtype=np.int64)
+    for k, (normal, matrix) in enumerate(zip(normals, matrices)):
+        axes = np.flatnonzero(np.abs(normal) > 1e-6)
+        sign = np.where(normal > 0, 1, -1)
+        expected = np.eye(3)
+        if len(axes) == 1:
+            (a,) = axes
+            expected[a, a] = -1
+            if np.array_equal(matrix, expected):
+                kinds[k] = (_FLIP, a, a, sign[a], sign[a])
+        elif len(axes) == 2 and math.isclose(abs(normal[axes[0]]), abs(normal[axes[1]]), rel_tol=1e-6):
+            # The reflection across (sa e_a + sb e_b) / sqrt(2) sends v_a to
+            # -sa sb v_b and v_b to -sa sb v_a.
+            a, b = axes
+            expected[a, a] = expected[b, b] = 0
+            expected[a, b] = expected[b, a] = -sign[a] * sign[b]
+            if np.array_equal(matrix, expected):
+                kinds[k] = (_SWAP, a, b, sign[a], sign[b])
+    return kinds
+
+
 @nb.njit(nogil=True, fastmath=True, cache=True)
 def _decode(
     dirs,
@@ -186,6 +223,7 @@ def _decode(
     mirrors,
     reflections,
     passes,
+    kinds,
     lower,
     weight,
     rows,
@@ -222,12 +260,15 @@ def _decode(
     row_step = np.empty(p, dtype=np.int32)
     frac_col = np.empty(p, dtype=np.float32)
     frac_row = np.empty(p, dtype=np.float32)
-    sq = np.empty(p, dtype=np.float32)
-    across = np.empty(p, dtype=np.float32)
-    across_sq = np.empty(p, dtype=np.float32)
-    side = max(rows, cols)
-    sums_a = np.empty((side + 1, side), dtype=np.float32)
-    sums_b = np.empty((side + 1, side), dtype=np.float32)
+    half = window // 2
+    column_sums = np.zeros((2, rows + 1, cols), dtype=np.float32)
+    integral = np.zeros((2, rows + 1 + 2 * half, cols + 1 + 2 * half), dtype=np.float32)
+    inv_rows = np.empty(rows, dtype=np.float32)
+    inv_cols = np.empty(cols, dtype=np.float32)
+    for r in range(rows):
+        inv_rows[r] = np.float32(1.0) / (min(r + half, rows - 1) - max(r - half, 0) + 1)
+    for c in range(cols):
+        inv_cols[c] = np.float32(1.0) / (min(c + half, cols - 1) - max(c - half, 0) + 1)
     features = np.empty((2 + n_edges, tile), dtype=np.float32)
     h1 = np.empty((hidden, tile), dtype=np.float32)
     h2 = np.empty((hidden, tile), dtype=np.float32)
@@ -241,9 +282,13 @@ def _decode(
         _pack_8_6(w1, b1, w2, b2, w3, params)
     for i in range(quats.shape[0]):
         if fused:
+            # FiLM folded into the second layer: (b + w.h)(1 + s) + t is
+            # (b (1 + s) + t) + (w (1 + s)).h, eight fewer products a pixel.
             for u in range(8):
-                params[_A + u] = 1 + scale[i, u]
-                params[_B + u] = shift[i, u]
+                a = 1 + scale[i, u]
+                for k in range(8):
+                    params[_W2 + 8 * u + k] = w2[u, k] * a
+                params[_B2 + u] = b2[u] * a + shift[i, u]
         _project(
             dirs,
             quats[i],
@@ -254,6 +299,7 @@ def _decode(
             mirrors,
             reflections,
             passes,
+            kinds,
             vec,
             flat,
             textures.shape[-1],
@@ -277,9 +323,7 @@ def _decode(
         s = np.float32(1.0) / (math.sqrt(v / (p - 1)) + np.float32(1e-4))
         for j in range(p):
             x[j] = (x[j] - m) * s
-            sq[j] = x[j] * x[j]
-        _box_pass(x, sq, rows, cols, window // 2, sums_a, sums_b, across, across_sq)
-        _box_pass(across, across_sq, cols, rows, window // 2, sums_a, sums_b, mean, mean_sq)
+        _box_means(x, rows, cols, half, column_sums, integral, inv_rows, inv_cols, mean, mean_sq)
         for r in range(rows):
             for c in range(cols):
                 padded[r + 1, c + 1] = x[r * cols + c]
@@ -360,20 +404,19 @@ def _sigmoid(logit, n, mantissa, exponent, power, out):  # pragma: no cover - co
         out[t] = np.float32(1.0) / (np.float32(1.0) + mantissa[t] * power[t])
 
 
-# Where _mlp_8_6 finds each weight in its one parameter vector.
-_W1, _B1, _W2, _B2, _A, _B, _W3, _MLP_8_6_PARAMS = 0, 48, 56, 120, 128, 136, 144, 152
+# Where _mlp_8_6 finds each weight in its one parameter vector (the second
+# layer's, _W2 and _B2, already modulated by the pattern's FiLM scale and shift).
+_W1, _B1, _W2, _B2, _W3, _MLP_8_6_PARAMS = 0, 48, 56, 120, 128, 136
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
 def _pack_8_6(w1, b1, w2, b2, w3, params):  # pragma: no cover - compiled
-    # The pattern-independent weights; _decode adds the FiLM scale and shift.
+    # The pattern-independent weights; _decode writes the second layer's,
+    # modulated by each pattern's FiLM scale and shift.
     for u in range(8):
         for k in range(6):
             params[_W1 + 6 * u + k] = w1[u, k]
-        for k in range(8):
-            params[_W2 + 8 * u + k] = w2[u, k]
         params[_B1 + u] = b1[u]
-        params[_B2 + u] = b2[u]
         params[_W3 + u] = w3[u]
 
 
@@ -425,7 +468,7 @@ def _in6(p, u, f0, f1, f2, f3, f4, f5):  # pragma: no cover - compiled
 
 @nb.njit(nogil=True, fastmath=True, cache=True, inline="always")
 def _out(p, u, h0, h1, h2, h3, h4, h5, h6, h7, slope):  # pragma: no cover - compiled
-    # Second layer, hidden unit u, modulated by z, weighted into the logit.
+    # Second layer (modulated by z), hidden unit u, weighted into the logit.
     w = _W2 + 8 * u
     g = (
         p[_B2 + u]
@@ -438,7 +481,7 @@ def _out(p, u, h0, h1, h2, h3, h4, h5, h6, h7, slope):  # pragma: no cover - com
         + p[w + 6] * h6
         + p[w + 7] * h7
     )
-    return p[_W3 + u] * _leaky(g * p[_A + u] + p[_B + u], slope)
+    return p[_W3 + u] * _leaky(g, slope)
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
@@ -493,6 +536,7 @@ def _project(
     mirrors,
     reflections,
     passes,
+    kinds,
     v,
     flat,
     size,
@@ -525,15 +569,15 @@ def _project(
     r00, r01, r02 = _f32(1 - 2 * (b * b + c * c)), _f32(2 * (a * b - w * c)), _f32(2 * (a * c + w * b))
     r10, r11, r12 = _f32(2 * (a * b + w * c)), _f32(1 - 2 * (a * a + c * c)), _f32(2 * (b * c - w * a))
     r20, r21, r22 = _f32(2 * (a * c - w * b)), _f32(2 * (b * c + w * a)), _f32(1 - 2 * (a * a + b * b))
-    p = dirs.shape[0]
+    p = dirs.shape[1]
     for j in range(p):
-        dx, dy, dz = dirs[j, 0], dirs[j, 1], dirs[j, 2]
+        dx, dy, dz = dirs[0, j], dirs[1, j], dirs[2, j]
         v[0, j] = r00 * dx + r01 * dy + r02 * dz
         v[1, j] = r10 * dx + r11 * dy + r12 * dz
         v[2, j] = r20 * dx + r21 * dy + r22 * dz
     if mirrors.shape[0] > 0:
         # frac_col as scratch for the margins: the Lambert loop below fills it anew.
-        _fold_to_sector(v, mirrors, reflections, passes, ops, centers, normals, tol, frac_col)
+        _fold_to_sector(v, mirrors, reflections, passes, kinds, ops, centers, normals, tol, frac_col)
     elif ops.shape[0] > 0:
         _reduce_to_sector(v, ops, centers, normals, tol)
     for j in range(p):
@@ -556,7 +600,7 @@ def _project(
         x[j] = _bilinear(flat, corner[j], col_step[j], row_step[j], frac_col[j], frac_row[j])
     if weight != 0:
         # The next knot's texture lies two hemispheres further on.
-        for j in range(dirs.shape[0]):
+        for j in range(p):
             upper = _bilinear(flat, corner[j] + 2 * plane, col_step[j], row_step[j], frac_col[j], frac_row[j])
             x[j] = (1 - weight) * x[j] + weight * upper
 
@@ -592,7 +636,9 @@ def _f32(x):  # pragma: no cover - compiled
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
-def _fold_to_sector(v, mirrors, reflections, passes, ops, centers, normals, tol, margin):  # pragma: no cover - compiled
+def _fold_to_sector(
+    v, mirrors, reflections, passes, kinds, ops, centers, normals, tol, margin
+):  # pragma: no cover - compiled
     # SectorReduction.mirror_fold in place on v (3, p): reflect each direction
     # across every mirror it lies behind, by the mirror's matrix (exact for a
     # signed permutation). One mirror at a time over all pixels, branch-free,
@@ -601,6 +647,22 @@ def _fold_to_sector(v, mirrors, reflections, passes, ops, centers, normals, tol,
     xs, ys, zs = v[0], v[1], v[2]
     for _ in range(passes):
         for k in range(mirrors.shape[0]):
+            kind, sa, sb = kinds[k, 0], np.float32(kinds[k, 3]), np.float32(kinds[k, 4])
+            if kind == _FLIP:
+                # Behind the mirror is sa * v_a < 0: the flip leaves sa * |v_a|.
+                va = v[kinds[k, 1]]
+                for j in range(p):
+                    va[j] = sa * abs(va[j])
+                continue
+            if kind == _SWAP:
+                # With u = sa v_a and w = sb v_b, behind is u + w < 0 and the
+                # reflection gives (-w, -u): in both cases (max(u, -w), max(w, -u)).
+                va, vb = v[kinds[k, 1]], v[kinds[k, 2]]
+                for j in range(p):
+                    u, w = sa * va[j], sb * vb[j]
+                    va[j] = sa * max(u, -w)
+                    vb[j] = sb * max(w, -u)
+                continue
             # Scalars, not array reads, in the loop: then it vectorises.
             nx, ny, nz = mirrors[k, 0], mirrors[k, 1], mirrors[k, 2]
             m00, m01, m02 = reflections[k, 0, 0], reflections[k, 0, 1], reflections[k, 0, 2]
@@ -674,20 +736,44 @@ def _bilinear(flat, i00, col_step, row_step, fc, fr):  # pragma: no cover - comp
 
 
 @nb.njit(nogil=True, fastmath=True, cache=True)
-def _box_pass(a, b, rows, cols, half, sums_a, sums_b, out_a, out_b):  # pragma: no cover - compiled
-    # Clipped box means down the rows of two (rows, cols) images, written
-    # transposed. Running sums go down the rows for all columns at once
-    # (vectorised, no serial chain); two passes give geometric._box_mean.
+def _box_means(x, rows, cols, half, column_sums, integral, inv_rows, inv_cols, mean, mean_sq):  # pragma: no cover
+    # geometric._box_mean of x and x**2 ((rows, cols) images, flat) from
+    # their integral images: four reads a pixel whatever the window. The
+    # integral is bordered by half a window (zeros before the image, its
+    # last row and column repeated after), so the window's corners are at
+    # fixed offsets and the last loop vectorises with no clipping; clipping
+    # shows only in the divisor. x has mean 0 and x**2 mean 1 (x is
+    # standardised): summing x**2 - 1 keeps the integral's values, and so
+    # its rounding, as small as a row's sums instead of the whole image's.
+    ca, cb = column_sums[0], column_sums[1]
+    sa, sb = integral[0], integral[1]
+    one = np.float32(1.0)
+    # Down the columns, all columns at once (vectorised).
+    for r in range(rows):
+        above_a, below_a, above_b, below_b = ca[r], ca[r + 1], cb[r], cb[r + 1]
+        for c in range(cols):
+            v = x[r * cols + c]
+            below_a[c] = above_a[c] + v
+            below_b[c] = above_b[c] + (v * v - one)
+    # Along the rows: a serial chain per row, so the rows go innermost and
+    # their independent chains overlap.
     for c in range(cols):
-        sums_a[0, c] = 0
-        sums_b[0, c] = 0
+        for r in range(rows + 1):
+            sa[half + r, half + c + 1] = sa[half + r, half + c] + ca[r, c]
+            sb[half + r, half + c + 1] = sb[half + r, half + c] + cb[r, c]
+    last_row, last_col = half + rows, half + cols
+    for r in range(half, last_row + 1):
+        for c in range(last_col + 1, sa.shape[1]):
+            sa[r, c] = sa[r, last_col]
+            sb[r, c] = sb[r, last_col]
+    for r in range(last_row + 1, sa.shape[0]):
+        for c in range(sa.shape[1]):
+            sa[r, c] = sa[last_row, c]
+            sb[r, c] = sb[last_row, c]
+    w = 2 * half + 1
     for r in range(rows):
+        top_a, bottom_a, top_b, bottom_b = sa[r], sa[r + w], sb[r], sb[r + w]
         for c in range(cols):
-            sums_a[r + 1, c] = sums_a[r, c] + a[r * cols + c]
-            sums_b[r + 1, c] = sums_b[r, c] + b[r * cols + c]
-    for r in range(rows):
-        lo, hi = max(r - half, 0), min(r + half, rows - 1) + 1
-        inv = np.float32(1.0) / (hi - lo)
-        for c in range(cols):
-            out_a[c * rows + r] = (sums_a[hi, c] - sums_a[lo, c]) * inv
-            out_b[c * rows + r] = (sums_b[hi, c] - sums_b[lo, c]) * inv
+            f = inv_rows[r] * inv_cols[c]
+            mean[r * cols + c] = (bottom_a[c + w] - bottom_a[c] - top_a[c + w] + top_a[c]) * f
+            mean_sq[r * cols + c] = (bottom_b[c + w] - bottom_b[c] - top_b[c + w] + top_b[c]) * f + one
