@@ -325,16 +325,21 @@ def _decode(
             x[j] = (x[j] - m) * s
         _box_means(x, rows, cols, half, column_sums, integral, inv_rows, inv_cols, mean, mean_sq)
         for r in range(rows):
+            inside, source = padded[r + 1], x[r * cols : (r + 1) * cols]
             for c in range(cols):
-                padded[r + 1, c + 1] = x[r * cols + c]
+                inside[c + 1] = source[c]
         for r0 in range(0, rows, tile_rows):
             r1 = min(r0 + tile_rows, rows)
             start, n = r0 * cols, (r1 - r0) * cols
+            xs, ms, qs = x[start : start + n], mean[start : start + n], mean_sq[start : start + n]
+            f0, f1 = features[0], features[1]
+            eps = np.float32(_LOCAL_EPS)
             for t in range(n):
-                j = start + t
-                var = max(mean_sq[j] - mean[j] * mean[j], np.float32(0.0))
-                features[0, t] = x[j]
-                features[1, t] = (x[j] - mean[j]) / math.sqrt(var + np.float32(_LOCAL_EPS))
+                v = xs[t]
+                mu = ms[t]
+                var = max(qs[t] - mu * mu, np.float32(0.0))
+                f0[t] = v
+                f1[t] = (v - mu) / math.sqrt(var + eps)
             # 3x3 edge filters; the padded copy gives torch's zero padding. All
             # nine taps in one expression: one store per output, and it vectorises.
             for k in range(n_edges):
