@@ -541,23 +541,26 @@ class MLMasterPattern:
         array([10., 14., 18., 22., 26., 30.])
         """
         _check_symmetry(rotations, self.phase)
-        rot = _as_rotation(rotations)
-        if rot.ndim not in (1, 2) or rot.size == 0:
-            raise ValueError(f"rotations must be a non-empty 1-D or 2-D orix Rotation, got shape {rot.shape}")
-        bad = ~np.isfinite(rot.data.reshape(-1, 4)).all(axis=1)
+        nav_shape = _rotation_shape(rotations)
+        if len(nav_shape) not in (1, 2) or 0 in nav_shape:
+            raise ValueError(f"rotations must be a non-empty 1-D or 2-D orix Rotation, got shape {nav_shape}")
+        # One copy of the quaternions, flat in C order, for the decoder and
+        # (as a Rotation) the crystal map: a million rotations hold 32 MB each
+        # time they are copied, and a Rotation copy 40 MB plus its normalisation.
+        flat = np.ascontiguousarray(rotations.data.reshape(-1, 4), dtype=np.float64)
+        bad = ~np.isfinite(flat).all(axis=1)
         if bad.any():
             raise ValueError(
                 f"rotations must be finite, non-zero quaternions; {int(bad.sum())} are not "
                 f"(the first at flat index {int(np.flatnonzero(bad)[0])})"
             )
-        nav_shape = rot.shape
         detector, pcs = self._check_detector(detector, nav_shape)
         dtype_out = _check_dtype(dtype_out)
         seed = _check_latent(latent)
         energies = self._energy_array(energy, nav_shape, extrapolate)
         if device is not None:
             torch.device(device)  # fails early on a bad name
-        per_chunk = _rotations_per_chunk(chunk_shape, chunk_size, chunk_bytes, detector, dtype_out, rot.size)
+        per_chunk = _rotations_per_chunk(chunk_shape, chunk_size, chunk_bytes, detector, dtype_out, flat.shape[0])
         chunks = _nav_chunks(nav_shape, per_chunk)
 
         if self._runtime.symmetric:
@@ -565,9 +568,9 @@ class MLMasterPattern:
             # equivalent orientations give the same pattern: reducing the
             # orientations first (orix, serial, before any chunk runs) would
             # change nothing but the cost, 15-20 us a rotation.
-            q = np.ascontiguousarray(rot.data.reshape(*nav_shape, 4))
+            q = flat.reshape(*nav_shape, 4)
         else:
-            q = fundamental_zone_quaternions(rot.data.reshape(-1, 4), self.phase.point_group).reshape(*nav_shape, 4)
+            q = fundamental_zone_quaternions(flat, self.phase.point_group).reshape(*nav_shape, 4)
         base = detector if pcs is None else _single_pc(detector, pcs[0])
         _logger.debug("Generating %s patterns of %s px in %d chunks", nav_shape, detector.shape, _count(chunks))
         decode = _DecodeBlocks(self._runtime, base, dtype_out, seed, None if device is None else str(device))
@@ -587,8 +590,8 @@ class MLMasterPattern:
                 decode,
                 *[da.from_array(b, chunks=chunks + ((b.shape[-1],),)) for b in blocks],
                 dtype=dtype_out,
-                drop_axis=rot.ndim,
-                new_axis=list(range(rot.ndim, rot.ndim + 2)),
+                drop_axis=len(nav_shape),
+                new_axis=list(range(len(nav_shape), len(nav_shape) + 2)),
                 chunks=chunks + tuple((s,) for s in detector.shape),
                 name=f"mlmp-{self.bundle.digest[:12]}-{token}",
             )
@@ -605,7 +608,8 @@ class MLMasterPattern:
         # As kikuchipy's get_patterns: xmap, detector and axes through the
         # constructor (the xmap setter rejects a single pattern's map).
         cls = EBSD if compute else LazyEBSD
-        signal = cls(data, xmap=_crystal_map(rot, self.phase, energies), detector=detector, axes=_axes(data.shape))
+        xmap = _crystal_map(Rotation(flat), nav_shape, self.phase, energies)
+        signal = cls(data, xmap=xmap, detector=detector, axes=_axes(data.shape))
         signal.metadata.General.title = f"{self.phase.name} generated"
         if np.ptp(energies) == 0:
             signal.metadata.set_item("Acquisition_instrument.SEM.beam_energy", float(energies.flat[0]))
@@ -643,7 +647,7 @@ class MLMasterPattern:
         >>> patterns.shape, patterns.dtype
         ((3, 60, 60), dtype('float32'))
         """
-        n = max(_as_rotation(rotations).size, 1)
+        n = max(int(np.prod(_rotation_shape(rotations))), 1)
         gpu = (torch.device(device) if device is not None else default_device()).type != "cpu"
         # One batch on a GPU; on CPU get_patterns' default chunks in threads
         # (the numba kernel releases the GIL).
@@ -943,9 +947,9 @@ def _check_symmetry(rotations: Any, phase: Phase) -> None:
             )
 
 
-def _as_rotation(rotations: Any) -> Rotation:
+def _rotation_shape(rotations: Any) -> tuple[int, ...]:
     if isinstance(rotations, Rotation):
-        return Rotation(rotations.data)
+        return tuple(rotations.shape)
     raise TypeError(f"rotations must be an orix Rotation or Orientation, got {type(rotations).__name__}")
 
 
@@ -1035,15 +1039,14 @@ def _nav_chunks(shape: tuple[int, ...], chunk_size: int) -> tuple[tuple[int, ...
     return da.core.normalize_chunks((rows_per_chunk, min(shape[1], chunk_size)), shape)
 
 
-def _crystal_map(rot: Rotation, phase: Phase, energies: np.ndarray) -> CrystalMap:
-    # C order: orix's flatten() is column-major (DESIGN.md section 4).
-    flat = Rotation(rot.data.reshape(-1, 4))
+def _crystal_map(flat: Rotation, nav_shape: tuple[int, ...], phase: Phase, energies: np.ndarray) -> CrystalMap:
+    # flat: the rotations in C order (orix's flatten() is column-major, DESIGN.md section 4).
     n = flat.size
     prop = {"energy": np.asarray(energies, dtype=float).reshape(-1).copy()}
     phases = PhaseList(phase)  # CrystalMap keeps a deep copy: one is enough (a phase copies slowly)
-    if rot.ndim == 1:
+    if len(nav_shape) == 1:
         return CrystalMap(flat, phase_id=np.zeros(n, int), phase_list=phases, x=np.arange(n), prop=prop)
-    ny, nx = rot.shape
+    ny, nx = nav_shape
     y, x = np.divmod(np.arange(n), nx)
     return CrystalMap(
         flat, phase_id=np.zeros(n, int), phase_list=phases, x=x.astype(float), y=y.astype(float), prop=prop

@@ -148,7 +148,8 @@ def random_rotations(n: int, seed: int = 0) -> Rotation:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     q = np.random.default_rng(seed).standard_normal((int(n), 4))
-    return Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)  # in place: no second (n, 4) array
+    return Rotation(q)
 
 
 def nearest_disorientation(rotations: Rotation, reference: Rotation, point_group: str | Symmetry) -> np.ndarray:

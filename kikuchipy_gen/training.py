@@ -165,6 +165,13 @@ class Trainer:
             )
         self.rank, self.world_size = _init_distributed(config.device)
         self.device = _device(config.device, self.world_size > 1)
+        if config.mixed_precision and self.device.type == "cpu" and not _fast_cpu_bf16():
+            _logger.warning(
+                "mixed_precision=True on a CPU without AVX-512 (torch's capability: %s): bf16 autocast "
+                "is emulated there and runs slower than fp32 (a third of the speed on a 2-core AVX2 AMD EPYC, "
+                "benchmarks/training_throughput.py); set mixed_precision = false",
+                torch.backends.cpu.get_cpu_capability(),
+            )
         self.point_group = self.dataset.phase.point_group
         self.symmetry = symmetry_quaternions(self.point_group).to(self.device, torch.float32)
         self.kl_coefficient = AdaptiveKL(**config.kl_schedule)
@@ -877,6 +884,12 @@ def _init_distributed(device: str) -> tuple[int, int]:
         use_nccl = device != "cpu" and torch.cuda.is_available()
         dist.init_process_group(backend="nccl" if use_nccl else "gloo")
     return dist.get_rank(), dist.get_world_size()
+
+
+def _fast_cpu_bf16() -> bool:
+    # bf16 autocast pays off on CPUs with AVX-512 (AMX and AVX512-BF16 on
+    # Sapphire Rapids: 1.8x a training step); on AVX2 torch emulates it.
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def _device(name: str, distributed: bool = False) -> torch.device:

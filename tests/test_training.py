@@ -264,3 +264,16 @@ def test_dot_orientation_loss_has_the_reference_factor(local_dataset, tmp_path):
         values[scale] = trainer._critic_step(batch)["orientation"]
     assert values[1e4] == pytest.approx(1e4 * values[1.0], rel=1e-5)
     assert TrainConfig().dot_scale == 1e4
+
+
+@pytest.mark.parametrize(("capability", "warned"), [("AVX2", True), ("AVX512", False)])
+def test_bf16_on_a_cpu_without_avx512_is_warned_about(local_dataset, tmp_path, monkeypatch, caplog, capability, warned):
+    """bf16 autocast is emulated on AVX2 CPUs (3x slower than fp32 there): the log says so, once, at set-up."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    with caplog.at_level("WARNING", logger="kikuchipy_gen.training"):
+        Trainer(_config(local_dataset, tmp_path / "bf16", mixed_precision=True, device="cpu"))
+        Trainer(_config(local_dataset, tmp_path / "fp32", mixed_precision=False, device="cpu"))
+    messages = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
+    assert len(messages) == (1 if warned else 0)
+    if warned:
+        assert "AVX2" in messages[0] and "mixed_precision = false" in messages[0]
