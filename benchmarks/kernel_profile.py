@@ -71,8 +71,8 @@ STAGES = {
         "the local standardisation's square root and division",
         [
             (
-                "features[1, t] = (x[j] - mean[j]) / math.sqrt(var + np.float32(_LOCAL_EPS))",
-                "features[1, t] = (x[j] - mean[j]) * var",
+                "f1[t] = (v - mu) / math.sqrt(var + eps)",
+                "f1[t] = (v - mu) * var",
             )
         ],
     ),

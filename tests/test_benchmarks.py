@@ -244,3 +244,39 @@ def test_outputs_written(run_all, tmp_path):
     for name, copy in run_all.FIGURES.items():
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
         assert (images / copy).read_bytes() == (out / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("script", "table", "source"),
+    [
+        ("kernel_profile.py", "STAGES", "kikuchipy_gen/models/_cpu_decode.py"),
+        ("mutation_check.py", "MUTATIONS", None),
+        ("kernel_stages.py", "CUTS", "kikuchipy_gen/models/_cpu_decode.py"),
+    ],
+)
+def test_string_edits_of_the_benchmarks_still_find_their_code(script, table, source):
+    """The kernel profiles and the mutation check edit the package by string replacement; each string occurs once.
+
+    A change to the kernel that moves one of them makes those scripts fail
+    (the profile, inside ``run_all.py``, only in its table): caught here.
+    """
+    name = f"_edits_{table}"
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / script)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+        sys.path.remove(str(BENCHMARKS))
+    root = BENCHMARKS.parent
+    if table == "STAGES":
+        edits = [(source, old) for _, replacements in module.STAGES.values() for old, _ in replacements]
+    elif table == "CUTS":
+        edits = [(source, anchor) for _, anchor, _ in module.CUTS]
+    else:
+        edits = [(f"kikuchipy_gen/{m.path}", m.old) for m in module.MUTATIONS]
+    assert edits
+    for path, old in edits:
+        assert (root / path).read_text().count(old) == 1, (path, old)

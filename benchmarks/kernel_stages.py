@@ -1,0 +1,103 @@
+"""Where the CPU kernel's time goes, stage by stage: the kernel cut short after each stage.
+
+``kernel_profile.py`` leaves one stage out at a time; on a VM whose speed
+changes between calls, and where a missing stage changes what the compiler
+does with the others, its differences can come out negative. Here each copy
+of the kernel runs the stages in order and stops (``continue``) after one of
+them: the copies do the same work as the kernel up to their cut, so the
+differences of their cumulative times are the stages' costs, in order:
+projection (rotation, fold, Lambert coordinates, lookup), standardisation,
+box means, the padded copy, the per-pixel features, the edge filters, the
+MLP, the sigmoid.
+
+Single-threaded (``numba.set_num_threads(1)``), copies alternated, repeated.
+
+    python benchmarks/kernel_stages.py [--patterns 1024] [--repeats 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import machine_info, print_header
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL = ROOT / "kikuchipy_gen" / "models" / "_cpu_decode.py"
+
+# (stage, the line the copy stops before, its indent); each must occur once in the kernel.
+CUTS = [
+    ("projection", "        # Standardise as torch does", "        "),
+    ("+ standardisation", "        _box_means(x, rows,", "        "),
+    ("+ box means", "        for r in range(rows):\n            inside, source = padded[r + 1]", "        "),
+    ("+ padded copy", "        for r0 in range(0, rows, tile_rows):", "        "),
+    ("+ features", "            # 3x3 edge filters", "            "),
+    ("+ edge filters", "            if fused:\n                _mlp_8_6", "            "),
+    ("+ MLP", "            _sigmoid(logit, n,", "            "),
+]
+
+
+def _load(folder: Path, name: str, source: str):
+    path = folder / f"_stages_{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"_stages_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patterns", type=int, default=1024, help="patterns per timing")
+    parser.add_argument("--repeats", type=int, default=9, help="alternating rounds")
+    args = parser.parse_args()
+
+    import numba
+    import numpy as np
+    import torch
+    from orix.quaternion import Rotation
+
+    from kikuchipy_gen.attributes import attribute_tensor
+    from kikuchipy_gen.master_pattern import MLMasterPattern
+
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+    print_header(machine_info())
+    source = KERNEL.read_text()
+    mlmp = MLMasterPattern.from_pretrained()
+    decoder = mlmp._runtime.decoder(mlmp.detector, torch.device("cpu"))
+    n = args.patterns
+    q = Rotation.random(n).data
+    attributes = attribute_tensor(q, np.full(n, mlmp.energy_range[1]))
+    z = torch.randn(n, mlmp.config.latent_dim)
+    with tempfile.TemporaryDirectory() as tmp:
+        modules = {}
+        for i, (stage, anchor, indent) in enumerate(CUTS):
+            if source.count(anchor) != 1:
+                raise SystemExit(f"{stage}: the kernel contains {anchor!r} {source.count(anchor)} times; update CUTS")
+            modules[stage] = _load(Path(tmp), str(i), source.replace(anchor, f"{indent}continue\n{anchor}"))
+        modules["+ sigmoid (the kernel)"] = _load(Path(tmp), "full", source)
+        for module in modules.values():
+            module.decode_cpu(decoder, z[:2], attributes[:2], q[:2])  # compile outside the timing
+        times = {stage: [] for stage in modules}
+        for _ in range(args.repeats):
+            for stage, module in modules.items():
+                t0 = time.perf_counter()
+                module.decode_cpu(decoder, z, attributes, q)
+                times[stage].append((time.perf_counter() - t0) / n * 1e6)
+    print(f"\n{mlmp!r}, {n} patterns per timing, {args.repeats} alternated rounds, 1 thread\n")
+    print("| stopped after | cumulative us per pattern, median (min-max) | the stage, us |\n|---|---|---|")
+    previous = 0.0
+    for stage, t in times.items():
+        median = statistics.median(t)
+        print(f"| {stage} | {median:.1f} ({min(t):.1f}-{max(t):.1f}) | {median - previous:.1f} |")
+        previous = median
+
+
+if __name__ == "__main__":
+    sys.exit(main())
