@@ -18,7 +18,6 @@ Single-threaded (``numba.set_num_threads(1)``), copies alternated, repeated.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -26,9 +25,7 @@ import time
 from pathlib import Path
 
 from _common import machine_info, print_header
-
-ROOT = Path(__file__).resolve().parents[1]
-KERNEL = ROOT / "kikuchipy_gen" / "models" / "_cpu_decode.py"
+from kernel_profile import _variant
 
 # (stage, the line the copy stops before, its indent); each must occur once in the kernel.
 CUTS = [
@@ -40,15 +37,6 @@ CUTS = [
     ("+ edge filters", "            if fused:\n                _mlp_8_6", "            "),
     ("+ MLP", "            _sigmoid(logit, n,", "            "),
 ]
-
-
-def _load(folder: Path, name: str, source: str):
-    path = folder / f"_stages_{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"_stages_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
@@ -68,7 +56,6 @@ def main() -> None:
     numba.set_num_threads(1)
     torch.set_num_threads(1)
     print_header(machine_info())
-    source = KERNEL.read_text()
     mlmp = MLMasterPattern.from_pretrained()
     decoder = mlmp._runtime.decoder(mlmp.detector, torch.device("cpu"))
     n = args.patterns
@@ -78,10 +65,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         modules = {}
         for i, (stage, anchor, indent) in enumerate(CUTS):
-            if source.count(anchor) != 1:
-                raise SystemExit(f"{stage}: the kernel contains {anchor!r} {source.count(anchor)} times; update CUTS")
-            modules[stage] = _load(Path(tmp), str(i), source.replace(anchor, f"{indent}continue\n{anchor}"))
-        modules["+ sigmoid (the kernel)"] = _load(Path(tmp), "full", source)
+            modules[stage] = _variant(Path(tmp), f"cut{i}", [(anchor, f"{indent}continue\n{anchor}")])
+        modules["+ sigmoid (the kernel)"] = _variant(Path(tmp), "full", [])
         for module in modules.values():
             module.decode_cpu(decoder, z[:2], attributes[:2], q[:2])  # compile outside the timing
         times = {stage: [] for stage in modules}

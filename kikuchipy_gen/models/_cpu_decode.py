@@ -188,8 +188,19 @@ def _directions(decoder: GeometricDecoder) -> np.ndarray:
 _GENERAL, _FLIP, _SWAP = 0, 1, 2
 
 
+_KINDS: dict[bytes, np.ndarray] = {}
+
+
 def _mirror_kinds(normals: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """(m, 5) int64 rows (kind, axis a, axis b, sign of the normal along a, along b) for the fold."""
+    # Classified once per fold plan (0.2 ms, per chunk a few percent of a small one).
+    key = normals.tobytes() + matrices.tobytes()
+    if key not in _KINDS:
+        _KINDS[key] = _classify_mirrors(normals, matrices)
+    return _KINDS[key]
+
+
+def _classify_mirrors(normals: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     kinds = np.zeros((len(normals), 5), dtype=np.int64)
     for k, (normal, matrix) in enumerate(zip(normals, matrices)):
         axes = np.flatnonzero(np.abs(normal) > 1e-6)
