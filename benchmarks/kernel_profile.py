@@ -80,19 +80,19 @@ STAGES = {
         "the four 3x3 edge filters (the centre tap copied instead)",
         [
             (
-                "                        f[t0 + c] = (\n"
-                "                            edge_b[k]\n"
-                "                            + w[0] * above[c]\n"
-                "                            + w[1] * above[c + 1]\n"
-                "                            + w[2] * above[c + 2]\n"
-                "                            + w[3] * middle[c]\n"
-                "                            + w[4] * middle[c + 1]\n"
-                "                            + w[5] * middle[c + 2]\n"
-                "                            + w[6] * below[c]\n"
-                "                            + w[7] * below[c + 1]\n"
-                "                            + w[8] * below[c + 2]\n"
+                "                        row[c] = (\n"
+                "                            b\n"
+                "                            + e0 * above[c]\n"
+                "                            + e1 * above[c + 1]\n"
+                "                            + e2 * above[c + 2]\n"
+                "                            + e3 * middle[c]\n"
+                "                            + e4 * middle[c + 1]\n"
+                "                            + e5 * middle[c + 2]\n"
+                "                            + e6 * below[c]\n"
+                "                            + e7 * below[c + 1]\n"
+                "                            + e8 * below[c + 2]\n"
                 "                        )\n",
-                "                        f[t0 + c] = middle[c + 1]\n",
+                "                        row[c] = middle[c + 1]\n",
             )
         ],
     ),
