@@ -12,7 +12,7 @@ MLP, the sigmoid.
 
 Single-threaded (``numba.set_num_threads(1)``), copies alternated, repeated.
 
-    python benchmarks/kernel_stages.py [--patterns 1024] [--repeats 9]
+    python benchmarks/kernel_stages.py [--quick] [--patterns 1024] [--repeats 9] [--json results.json]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine_info, print_header
+from _common import machine_info, print_header, spread, write_json
 from kernel_profile import _variant
 
 # (stage, the line the copy stops before, its indent); each must occur once in the kernel.
@@ -41,9 +41,13 @@ CUTS = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patterns", type=int, default=1024, help="patterns per timing")
-    parser.add_argument("--repeats", type=int, default=9, help="alternating rounds")
+    parser.add_argument("--quick", action="store_true", help="256 patterns, 3 rounds (a smoke test)")
+    parser.add_argument("--patterns", type=int, help="patterns per timing (default 1,024; 256 quick)")
+    parser.add_argument("--repeats", type=int, help="alternating rounds (default 9; 3 quick)")
+    parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
+    args.patterns = args.patterns or (256 if args.quick else 1024)
+    args.repeats = args.repeats or (3 if args.quick else 9)
 
     import numba
     import numpy as np
@@ -55,7 +59,8 @@ def main() -> None:
 
     numba.set_num_threads(1)
     torch.set_num_threads(1)
-    print_header(machine_info())
+    info = machine_info()
+    print_header(info)
     mlmp = MLMasterPattern.from_pretrained()
     decoder = mlmp._runtime.decoder(mlmp.detector, torch.device("cpu"))
     n = args.patterns
@@ -82,6 +87,16 @@ def main() -> None:
         median = statistics.median(t)
         print(f"| {stage} | {median:.1f} ({min(t):.1f}-{max(t):.1f}) | {median - previous:.1f} |")
         previous = median
+    write_json(
+        {
+            "machine": info,
+            "patterns": args.patterns,
+            "repeats": args.repeats,
+            "model": repr(mlmp),
+            "us_per_pattern": {stage: spread(t) for stage, t in times.items()},
+        },
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ threads, load and date) and draws ``throughput_vs_size.png`` and
     python benchmarks/run_all.py --table-only   # rewrite table and plots from results.json
 
 Benchmarks (``--only`` / ``--skip`` names): ``get_patterns`` (get_patterns_default.py),
-``kernel_profile``, ``time_vs_orientations``, ``voltage_sweep``, ``refinement`` (refinement_throughput.py),
+``kernel_stages``, ``time_vs_orientations``, ``voltage_sweep``, ``refinement`` (refinement_throughput.py),
 ``training`` (training_throughput.py), ``dictionary`` (large_dictionary.py), ``memory``
-(generate_memory.py). With ``--only`` the other benchmarks' results already in
+(generate_memory.py), ``memory_profile``. With ``--only`` the other benchmarks' results already in
 ``results.json`` are kept (each records its own machine and date).
 
 Run it on a quiet machine: every benchmark alternates the routes it compares, but a
@@ -59,13 +59,14 @@ class Benchmark:
 
 BENCHMARKS = (
     Benchmark("get_patterns", "get_patterns_default.py", "The default get_patterns path against kikuchipy"),
-    Benchmark("kernel_profile", "kernel_profile.py", "Where the CPU kernel's time goes"),
+    Benchmark("kernel_stages", "kernel_stages.py", "Where the CPU kernel's time goes"),
     Benchmark("time_vs_orientations", "time_vs_orientations.py", "Time against the number of orientations"),
     Benchmark("voltage_sweep", "voltage_sweep.py", "A voltage sweep: fresh physics master patterns against the model"),
     Benchmark("refinement", "refinement_throughput.py", "Refinement against the ML and the physics master pattern"),
     Benchmark("training", "training_throughput.py", "Training steps per preset, fp32 against bf16 autocast"),
     Benchmark("dictionary", "large_dictionary.py", "Dictionary indexing against large lazy dictionaries"),
     Benchmark("memory", "generate_memory.py", "Peak memory of writing generated patterns to disk"),
+    Benchmark("memory_profile", "memory_profile.py", "Where the memory of writing patterns goes"),
 )
 NAMES = tuple(b.name for b in BENCHMARKS)
 
@@ -79,6 +80,7 @@ def run_one(bench: Benchmark, quick: bool, out: Path) -> dict[str, Any]:
     log_path = out / "logs" / f"{bench.name}.log"
     json_path.unlink(missing_ok=True)  # a stale file must not pass for this run's result
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(HERE / bench.script), *(["--quick"] if quick else []), "--json", str(json_path)]
     print(f"\n=== {bench.name}: {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
@@ -98,7 +100,8 @@ def run_one(bench: Benchmark, quick: bool, out: Path) -> dict[str, Any]:
         "quick": quick,
         "wall_s": time.perf_counter() - t0,
         "returncode": proc.returncode,
-        "log": str(log_path.relative_to(HERE.parent)),
+        # Relative to the repository when the results are kept in it (--out may lie elsewhere).
+        "log": str(log_path.relative_to(HERE.parent) if log_path.is_relative_to(HERE.parent) else log_path),
     }
     if proc.returncode == 0 and json_path.is_file():
         entry["result"] = json.loads(json_path.read_text())
@@ -164,21 +167,45 @@ def _table_get_patterns(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _table_kernel_profile(r: dict[str, Any]) -> list[str]:
-    us = r["us_per_pattern"]
-    full = us["kernel"]
+def _table_kernel_stages(r: dict[str, Any]) -> list[str]:
     lines = [
-        f"The shipped model's numba kernel, one thread, {r['patterns']:,} patterns per timing, the kernel and its "
-        f"copies with one stage left out alternated, {r['repeats']} rounds. A stage's cost is the kernel's time "
-        "minus its copy's; costs do not add up exactly (a missing stage changes what the compiler and caches do "
-        "for the others).",
+        f"{r['model']}, one thread, {r['patterns']:,} patterns per timing. Copies of the numba kernel cut short "
+        f"after each stage, alternated with the kernel, {r['repeats']} rounds: a stage's cost is the difference "
+        "of two cumulative medians.",
         "",
-        "| left out | us per pattern | the stage's cost, us | share |",
+        "| stopped after | cumulative us per pattern | the stage, us | share |",
         "|---|---|---|---|",
-        f"| nothing (the kernel) | {full:.1f} | | |",
     ]
-    for name, what in r["left_out"].items():
-        lines.append(f"| {what} | {us[name]:.1f} | {full - us[name]:.1f} | {(full - us[name]) / full:.0%} |")
+    us = r["us_per_pattern"]
+    total = list(us.values())[-1]["median"]
+    previous = 0.0
+    for stage, x in us.items():
+        cost = x["median"] - previous
+        lines.append(f"| {stage} | {_mm(x, '{:.1f}')} | {cost:.1f} | {cost / total:.0%} |")
+        previous = x["median"]
+    return lines
+
+
+def _table_memory_profile(r: dict[str, Any]) -> list[str]:
+    small, large = r["sizes"]
+    mib = 2**20
+    lines = [
+        "Traced memory (tracemalloc; numpy's arrays included) of the phases of `kikuchipy-gen generate`, "
+        "uint8 60x60, each size a fresh process: what is held after each phase and the phase's peak above "
+        "what was held before it, in MiB.",
+        "",
+        f"| phase | held, {small:,} | held, {large:,} | peak above, {small:,} | peak above, {large:,} "
+        "| held, bytes per extra pattern |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in r["phases"]:
+        a, b = row["small"], row["large"]
+        lines.append(
+            f"| {row['phase']} | {a['held'] / mib:.1f} | {b['held'] / mib:.1f} | {a['peak_above_before'] / mib:.1f} "
+            f"| {b['peak_above_before'] / mib:.1f} | {row['held_bytes_per_pattern']:.0f} |"
+        )
+    lines += ["", f"Held per pattern at {large:,}:", "", "| array | bytes per pattern |", "|---|---|"]
+    lines += [f"| {name} | {nbytes / large:.0f} |" for name, nbytes in r["held"].items()]
     return lines
 
 
@@ -309,13 +336,14 @@ def _table_memory(r: dict[str, Any]) -> list[str]:
 
 TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "get_patterns": _table_get_patterns,
-    "kernel_profile": _table_kernel_profile,
+    "kernel_stages": _table_kernel_stages,
     "time_vs_orientations": _table_time_vs_orientations,
     "voltage_sweep": _table_voltage_sweep,
     "refinement": _table_refinement,
     "training": _table_training,
     "dictionary": _table_dictionary,
     "memory": _table_memory,
+    "memory_profile": _table_memory_profile,
 }
 
 

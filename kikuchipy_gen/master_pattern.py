@@ -913,9 +913,13 @@ def _latents(seed: int | None, n: int, dim: int, block_info: dict | None, nav: t
 
 
 def _to_dtype(x: np.ndarray, dtype_out: str) -> np.ndarray:
+    # x is the decoder's own fresh output, so it is scaled in place: three
+    # float32 temporaries of a chunk were most of the peak memory of writing
+    # patterns lazily (100 MB a thread for a chunk of 8 MiB of uint8).
     if dtype_out in ("uint8", "uint16"):
-        top = np.iinfo(dtype_out).max
-        return np.rint(np.clip(x, 0, 1) * top).astype(dtype_out)
+        np.clip(x, 0, 1, out=x)
+        x *= np.iinfo(dtype_out).max
+        return np.rint(x, out=x).astype(dtype_out)
     return x.astype(dtype_out, copy=False)  # float32 is what the decoders give: no copy
 
 

@@ -148,18 +148,36 @@ def _results() -> dict:
     kernel = {
         "patterns": 256,
         "repeats": 3,
-        "us_per_pattern": {"kernel": 80.0, "sigmoid": 74.0, "mlp": 70.0},
-        "left_out": {"sigmoid": "the output sigmoid", "mlp": "the head's MLP"},
+        "model": "<MLMasterPattern ni>",
+        "us_per_pattern": {
+            "projection": _spread(40.0),
+            "+ MLP": _spread(70.0),
+            "+ sigmoid (the kernel)": _spread(80.0),
+        },
+    }
+    mib = 2**20
+    memory_profile = {
+        "sizes": [2000, 10000],
+        "phases": [
+            {
+                "phase": "get_patterns (lazy)",
+                "small": {"held": 2 * mib, "peak_above_before": mib},
+                "large": {"held": 4 * mib, "peak_above_before": 3 * mib},
+                "held_bytes_per_pattern": 262.1,
+            }
+        ],
+        "held": {"xmap rotations": 320000},
     }
     results = {
         "get_patterns": gp,
-        "kernel_profile": kernel,
+        "kernel_stages": kernel,
         "time_vs_orientations": tv,
         "voltage_sweep": vs,
         "refinement": refinement,
         "training": training,
         "dictionary": dictionary,
         "memory": memory,
+        "memory_profile": memory_profile,
     }
     return {
         "machine": MACHINE,
@@ -188,7 +206,9 @@ def test_table_has_every_benchmark_ratio_and_header(run_all):
     assert "**2.00** (1.90-2.10)" in text  # get_patterns ratio, median (min-max)
     assert "**123** (100-150)" in text  # voltage sweep ratio
     assert "**1.01x**" in text and "<= 2 GB" in text  # memory growth and target
-    assert "| the head's MLP | 70.0 | 10.0 | 12% |" in text  # a kernel stage's cost and share
+    assert "| + MLP | 70.0 (70.0-70.0) | 30.0 | 38% |" in text  # a kernel stage's cost and share
+    assert "| get_patterns (lazy) | 2.0 | 4.0 | 1.0 | 3.0 | 262 |" in text  # a memory phase
+    assert "| xmap rotations | 32 |" in text  # bytes per pattern at the larger size
     assert "a smoke test, not a result" in text
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):
@@ -244,6 +264,23 @@ def test_outputs_written(run_all, tmp_path):
     for name, copy in run_all.FIGURES.items():
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
         assert (images / copy).read_bytes() == (out / name).read_bytes()
+
+
+def test_run_one_collects_a_scripts_json_into_results_outside_the_repository(run_all, tmp_path):
+    script = tmp_path / "bench.py"
+    script.write_text(
+        "import json, sys\n"
+        "print('measuring')\n"
+        "path = sys.argv[sys.argv.index('--json') + 1]\n"
+        "open(path, 'w').write(json.dumps({'quick': '--quick' in sys.argv, 'value': 3}))\n"
+    )
+    entry = run_all.run_one(run_all.Benchmark("x", str(script), "X"), quick=True, out=tmp_path / "out")
+    assert entry["returncode"] == 0 and entry["result"] == {"quick": True, "value": 3}
+    assert entry["log"] == str(tmp_path / "out" / "logs" / "x.log")
+    assert "measuring" in (tmp_path / "out" / "logs" / "x.log").read_text()
+    script.write_text("raise SystemExit(3)\n")
+    failed = run_all.run_one(run_all.Benchmark("x", str(script), "X"), quick=False, out=tmp_path / "out")
+    assert failed["returncode"] == 3 and "result" not in failed
 
 
 @pytest.mark.parametrize(

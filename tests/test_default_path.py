@@ -308,3 +308,16 @@ def test_float64_quaternions_are_checked():
     q = random_rotations(3, seed=11).data.reshape(-1, 4)
     with pytest.raises(ValueError, match="quaternions must be"):
         decode_cpu(dec, torch.zeros(3, 16), attribute_tensor(q), q[:2])
+
+
+def test_integer_patterns_are_the_float_patterns_clipped_and_rounded(pretrained):
+    rot = random_rotations(20, seed=4)
+    floats = pretrained.get_patterns(rot, compute=True, show_progressbar=False).data
+    for dtype in ("uint8", "uint16"):
+        top = np.float32(np.iinfo(dtype).max)
+        s = pretrained.get_patterns(rot, dtype_out=dtype, compute=True, show_progressbar=False)
+        assert s.data.dtype == dtype and np.array_equal(s.data, np.rint(floats * top).astype(dtype))
+    # Out of range values (not from the sigmoid, but the conversion takes any float32).
+    x = np.array([-0.5, 0.0, 0.5, 0.999, 1.0, 1.5], dtype=np.float32)
+    assert master_pattern._to_dtype(x.copy(), "uint8").tolist() == [0, 0, 128, 255, 255, 255]
+    assert master_pattern._to_dtype(x.copy(), "uint16").tolist() == [0, 0, 32768, 65469, 65535, 65535]
