@@ -42,17 +42,19 @@ def mark(name):
     phases.append({{"phase": name, "held": held, "peak_above_before": peak - before}})
     tracemalloc.reset_peak()
 
-def around(owner, attr, name):
+def around(owner, attr, before, name):
     inner = getattr(owner, attr)
     def wrapped(*args, **kwargs):
-        mark("writer: header and metadata")
+        mark(before)
         result = inner(*args, **kwargs)
         mark(name)
         return result
     setattr(owner, attr, wrapped)
 
-around(api, "overwrite_dataset", "writer: the patterns, chunk by chunk")
-around(api.KikuchipyH5EBSDWriter, "get_xmap_dict", "writer: the crystal map as a dictionary")
+around(api, "overwrite_dataset", "save: up to the patterns (hyperspy, checks, file header)",
+       "writer: the patterns, chunk by chunk")
+around(api.KikuchipyH5EBSDWriter, "get_xmap_dict", "writer: between patterns and crystal map",
+       "writer: the crystal map as a dictionary (Euler angles)")
 tracemalloc.start()
 rot = random_rotations({n}, seed=0)
 mark("random_rotations")
@@ -71,7 +73,7 @@ held = {{
 chunks = len(s.data.chunks[0])
 with contextlib.redirect_stdout(io.StringIO()):  # kikuchipy's writer prints dask's bar regardless
     s.save({out!r}, overwrite=True)
-mark("writer: the rest (header, file closed)")
+mark("writer: the rest (crystal map and header written, file closed)")
 print("RESULT", json.dumps({{"phases": phases, "held": held, "chunks": chunks}}))
 """
 

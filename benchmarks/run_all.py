@@ -21,9 +21,10 @@ Benchmarks (``--only`` / ``--skip`` names): ``get_patterns`` (get_patterns_defau
 Run it on a quiet machine: every benchmark alternates the routes it compares, but a
 machine shared with other work still widens the spreads. ``--quick`` (small sizes, fewer
 repeats; a smoke test whose numbers are not results) takes a few minutes on 2 quiet
-cores. The full run took 26 minutes there (2026-11-26): the memory benchmark's
-1,000,000 patterns (8 minutes), dictionary indexing at 100,347 and 333,227 orientations
-(7) and the voltage sweep's de-ebsd master patterns (5) dominate.
+cores. The full run took 26 minutes on a Sapphire Rapids VM and 51 on an AVX2 AMD EPYC
+(2026-11-26): there the training steps under emulated bf16 (14 minutes), dictionary
+indexing at 100,347 and 333,227 orientations (12), the memory benchmark's 1,000,000
+patterns (11) and the voltage sweep's de-ebsd master patterns (6) dominate.
 """
 
 from __future__ import annotations
@@ -369,7 +370,9 @@ def write_table(results: dict[str, Any]) -> str:
         "Written by `python benchmarks/run_all.py`; do not edit by hand. Medians with (min-max) over the "
         "repeats; ratios are of alternated pairs.",
         "",
-        f"Run: {_machine_line(results.get('machine', {}))}",
+        # With --only, the other sections are older runs': each says when it started.
+        f"Last run (the sections below each say when their benchmark started): "
+        f"{_machine_line(results.get('machine', {}))}",
     ]
     for bench in BENCHMARKS:
         entry = results.get("benchmarks", {}).get(bench.name)
