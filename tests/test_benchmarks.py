@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -317,3 +318,18 @@ def test_string_edits_of_the_benchmarks_still_find_their_code(script, table, sou
     assert edits
     for path, old in edits:
         assert (root / path).read_text().count(old) == 1, (path, old)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["kernel_ab.py", "--old", "/nonexistent"], "kikuchipy_gen/models/_cpu_decode.py does not exist"),
+        (["kernel_ab.py", "--old", str(BENCHMARKS.parent), "--repeats", "3"], "--repeats must be >= 5"),
+        (["memory_profile.py", "--n", "1000", "500"], "two increasing positive numbers"),
+    ],
+)
+def test_benchmark_scripts_refuse_bad_arguments_before_any_work(args, message):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / args[0]), *args[1:]], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and message in result.stderr
