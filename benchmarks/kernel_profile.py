@@ -130,16 +130,26 @@ def _variant(folder: Path, name: str, replacements: list[tuple[str, str]]):
     return module
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def kernel_arguments(description: str, default_repeats: int) -> argparse.Namespace:
+    """The kernel scripts' command line: ``patterns`` and ``repeats`` filled in from ``--quick``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="256 patterns, 3 rounds (a smoke test)")
     parser.add_argument("--patterns", type=int, help="patterns per timing (default 1,024; 256 quick)")
-    parser.add_argument("--repeats", type=int, help="alternating rounds (default 7; 3 quick)")
+    parser.add_argument("--repeats", type=int, help=f"alternating rounds (default {default_repeats}; 3 quick)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    n = args.patterns or (256 if args.quick else 1024)
-    repeats = args.repeats or (3 if args.quick else 7)
+    args.patterns = args.patterns or (256 if args.quick else 1024)
+    args.repeats = args.repeats or (3 if args.quick else default_repeats)
+    return args
 
+
+def kernel_inputs(n: int, random_latent: bool) -> tuple:
+    """One thread each for numba and torch, the header printed, and the shipped model's decoder inputs.
+
+    Returns the machine record, the ML master pattern, its CPU decoder, and n random
+    quaternions with their attributes (at the highest energy) and latents (zeros or
+    normal).
+    """
     import numba
     import numpy as np
     import torch
@@ -156,7 +166,14 @@ def main() -> None:
     decoder = mlmp._runtime.decoder(mlmp.detector, torch.device("cpu"))
     q = Rotation.random(n).data
     attributes = attribute_tensor(q, np.full(n, mlmp.energy_range[1]))
-    z = torch.zeros(n, mlmp.config.latent_dim)
+    z = (torch.randn if random_latent else torch.zeros)(n, mlmp.config.latent_dim)
+    return info, mlmp, decoder, q, attributes, z
+
+
+def main() -> None:
+    args = kernel_arguments(__doc__.splitlines()[0], default_repeats=7)
+    n, repeats = args.patterns, args.repeats
+    info, mlmp, decoder, q, attributes, z = kernel_inputs(n, random_latent=False)
 
     with tempfile.TemporaryDirectory() as tmp:
         modules = {"kernel": _variant(Path(tmp), "kernel", [])}

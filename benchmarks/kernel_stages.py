@@ -17,15 +17,14 @@ Single-threaded (``numba.set_num_threads(1)``), copies alternated, repeated.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import machine_info, print_header, spread, write_json
-from kernel_profile import _variant
+from _common import spread, write_json
+from kernel_profile import _variant, kernel_arguments, kernel_inputs
 
 # (stage, the line the copy stops before, its indent); each must occur once in the kernel.
 CUTS = [
@@ -40,33 +39,9 @@ CUTS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="256 patterns, 3 rounds (a smoke test)")
-    parser.add_argument("--patterns", type=int, help="patterns per timing (default 1,024; 256 quick)")
-    parser.add_argument("--repeats", type=int, help="alternating rounds (default 9; 3 quick)")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    args = parser.parse_args()
-    args.patterns = args.patterns or (256 if args.quick else 1024)
-    args.repeats = args.repeats or (3 if args.quick else 9)
-
-    import numba
-    import numpy as np
-    import torch
-    from orix.quaternion import Rotation
-
-    from kikuchipy_gen.attributes import attribute_tensor
-    from kikuchipy_gen.master_pattern import MLMasterPattern
-
-    numba.set_num_threads(1)
-    torch.set_num_threads(1)
-    info = machine_info()
-    print_header(info)
-    mlmp = MLMasterPattern.from_pretrained()
-    decoder = mlmp._runtime.decoder(mlmp.detector, torch.device("cpu"))
+    args = kernel_arguments(__doc__.splitlines()[0], default_repeats=9)
     n = args.patterns
-    q = Rotation.random(n).data
-    attributes = attribute_tensor(q, np.full(n, mlmp.energy_range[1]))
-    z = torch.randn(n, mlmp.config.latent_dim)
+    info, mlmp, decoder, q, attributes, z = kernel_inputs(n, random_latent=True)
     with tempfile.TemporaryDirectory() as tmp:
         modules = {}
         for i, (stage, anchor, indent) in enumerate(CUTS):
