@@ -134,10 +134,18 @@ MUTATIONS = [
     Mutation(
         "knot_clamp_removed",
         "models/geometric.py",
-        "(voltage.clamp(knots[0], knots[-1]) - knots[0])",
-        "(voltage - knots[0])",
+        "        voltage = voltage.clamp(knots[0], knots[-1])\n",
+        "",
         ("tests/test_geometric.py",),
         "voltages outside the knots extrapolate silently",
+    ),
+    Mutation(
+        "file_knots_unchecked",
+        "models/bundle.py",
+        "            if not torch.allclose(knots, wanted, rtol=0, atol=1e-4):",
+        "            if False:",
+        ("tests/test_tampered_models.py",),
+        "a model file's voltage knots are trusted (equal knots divide the blend by zero)",
     ),
     Mutation(
         "decoder_reads_unreduced_directions",

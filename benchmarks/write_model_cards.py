@@ -29,7 +29,7 @@ SHIPPED = {
     "ni-10-30kv": "pretrained_ni_test_grid",
     "fe-alpha-10-30kv": "fe_alpha",
     "ti-alpha-10-30kv": "ti_alpha",
-    "corundum-10-30kv": "corundum",
+    "corundum-10-30kv": "corundum_knots",
     "rutile-10-30kv": "rutile_13_epochs",
 }
 

@@ -147,6 +147,13 @@ def _add_model_parser(sub: argparse._SubParsersAction) -> None:
         default="cvae",
         help="training stages: the CVAE, or all three (then the critic and the joint CVAE/GAN, one epoch each)",
     )
+    mo.add_argument(
+        "--unseen",
+        type=float,
+        nargs="+",
+        metavar="KV",
+        help="voltages between the training ones to evaluate at [default: the midpoints]",
+    )
     mo.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report")
     mo.add_argument("--device", default="auto", help="training device: cpu, cuda, cuda:N or auto")
     mo.add_argument(
@@ -488,6 +495,8 @@ def _cmd_model(args: argparse.Namespace) -> int:
 
     _check_device(args.device)
     kw = dict(n=args.n, npx=args.npx, quick=args.quick, stages=args.stages)
+    if args.unseen is not None:
+        kw["evaluation"] = {"unseen": args.unseen}
     recipe = resolve_recipe(args.phase, args.energies, **kw)  # every input checked before any work
     _check_writable(args.out, "directory")
     print(

@@ -201,6 +201,7 @@ def resolve_recipe(
         "n_attributes": 5 if len(energies) > 1 else 4,
         "voltage_knots": len(energies),
         "energy_range": [energies[0], energies[-1]],
+        "knot_energies": energies,
     }
     if not phase.point_group.contains_inversion:
         # Dynamical diffraction breaks Friedel's law in a crystal without a
@@ -230,6 +231,8 @@ def resolve_recipe(
         else:
             training[key] = value
     evaluate_kw.update(evaluation or {})
+    if evaluate_kw.get("unseen") is not None:
+        evaluate_kw["unseen"] = _check_unseen(evaluate_kw["unseen"], energies)
     recipe = {
         "format": RECIPE_FORMAT,
         "phase": phase_to_dict(phase),
@@ -282,7 +285,7 @@ def build_model(
         its ``MODEL_CARD.md`` says what it is and how good) and ``report/``.
     energies
         Beam energies in kV, increasing; the model learns one texture per
-        energy (evenly spaced energies match its evenly spaced knots).
+        energy (its voltage knots) and blends the two nearest between them.
     n
         Training grid density (EMsoft's ``n``); default per Laue group
         (:data:`LAUE_DEFAULTS`).
@@ -657,6 +660,21 @@ def _check_energies(energies: Sequence[float], source) -> list[float]:
         )
     for e in values:
         source.check_energy(e)
+    return values
+
+
+def _check_unseen(unseen: Sequence[float], energies: list[float]) -> list[float]:
+    """Voltages to evaluate between the training ones: numbers inside the trained range."""
+    try:
+        values = [float(e) for e in np.atleast_1d(np.asarray(unseen, dtype=object)).tolist()]
+    except (TypeError, ValueError):
+        raise ValueError(f"unseen voltages must be numbers in kV, got {unseen!r}") from None
+    outside = [e for e in values if not energies[0] <= e <= energies[-1]]
+    if outside:
+        raise ValueError(
+            f"unseen voltages must lie in the trained {energies[0]:g}-{energies[-1]:g} kV, got "
+            f"{' '.join(f'{e:g}' for e in outside)}"
+        )
     return values
 
 

@@ -47,6 +47,16 @@ def test_kernel_equals_torch_decoder_with_voltage_blend():
     _compare(dec, torch.randn(n, 16), torch.cat([q, volts], dim=1))
 
 
+def test_kernel_equals_torch_decoder_with_uneven_knots():
+    dec = _decoder(
+        default_detector(), use_voltage=True, n_attributes=5, voltage_knots=4, knot_energies=[10, 12, 15, 30]
+    )
+    n = 36
+    q = torch.from_numpy(Rotation.random(n).data).float()
+    volts = torch.tensor([10, 11, 12, 13.5, 15, 22.5, 30, 8, 31] * 4, dtype=torch.float32)[:, None] / 30
+    _compare(dec, torch.randn(n, 16), torch.cat([q, volts], dim=1))
+
+
 def test_kernel_on_an_unseen_detector_without_voltage():
     det = default_detector(shape=(48, 64), pc=(0.45, 0.3, 0.6))
     dec = _decoder(det)

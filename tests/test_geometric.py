@@ -6,6 +6,7 @@ from orix.quaternion import Rotation
 
 from kikuchipy_gen.detector import default_detector
 from kikuchipy_gen.models import preset
+from kikuchipy_gen.models.config import GeometricDecoderConfig
 from kikuchipy_gen.models.geometric import GeometricDecoder
 from kikuchipy_gen.projection import project_patterns
 
@@ -44,6 +45,44 @@ def test_any_detector_and_voltage_knots():
         preset("geometric", head="conv")
     with pytest.raises(ValueError, match="head_window must be odd"):
         preset("geometric", head_window=14)
+
+
+def test_uneven_voltage_knots_blend_their_two_neighbours():
+    """Knots at 10, 12, 20, 30 kV: each voltage blends its two neighbours linearly in kV."""
+    cfg = preset(
+        "geometric", texture_size=21, use_voltage=True, n_attributes=5, voltage_knots=4, knot_energies=[10, 12, 20, 30]
+    )
+    dec = GeometricDecoder(cfg, default_detector())
+    assert torch.allclose(dec.knot_voltages * 30, torch.tensor([10.0, 12.0, 20.0, 30.0]))
+    t = dec.texture.detach()
+    kv = torch.tensor([10.0, 11.0, 12.0, 14.0, 20.0, 27.5, 30.0, 8.0, 35.0])
+    m = dec.master_pattern(kv / 30).detach()
+    expected = [t[0], (t[0] + t[1]) / 2, t[1], 0.75 * t[1] + 0.25 * t[2], t[2], 0.25 * t[2] + 0.75 * t[3], t[3]]
+    for i, e in enumerate(expected + [t[0], t[3]]):
+        assert torch.allclose(m[i], e, atol=1e-6), kv[i]
+    # Evenly spaced knots of the same count would put 14 kV elsewhere.
+    even = GeometricDecoder(
+        preset("geometric", texture_size=21, use_voltage=True, n_attributes=5, voltage_knots=4), default_detector()
+    )
+    assert torch.allclose(even.knot_voltages * 30, torch.tensor([10.0, 16.6667, 23.3333, 30.0]))
+
+
+def test_knot_energies_are_checked():
+    for bad, match in (
+        ([10, 12, 30], "hold voltage_knots = 4"),
+        ([10, 20, 12, 30], "must increase"),
+        ([10, 12, 12, 30], "must increase"),
+        ([9, 12, 20, 30], "from energy_range"),
+        ([10, 12, 20, 31], "from energy_range"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            GeometricDecoderConfig(voltage_knots=4, knot_energies=bad)
+    with pytest.raises(ValueError, match="finite"):
+        GeometricDecoderConfig(voltage_knots=2, knot_energies=[10, float("nan")])
+    with pytest.raises(TypeError, match="knot_energies"):
+        GeometricDecoderConfig(voltage_knots=2, knot_energies="10 30")
+    assert GeometricDecoderConfig(voltage_knots=3, energy_range=(10, 20)).knot_voltages() == [10.0, 15.0, 20.0]
+    assert GeometricDecoderConfig(voltage_knots=1, energy_range=(20, 20)).knot_voltages() == [20.0]
 
 
 def _standardised(x):

@@ -294,7 +294,22 @@ def test_laue_defaults_cover_every_group():
     with pytest.raises(ValueError, match="stages must be 'cvae' or 'all'"):
         resolve_recipe("ti-alpha", [10, 20], stages="gan")
     assert r["model"]["voltage_knots"] == 3 and r["model"]["energy_range"] == [10.0, 30.0]
+    assert r["model"]["knot_energies"] == [10.0, 20.0, 30.0]
     assert resolve_recipe("ni", [20], quick=True)["model"]["use_voltage"] is False
+
+
+def test_uneven_energies_are_the_knots_and_unseen_voltages_are_checked():
+    r = resolve_recipe("ti-alpha", [10, 12, 20, 30], evaluation={"unseen": [11, 12.5]})
+    assert r["model"]["knot_energies"] == [10.0, 12.0, 20.0, 30.0] and r["model"]["voltage_knots"] == 4
+    assert r["evaluation"]["unseen"] == [11.0, 12.5]
+    # The recipe's model is one the decoder takes, knots where the energies are.
+    from kikuchipy_gen.models.config import preset
+
+    cfg = preset(r["model"]["preset"], **{k: v for k, v in r["model"].items() if k != "preset"})
+    assert cfg.decoder.knot_voltages() == [10.0, 12.0, 20.0, 30.0]
+    for unseen, match in (([35], "trained 10-30 kV, got 35"), ([5, 12], "got 5"), (["x"], "numbers")):
+        with pytest.raises(ValueError, match=match):
+            resolve_recipe("ti-alpha", [10, 12, 20, 30], evaluation={"unseen": unseen})
 
 
 def test_model_of_another_symmetry_refused():
@@ -318,13 +333,18 @@ def test_cli_model_parsing():
     assert _parser().parse_args(["model", "ti-alpha", "--out", "m", "--stages", "all"]).stages == "all"
     args = _parser().parse_args(["model", "x.cif", "--out", "m", "--quick", "--no-evaluate", "--no-progress"])
     assert args.quick and args.no_evaluate and args.no_progress
-    assert args.energies == [10.0, 15.0, 20.0, 25.0, 30.0]
+    assert args.energies == [10.0, 15.0, 20.0, 25.0, 30.0] and args.unseen is None
+    args = _parser().parse_args(["model", "ni", "--out", "m", "--energies", "10", "12", "20", "--unseen", "11", "15"])
+    assert args.energies == [10.0, 12.0, 20.0] and args.unseen == [11.0, 15.0]
 
 
 def test_cli_model_errors(tmp_path, capsys):
     assert main(["model", "ni", "--out", str(tmp_path / "m"), "--energies", "20", "10"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "increasing order" in err
+    assert main(["model", "ni", "--out", str(tmp_path / "m"), "--energies", "10", "20", "--unseen", "25"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained 10-20 kV, got 25" in err
     assert main(["model", "unobtainium", "--out", str(tmp_path / "m")]) == 2
     assert "Unknown phase" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()

@@ -87,6 +87,20 @@ def _corpus(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         save_file(w, p)
 
     add("wrong-shape", "do not fit", weights=wrong_shape)
+
+    def equal_knots(p):
+        # Two equal knots would divide the blend by zero.
+        w = load_file(p)
+        w["knot_voltages"][1] = w["knot_voltages"][0]
+        save_file(w, p)
+
+    add("equal-knots", "voltage knots", weights=equal_knots)
+    add(
+        "knots-moved",
+        "voltage knots",
+        edit_meta=lambda m: m["model"].update(knot_energies=[10.0, 12.0, 20.0, 25.0, 30.0]),
+    )
+    add("knots-unsorted", "knot_energies", edit_meta=lambda m: m["model"].update(knot_energies=[10, 20, 15, 25, 30]))
     add("texture-2001", "texture", edit_meta=lambda m: m["model"].update(texture_size=2001))
     add("texture-huge", "texture_size", edit_meta=lambda m: m["model"].update(texture_size=40001))
     add("knots", "voltage_knots", edit_meta=lambda m: m["model"].update(voltage_knots=10**6))

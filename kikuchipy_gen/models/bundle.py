@@ -34,6 +34,7 @@ from orix.quaternion import Symmetry
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from kikuchipy_gen.attributes import VOLTAGE_SCALE
 from kikuchipy_gen.detector import detector_from_dict
 from kikuchipy_gen.models.config import GeometricDecoderConfig, ModelConfig
 from kikuchipy_gen.phases import phase_from_dict
@@ -283,6 +284,17 @@ class ModelBundle:
                 else "",
             ]
             raise ValueError("The weights do not fit the model config: " + "; ".join(d for d in details if d))
+        if "knot_voltages" in expected:
+            # The blend between knots divides by their spacing: knots read from
+            # a file must be the config's, increasing, before any decoding.
+            knots = self.weights["knot_voltages"].double() * VOLTAGE_SCALE
+            wanted = torch.tensor(self.config.decoder.knot_voltages(), dtype=torch.float64)
+            if not torch.allclose(knots, wanted, rtol=0, atol=1e-4):
+                shown = ", ".join(f"{v:g}" for v in knots.tolist()[:8])
+                raise ValueError(
+                    f"The weights' voltage knots ({shown} kV) are not the model config's "
+                    f"({', '.join(f'{v:g}' for v in wanted.tolist()[:8])} kV)"
+                )
 
     # ------------------------------------------------------------ files
     @classmethod

@@ -226,10 +226,18 @@ class GeometricDecoderConfig:
         Lambert pixels a side of the learned master pattern (odd).
     voltage_knots
         Number of voltages the master pattern is learned at, evenly spaced
-        over ``energy_range``; more than one needs a voltage-conditioned
-        model (:attr:`ModelConfig.use_voltage`).
+        over ``energy_range`` unless ``knot_energies`` places them; more
+        than one needs a voltage-conditioned model
+        (:attr:`ModelConfig.use_voltage`).
     energy_range
         (lowest, highest) knot voltage in kV.
+    knot_energies
+        The knot voltages in kV, increasing, from ``energy_range``'s low to
+        its high end, ``voltage_knots`` of them; None spaces them evenly.
+        Between two knots the model blends their master patterns, and a
+        blend of two band widths is wider than either: knots closer where
+        the band width changes fastest (low kV) keep the blend faithful
+        there.
     head, head_channels, head_window
         The detector-space head: ``"local-contrast"`` (default; local
         standardisation over ``head_window`` pixels and 3x3 edge features,
@@ -248,12 +256,15 @@ class GeometricDecoderConfig:
     >>> from kikuchipy_gen.models.config import GeometricDecoderConfig
     >>> GeometricDecoderConfig(texture_size=41).kind
     'geometric'
+    >>> GeometricDecoderConfig(voltage_knots=4, knot_energies=[10, 12, 20, 30]).knot_voltages()
+    [10.0, 12.0, 20.0, 30.0]
     """
 
     kind: ClassVar[str] = "geometric"
     texture_size: int = 201
     voltage_knots: int = 1
     energy_range: tuple[float, float] = (10.0, 30.0)
+    knot_energies: list[float] | None = None
     head: str = "local-contrast"
     head_channels: int = 16
     head_window: int = 15
@@ -282,6 +293,26 @@ class GeometricDecoderConfig:
                 f"energy_range must be (low, high) in kV with 0 < low <= high, and low < high for more than "
                 f"one voltage knot; got {self.energy_range}"
             )
+        if self.knot_energies is not None:
+            knots = self.knot_energies
+            if len(knots) != self.voltage_knots:
+                raise ValueError(
+                    f"knot_energies must hold voltage_knots = {self.voltage_knots} voltages, got {len(knots)}"
+                )
+            if any(b <= a for a, b in zip(knots[:-1], knots[1:])) or (knots[0], knots[-1]) != (low, high):
+                raise ValueError(
+                    f"knot_energies must increase from energy_range's {low:g} to its {high:g} kV, got {_show(knots)}"
+                )
+
+    def knot_voltages(self) -> list[float]:
+        """The knot voltages in kV: ``knot_energies``, or evenly spaced over ``energy_range``."""
+        if self.knot_energies is not None:
+            return list(self.knot_energies)
+        low, high = self.energy_range
+        if self.voltage_knots == 1:
+            return [low]
+        step = (high - low) / (self.voltage_knots - 1)
+        return [low + i * step for i in range(self.voltage_knots - 1)] + [high]
 
 
 _DECODER_CONFIGS = {c.kind: c for c in (ConvDecoderConfig, GeometricDecoderConfig)}

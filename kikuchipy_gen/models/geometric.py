@@ -16,10 +16,11 @@ Directions are reduced into the fundamental sector of the phase's Laue group
 (:class:`~kikuchipy_gen.sector.SectorReduction`), pixel by pixel, so the
 learned master pattern has the crystal's symmetry exactly, symmetry-equivalent
 orientations give identical patterns, and every pattern trains the same texels.
-Voltage is interpolated linearly between learned master patterns at evenly
-spaced knots (one knot for single-voltage data). :meth:`GeometricDecoder.
-to_master_pattern` exports the learned master pattern at any voltage as a
-kikuchipy :class:`~kikuchipy.signals.EBSDMasterPattern`.
+Voltage is interpolated linearly between learned master patterns at knot
+voltages, the training voltages (evenly spaced unless the config places them;
+one knot for single-voltage data). :meth:`GeometricDecoder.to_master_pattern`
+exports the learned master pattern at any voltage as a kikuchipy
+:class:`~kikuchipy.signals.EBSDMasterPattern`.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class GeometricDecoder(nn.Module):
             self.register_buffer("knot_voltages", torch.empty(knots))
             self.texture = nn.Parameter(torch.empty(knots, 2, n, n))
         else:
-            self.register_buffer("knot_voltages", torch.linspace(*geometric.energy_range, knots) / VOLTAGE_SCALE)
+            knot_kv = torch.tensor(geometric.knot_voltages(), dtype=torch.float32)
+            self.register_buffer("knot_voltages", knot_kv / VOLTAGE_SCALE)
             self.texture = nn.Parameter(0.01 * torch.randn(knots, 2, n, n))
         head = LocalContrastHead if geometric.head == "local-contrast" else DilatedHead
         self.head = head(config)
@@ -294,9 +296,12 @@ class GeometricDecoder(nn.Module):
     def _knots(self, voltage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Outside the knots the end textures are held (no extrapolation).
         knots = self.knot_voltages
-        position = (voltage.clamp(knots[0], knots[-1]) - knots[0]) / (knots[1] - knots[0])
-        lower = position.floor().long().clamp(max=len(knots) - 2)
-        return lower, position - lower
+        voltage = voltage.clamp(knots[0], knots[-1])
+        # Knots need not be evenly spaced; on the top knot the last interval
+        # is used with weight 1.
+        lower = (torch.searchsorted(knots, voltage, right=True) - 1).clamp(0, len(knots) - 2)
+        weight = (voltage - knots[lower]) / (knots[lower + 1] - knots[lower])
+        return lower, weight
 
     def master_pattern(self, voltage: torch.Tensor | None = None) -> torch.Tensor:
         """Learned master pattern(s): (2, n, n), or (b, 2, n, n) for b scaled voltages.
