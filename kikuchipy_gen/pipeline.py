@@ -643,10 +643,7 @@ def _positive_int(value: Any, name: str) -> int:
 
 def _check_energies(energies: Sequence[float], source) -> list[float]:
     """Energies as floats: finite, increasing, distinct and accepted by ``source``."""
-    try:
-        values = [float(e) for e in np.atleast_1d(np.asarray(energies, dtype=object)).tolist()]
-    except (TypeError, ValueError):
-        raise ValueError(f"energies must be numbers in kV, got {energies!r}") from None
+    values = _kilovolts(energies, "energies")
     if not values:
         raise ValueError("Give at least one energy (kV)")
     shown = " ".join(f"{e:g}" for e in values)
@@ -663,12 +660,17 @@ def _check_energies(energies: Sequence[float], source) -> list[float]:
     return values
 
 
+def _kilovolts(values: Sequence[float], name: str) -> list[float]:
+    """A number or sequence of numbers as a list of floats, or a one-line error naming ``name``."""
+    try:
+        return [float(e) for e in np.atleast_1d(np.asarray(values, dtype=object)).tolist()]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers in kV, got {values!r}") from None
+
+
 def _check_unseen(unseen: Sequence[float], energies: list[float]) -> list[float]:
     """Voltages to evaluate between the training ones: numbers inside the trained range."""
-    try:
-        values = [float(e) for e in np.atleast_1d(np.asarray(unseen, dtype=object)).tolist()]
-    except (TypeError, ValueError):
-        raise ValueError(f"unseen voltages must be numbers in kV, got {unseen!r}") from None
+    values = _kilovolts(unseen, "unseen voltages")
     outside = [e for e in values if not energies[0] <= e <= energies[-1]]
     if outside:
         raise ValueError(
