@@ -41,7 +41,14 @@ def main() -> None:
     parser.add_argument("--energy", type=float, nargs="+", required=True, help="voltages (kV)")
     parser.add_argument("--dataset", help="the model's dataset: its held-out test grid, as the evaluation")
     parser.add_argument("--n-refine", type=int, default=100)
+    parser.add_argument(
+        "--keep-n", type=int, default=None, help="dictionary matches kept [default: the evaluation's, 20]"
+    )
+    parser.add_argument("--basins", type=int, default=8, help="basins refined, as the evaluation [default: 8]")
     args = parser.parse_args()
+    keep_n = report._KEEP_N if args.keep_n is None else args.keep_n
+    if not 1 <= args.basins <= keep_n:
+        parser.error(f"--basins must be between 1 and --keep-n ({keep_n}), got {args.basins}")
 
     try:
         mlmp = MLMasterPattern.from_pretrained(args.model)
@@ -62,22 +69,27 @@ def main() -> None:
         for route in ("generated", "physics"):
             s = as_ebsd(patterns[e].of(route)[sub], rot, phase, det)
             indexed = as_ebsd(patterns[e].of(route), test_rot, phase, det).dictionary_indexing(
-                dictionaries[e], keep_n=report._KEEP_N
+                dictionaries[e], keep_n=keep_n
             )
             ranked = ranked_matches(indexed, sub)
-            refined = refine_best_basin(s, ranked, det, masters[e], e, n_basins=8, settle=report._SETTLE)
+            refined = refine_best_basin(s, ranked, det, masters[e], e, n_basins=args.basins, settle=report._SETTLE)
             runs[route] = (refined, s, ranked)
         gen = disorientation(runs["generated"][0], rot, phase)
         phys = disorientation(runs["physics"][0], rot, phase)
         misses = np.flatnonzero((phys < 0.5) & (gen >= 0.5))
-        print(f"{args.model} {e:g} kV: generated-only misses {misses.tolist()} of {n}")
+        lost = np.flatnonzero((phys >= 0.5) & (gen >= 0.5))
+        print(
+            f"{args.model} {e:g} kV, {keep_n} matches, {args.basins} basins: generated-only misses "
+            f"{misses.tolist()} of {n}; physics-only {np.flatnonzero((gen < 0.5) & (phys >= 0.5)).tolist()}; "
+            f"both miss {lost.size}"
+        )
         if not misses.size:
             continue
         start = CrystalMap(Rotation(rot.data), phase_list=runs["generated"][0].phases, x=np.arange(n))
         from_truth = refine_orientations(runs["generated"][1], start, det, masters[e], e)
-        basins = dictionary_basins(runs["generated"][2], phase, 8)
+        basins = dictionary_basins(runs["generated"][2], phase, args.basins)
         for i in misses:
-            truth = Rotation(np.repeat(rot.data[i : i + 1], 8, axis=0))
+            truth = Rotation(np.repeat(rot.data[i : i + 1], args.basins, axis=0))
             apart = disorientation(basins[i], truth, phase).round(1).tolist()
             g, p = runs["generated"][0], runs["physics"][0]
             print(

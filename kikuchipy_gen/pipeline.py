@@ -528,14 +528,19 @@ _LEGACY_EVALUATION = {"refine_basins": 1}
 
 
 def _keep_recorded_legacy(out: Path, recipe: dict[str, Any], evaluation: Mapping[str, Any]) -> None:
-    """Continue a folder whose recipe predates an evaluation setting with the value it meant.
+    """Continue a folder whose recipe predates a setting with the value it meant.
 
-    Unless the caller sets it: then :func:`_claim_folder` reports the difference.
+    An evaluation setting the caller sets is a difference :func:`_claim_folder`
+    reports. A model without ``knot_energies`` had its knots evenly spaced.
     """
     try:
-        old = json.loads((out / _RECIPE).read_text())["evaluation"]
+        recorded = json.loads((out / _RECIPE).read_text())
+        old = recorded["evaluation"]
     except (OSError, ValueError, KeyError, TypeError):
         return  # a new folder, or one _claim_folder refuses with its own message
+    if isinstance(recorded.get("model"), dict) and "knot_energies" not in recorded["model"]:
+        recipe["model"].pop("knot_energies", None)
+        _logger.info("%s: its recipe predates model.knot_energies; its knots stay evenly spaced", out)
     for key, value in _LEGACY_EVALUATION.items():
         if isinstance(old, dict) and key not in old and key not in evaluation:
             recipe["evaluation"].pop(key, None)

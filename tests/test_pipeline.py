@@ -399,6 +399,15 @@ def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path
     with pytest.raises(Stop):
         build_model("ni", copy, [10, 20], **TINY)
     assert seen["refine_basins"] == 1 and seen["n_refine"] == TINY["evaluation"]["n_refine"]
+    # Older still: a recipe without the model's knot energies (knots evenly spaced) continues too.
+    del recipe["model"]["knot_energies"]
+    (copy / "recipe.json").write_text(json.dumps(recipe))
+    seen.clear()
+    with pytest.raises(Stop):
+        build_model("ni", copy, [10, 20], **TINY)
+    assert seen["refine_basins"] == 1
+    recipe["model"]["knot_energies"] = [10.0, 20.0]
+    (copy / "recipe.json").write_text(json.dumps(recipe))
     # Asked for explicitly, the new setting is a different recipe.
     with pytest.raises(ValueError, match=r"evaluation.refine_basins: \(unset\) in the folder, 8 now"):
         build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**TINY["evaluation"], "refine_basins": 8}})
