@@ -139,7 +139,7 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
     assert table.count("| 20 | BCE |") == 1
 
 
-@pytest.mark.parametrize("n_test, basins", [(1, 1), (3, 1), (3, 8)])
+@pytest.mark.parametrize("n_test, basins", [(1, 1), (3, 1), (3, 8), (3, 12)])
 def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins):
     """One test or refined pattern is a count like any other (orix shapes a one-point map (), HyperSpy (1,))."""
     m = evaluate(
@@ -158,8 +158,10 @@ def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins):
     assert np.array(m["voltage_matrix"]["mean_refined_deg"]).shape == (2, 2)
     assert m["settings"]["refine_basins"] == basins
     report = (tmp_path / "report.md").read_text()
-    assert ("distinct basins of 20 dictionary matches" in report) == (basins > 1)
-    assert ("keep_n" in m["settings"]) == (basins > 1)
+    # 20 matches hold 8 basins; more basins keep 2.5 matches each.
+    keep_n = {1: None, 8: 20, 12: 30}[basins]
+    assert (f"distinct basins of {keep_n} dictionary matches" in report) == (basins > 1)
+    assert m["settings"].get("keep_n") == keep_n
 
 
 def test_refining_from_several_basins_changes_refinement_only(kinematical_model, tmp_path):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import platform
 import time
 from collections.abc import Iterator, Sequence
@@ -77,8 +78,10 @@ _IN_MEMORY_DICTIONARY_BYTES = 512 * 2**20
 _MATRIX_OFFSET_DEG = 1.0
 _DEFAULT_DICTIONARY_N = 30
 # Dictionary matches kept per pattern: at n = 30 they hold 8 distinct basins
-# (see dictionary_basins) for nearly every pattern.
+# (see dictionary_basins) for nearly every pattern, and 2.5 matches a basin
+# keep that share for more basins (60 hold 24).
 _KEEP_N = 20
+_MATCHES_PER_BASIN = 2.5
 # A pattern refined to this share of the 90th percentile of its map's NCCs is
 # taken to be in its basin (refine_best_basin's settle): in the zoo's
 # simulated patterns no wrong basin reached more than 0.92 of it
@@ -190,6 +193,8 @@ def evaluate(
         deeper), for both routes alike; 1 refines from the best match only.
         A pseudo-symmetric twin or a poor match that scores best in the
         dictionary then no longer decides a pattern's refined orientation.
+        Dictionary indexing keeps 20 matches, or 2.5 per basin for more
+        than 8 basins.
 
     Returns
     -------
@@ -253,7 +258,8 @@ def evaluate(
         settings["dictionary_size"] = int(dict_rot.size)
         dictionaries = _dictionaries(masters, dict_rot, detector, clahe)
         # A tiny dictionary holds fewer matches, and so fewer basins, than asked for.
-        keep_n = min(_KEEP_N, dict_rot.size) if refine_basins > 1 else 1
+        wanted = max(_KEEP_N, math.ceil(_MATCHES_PER_BASIN * refine_basins))
+        keep_n = min(wanted, dict_rot.size) if refine_basins > 1 else 1
         refine_basins = min(refine_basins, keep_n)
         settings["refine_basins"] = refine_basins
         if refine_basins > 1:
