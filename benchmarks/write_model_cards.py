@@ -30,7 +30,7 @@ SHIPPED = {
     "fe-alpha-10-30kv": "fe_alpha",
     "ti-alpha-10-30kv": "ti_alpha",
     "corundum-10-30kv": "corundum_knots",
-    "rutile-10-30kv": "rutile_13_epochs",
+    "rutile-10-30kv": "rutile_knots",
 }
 
 

@@ -228,6 +228,9 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "corundum_1200_steps",
         "ti_alpha_1200_steps",
         "corundum_one_command",
+        "corundum_knots",
+        "rutile_knots",
+        "ti_alpha_24_basins",
         "quartz",
     ],
 )
