@@ -1,3 +1,4 @@
+import importlib
 import json
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from kikuchipy_gen.evaluation.physics import clahe_from_info, physics_dictionary
 from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.models import preset
 from kikuchipy_gen.models.geometric import GeometricDecoder
+
+report_module = importlib.import_module("kikuchipy_gen.evaluation.report")
 
 
 def test_metrics_by_hand():
@@ -140,8 +143,16 @@ def test_report_has_every_figure_and_number(kinematical_model, tmp_path):
 
 
 @pytest.mark.parametrize("n_test, basins", [(1, 1), (3, 1), (3, 8), (3, 12)])
-def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins):
+def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins, monkeypatch):
     """One test or refined pattern is a count like any other (orix shapes a one-point map (), HyperSpy (1,))."""
+    matrix_search = []
+    real_matrix = report_module._voltage_matrix
+
+    def spy(*args):
+        matrix_search.append(args[-2:])
+        return real_matrix(*args)
+
+    monkeypatch.setattr(report_module, "_voltage_matrix", spy)
     m = evaluate(
         kinematical_model,
         tmp_path,
@@ -162,6 +173,10 @@ def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins):
     keep_n = {1: None, 8: 20, 12: 30}[basins]
     assert (f"distinct basins of {keep_n} dictionary matches" in report) == (basins > 1)
     assert m["settings"].get("keep_n") == keep_n
+    # The voltage matrix searches at most 8 basins of 20 matches.
+    assert matrix_search == [{1: (1, 1), 8: (8, 20), 12: (8, 20)}[basins]]
+    assert m["settings"].get("matrix_basins") == (8 if basins == 12 else None)
+    assert ("from the best of up to 8 basins" in report) == (basins == 12)
 
 
 def test_refining_from_several_basins_changes_refinement_only(kinematical_model, tmp_path):

@@ -82,6 +82,10 @@ _DEFAULT_DICTIONARY_N = 30
 # keep that share for more basins (60 hold 24).
 _KEEP_N = 20
 _MATCHES_PER_BASIN = 2.5
+# The voltage matrix refines patterns of one voltage against the physics of
+# another, whose off-diagonal cells never settle: every basin asked for is
+# refined there. It searches at most this many (and keeps _KEEP_N matches).
+_MATRIX_BASINS = 8
 # A pattern refined to this share of the 90th percentile of its map's NCCs is
 # taken to be in its basin (refine_best_basin's settle): in the zoo's
 # simulated patterns no wrong basin reached more than 0.92 of it
@@ -194,7 +198,8 @@ def evaluate(
         A pseudo-symmetric twin or a poor match that scores best in the
         dictionary then no longer decides a pattern's refined orientation.
         Dictionary indexing keeps 20 matches, or 2.5 per basin for more
-        than 8 basins.
+        than 8 basins. The voltage matrix searches at most 8 (its cells
+        off the diagonal never settle, so each refines every basin).
 
     Returns
     -------
@@ -264,6 +269,9 @@ def evaluate(
         settings["refine_basins"] = refine_basins
         if refine_basins > 1:
             settings["keep_n"], settings["basin_settle"] = keep_n, _SETTLE
+        matrix_basins = min(refine_basins, _MATRIX_BASINS)
+        if matrix_basins != refine_basins:
+            settings["matrix_basins"] = matrix_basins
         indexed, indexed_angles = _dictionary_indexing(patterns, dictionaries, test_rot, detector, phase, keep_n)
     with _stage(bar, _STAGES[3]):
         refined_angles = _refinement(
@@ -283,8 +291,8 @@ def evaluate(
                 detector,
                 phase,
                 method,
-                refine_basins,
-                keep_n,
+                matrix_basins,
+                min(keep_n, _KEEP_N) if matrix_basins != refine_basins else keep_n,
             )
 
     energy_results = {}

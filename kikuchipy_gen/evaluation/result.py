@@ -534,6 +534,8 @@ def _markdown(m: dict[str, Any]) -> str:
             if vm["start_offset_deg"] is None
             else f"starts {vm['start_offset_deg']:g} deg off"
         )
+        if "matrix_basins" in s:
+            start += f" from the best of up to {s['matrix_basins']} basins"
         lines += [
             "",
             f"## Voltage matrix (mean refined disorientation, {vm['patterns_per_cell']} patterns per cell, {start})",
