@@ -988,8 +988,9 @@ _CHUNKS_PER_THREAD = 4
 _MIN_ROTATIONS_PER_CHUNK = 32
 _MAX_CHUNK_BYTES = 8 * 2**20
 # On a GPU a chunk is one torch batch, and fewer, larger batches win: 32,768
-# patterns of 60x60 on an H200 ran at 111,622/s in chunks of 2,048 against
-# 69,270/s in the CPU rule's 512 (benchmarks/gpu_generation.py, RESULTS.md).
+# patterns of 60x60 on an H200 ran at 119,234/s (a rerun 118,022) in chunks of
+# 2,048 against 69,270/s in the CPU rule's 512 and 55,772/s in chunks of 4,096
+# (benchmarks/gpu_generation.py, RESULTS.md).
 _GPU_ROTATIONS_PER_CHUNK = 2048
 _MAX_GPU_CHUNK_BYTES = 32 * 2**20
 

@@ -292,7 +292,7 @@ def evaluate(
                 phase,
                 method,
                 matrix_basins,
-                min(keep_n, _KEEP_N) if matrix_basins != refine_basins else keep_n,
+                min(keep_n, max(_KEEP_N, math.ceil(_MATCHES_PER_BASIN * matrix_basins))),
             )
 
     energy_results = {}
