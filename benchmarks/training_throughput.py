@@ -1,16 +1,19 @@
-"""Training throughput per preset: fp32 against bf16 autocast, each training stage's step.
+"""Training throughput per preset: fp32 against bf16 autocast and against contiguous tensors.
 
 Measures patterns/s of each stage's step (CVAE, critic, CVAE/GAN generator) on a small
 real nickel dataset (kikuchipy's EMsoft Ni, CLAHE'd, built in a temporary folder), for
-each preset, with and without bf16 autocast. The two precisions alternate, round by
-round, on the same batch. Generation throughput is measured by get_patterns_default.py
-and time_vs_orientations.py (the product path), not here.
+each preset and three routes: ``fp32`` (the default: on a CPU the encoder and critic in
+channels-last layout, ``memory_format="auto"``), ``bf16`` (the same under bf16 autocast)
+and ``contiguous`` (fp32 with the layout torch gives, the default before 2026-11-27). The
+routes alternate, round by round, on the same batch; ratios are each route's rate over
+fp32's. Generation throughput is measured by get_patterns_default.py and
+time_vs_orientations.py (the product path), not here.
 
     python benchmarks/training_throughput.py [--quick] [--presets geometric compact] [--device cpu]
-        [--steps 10] [--repeats 5] [--json PATH]
+        [--routes fp32 bf16 contiguous] [--steps 10] [--repeats 5] [--batch-size 16] [--json PATH]
 
-Full: geometric and compact, 10 steps of 16 per timing, 5 rounds: about 8 minutes on 2
-quiet cores (the compact preset's CVAE step runs at about 50 patterns/s there).
+Full: geometric and compact, 10 steps of 16 per timing, 5 rounds: about 10 minutes on 2
+quiet cores (bf16 is emulated, three times slower, on CPUs without AVX-512).
 ``--quick``: 3 steps, 2 rounds. ``--presets paper`` needs a GPU (about 1.4 billion
 parameters).
 """
@@ -33,7 +36,12 @@ from kikuchipy_gen.sources import KikuchipyNickelSource
 from kikuchipy_gen.training import Trainer
 
 STAGES = ("cvae", "critic", "gan")
-PRECISIONS = ("fp32", "bf16")
+# TrainConfig fields of each route; fp32 is the default and the reference of the ratios.
+ROUTES = {
+    "fp32": {},
+    "bf16": {"mixed_precision": True},
+    "contiguous": {"memory_format": "contiguous"},
+}
 
 
 def _sync(device: torch.device) -> None:
@@ -61,6 +69,7 @@ def main() -> None:
         "--presets", nargs="+", default=["geometric", "compact"], choices=("compact", "geometric", "paper")
     )
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--routes", nargs="+", default=list(ROUTES), choices=list(ROUTES))
     parser.add_argument("--steps", type=int, help="steps per timing (default 10; 3 quick)")
     parser.add_argument("--repeats", type=int, help="alternating rounds (default 5; 2 quick)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -79,42 +88,55 @@ def main() -> None:
         "batch_size": args.batch_size,
         "presets": {},
     }
-    print("| preset | stage | fp32 patterns/s (median, min-max) | bf16 | bf16 / fp32 |\n|---|---|---|---|---|")
+    routes = ["fp32"] + [r for r in args.routes if r != "fp32"]
+    others = routes[1:]
+    results["routes"] = {r: ROUTES[r] for r in routes}
+    header = "| preset | stage | fp32 patterns/s (median, min-max) | " + " | ".join(f"{r} | {r} / fp32" for r in others)
+    print(header + " |\n|" + "---|" * (3 + 2 * len(others)))
     with tempfile.TemporaryDirectory() as tmp:
         ds = build_dataset(
             Path(tmp) / "ni.zarr", KikuchipyNickelSource(), split_orientations(n_train=8), show_progressbar=False
         )
         for name in args.presets:
             trainers, batches = {}, {}
-            for label in PRECISIONS:
+            for route in routes:
                 cfg = TrainConfig(
                     dataset=str(ds.path),
-                    out=str(Path(tmp) / f"{name}_{label}"),
+                    out=str(Path(tmp) / f"{name}_{route}"),
                     model=preset(name),
                     device=args.device,
-                    mixed_precision=label == "bf16",
                     sample_grid=False,
+                    **ROUTES[route],
                 )
-                trainers[label] = Trainer(cfg)
-                batches[label] = next(trainers[label]._batches(PatternStream(ds, "train"), args.batch_size))
+                trainers[route] = Trainer(cfg)
+                batches[route] = next(trainers[route]._batches(PatternStream(ds, "train"), args.batch_size))
                 for stage in STAGES:  # warm-up: allocations, autocast caches
-                    _rate(trainers[label], stage, batches[label], 1)
-            rates = {(label, stage): [] for label in PRECISIONS for stage in STAGES}
+                    _rate(trainers[route], stage, batches[route], 1)
+            rates = {(route, stage): [] for route in routes for stage in STAGES}
             for _ in range(repeats):
-                for label in PRECISIONS:  # alternating precisions
+                for route in routes:  # alternating routes
                     for stage in STAGES:
-                        rates[label, stage].append(_rate(trainers[label], stage, batches[label], steps))
+                        rates[route, stage].append(_rate(trainers[route], stage, batches[route], steps))
             device = str(trainers["fp32"].device)
             rows = {}
             for stage in STAGES:
-                fp32, bf16 = rates["fp32", stage], rates["bf16", stage]
-                # Rates, so bf16 / fp32 > 1 means bf16 is faster.
-                rows[stage] = {"fp32": spread(fp32), "bf16": spread(bf16), "bf16_over_fp32": ratios(bf16, fp32)}
-                f, b, r = rows[stage]["fp32"], rows[stage]["bf16"], rows[stage]["bf16_over_fp32"]
+                fp32 = rates["fp32", stage]
+                # Rates, so a ratio > 1 means the route is faster than fp32.
+                rows[stage] = {"fp32": spread(fp32)}
+                cells = []
+                for route in others:
+                    rows[stage][route] = spread(rates[route, stage])
+                    rows[stage][f"{route}_over_fp32"] = ratios(rates[route, stage], fp32)
+                    o, r = rows[stage][route], rows[stage][f"{route}_over_fp32"]
+                    cells.append(
+                        f"{o['median']:,.1f} ({o['min']:,.1f}-{o['max']:,.1f}) "
+                        f"| {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+                    )
+                f = rows[stage]["fp32"]
                 print(
-                    f"| {name} ({device}) | {stage} | {f['median']:,.1f} ({f['min']:,.1f}-{f['max']:,.1f}) "
-                    f"| {b['median']:,.1f} ({b['min']:,.1f}-{b['max']:,.1f}) "
-                    f"| {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}) |",
+                    f"| {name} ({device}) | {stage} | {f['median']:,.1f} ({f['min']:,.1f}-{f['max']:,.1f}) | "
+                    + " | ".join(cells)
+                    + " |",
                     flush=True,
                 )
             results["presets"][name] = {"device": device, "stages": rows}

@@ -184,6 +184,13 @@ class Trainer:
             self.decoder = build_decoder(m, self.dataset.detector, self.point_group).to(self.device)
             self.critic = CriticClassifier(m).to(self.device)
             self._rng_state = torch.get_rng_state()
+        if _channels_last(config.memory_format, self.device):
+            # Before the optimisers and any checkpoint: Adam's moments and
+            # loaded weights take the parameters' layout.
+            # The encoder and critic only: the decoder is exported, and the
+            # geometric one's 4-D parameter is a texture, not a convolution.
+            for net in (self.encoder, self.critic):
+                net.to(memory_format=torch.channels_last)
         # The training steps call these; under torchrun they are the
         # DistributedDataParallel wrappers, which average gradients across
         # ranks. Validation and figures call the plain modules (rank 0 alone
@@ -884,6 +891,12 @@ def _init_distributed(device: str) -> tuple[int, int]:
         use_nccl = device != "cpu" and torch.cuda.is_available()
         dist.init_process_group(backend="nccl" if use_nccl else "gloo")
     return dist.get_rank(), dist.get_world_size()
+
+
+def _channels_last(memory_format: str, device: torch.device) -> bool:
+    if memory_format == "auto":
+        return device.type == "cpu"
+    return memory_format == "channels_last"
 
 
 def _fast_cpu_bf16() -> bool:

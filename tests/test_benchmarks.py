@@ -113,11 +113,18 @@ def _results() -> dict:
         "batch_size": 16,
         "steps": 3,
         "repeats": 2,
+        "routes": {"fp32": {}, "bf16": {"mixed_precision": True}, "contiguous": {"memory_format": "contiguous"}},
         "presets": {
             "geometric": {
                 "device": "cpu",
                 "stages": {
-                    s: {"fp32": _spread(50.0), "bf16": _spread(80.0), "bf16_over_fp32": _spread(1.6)}
+                    s: {
+                        "fp32": _spread(50.0),
+                        "bf16": _spread(80.0),
+                        "bf16_over_fp32": _spread(1.6),
+                        "contiguous": _spread(35.0),
+                        "contiguous_over_fp32": _spread(0.7),
+                    }
                     for s in ("cvae", "critic", "gan")
                 },
             }
@@ -216,6 +223,22 @@ def test_table_has_every_benchmark_ratio_and_header(run_all):
         rows = [line for line in block.splitlines() if line.startswith("|")]
         if rows:
             assert len({row.count("|") for row in rows}) == 1, block
+
+
+def test_training_table_reads_both_result_versions(run_all):
+    results = _results()
+    text = run_all.write_table(results)
+    assert "| geometric (cpu) | cvae | 50.0 (50.0-50.0) | 80.0 (80.0-80.0) | **1.60** (1.60-1.60) |" in text
+    assert "| 35.0 (35.0-35.0) | **0.70** (0.70-0.70) |" in text
+    # Written before the contiguous route: bf16 alone, no "routes".
+    training = results["benchmarks"]["training"]["result"]
+    del training["routes"]
+    for row in training["presets"]["geometric"]["stages"].values():
+        del row["contiguous"], row["contiguous_over_fp32"]
+    old = run_all.write_table(results)
+    assert "contiguous patterns/s" in text and "contiguous patterns/s" not in old
+    assert "| geometric (cpu) | cvae | 50.0 (50.0-50.0) | 80.0 (80.0-80.0) | **1.60** (1.60-1.60) |" in old
+    assert "Could not tabulate" not in old
 
 
 def test_table_reads_get_patterns_default_flat_machine_record(run_all):

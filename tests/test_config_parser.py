@@ -62,6 +62,8 @@ BAD = [
     (_train, "gan_lr", "3e-4", TypeError),
     (_train, "mixed_precision", "no", TypeError),
     (_train, "mixed_precision", 0, TypeError),
+    (_train, "memory_format", "nhwc", ValueError),
+    (_train, "memory_format", 1, TypeError),
     (_train, "update_encoder", "yes", TypeError),
     (_train, "sample_grid", 1, TypeError),
     (_train, "max_val_patterns", 0, ValueError),

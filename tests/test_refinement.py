@@ -410,3 +410,37 @@ def test_refine_best_basin_settles_patterns_like_their_peers(perturbed_ni, twin_
             refine_best_basin(patterns, ranked, det, mp, 20, settle=bad)
     with pytest.raises(ValueError, match="navigation_mask"):
         refine_best_basin(patterns, ranked, det, mp, 20, navigation_mask=np.zeros(5, bool))
+
+
+def test_refinement_chunks_spread_the_patterns_over_the_workers(perturbed_ni, monkeypatch):
+    import dask
+    from kikuchipy.signals import EBSD
+
+    from kikuchipy_gen.refinement import _refinement_chunk
+
+    with dask.config.set(num_workers=2):
+        assert [_refinement_chunk(n) for n in (1, 3, 12, 100, 1000)] == [1, 1, 3, 25, 64]
+    with dask.config.set(num_workers=8):
+        assert _refinement_chunk(12) == 1
+    patterns, xmap, det, mp, truth = perturbed_ni
+    seen = []
+    real = EBSD.refine_orientation
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("chunk_kwargs"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(EBSD, "refine_orientation", spy)
+    mask = np.array([False, False, False, False, True])  # four refined
+    with dask.config.set(num_workers=2):
+        split = refine_orientations(patterns, xmap, det, mp, 20, method="nelder-mead", navigation_mask=mask)
+    whole = refine_orientations(
+        patterns, xmap, det, mp, 20, method="nelder-mead", navigation_mask=mask, chunk_kwargs={"chunk_shape": 64}
+    )
+    assert seen == [{"chunk_shape": 1}, {"chunk_shape": 64}]
+    # Each pattern is refined alone: the chunks change nothing.
+    assert np.array_equal(split.rotations.data, whole.rotations.data)
+    assert np.array_equal(split.prop["scores"], whole.prop["scores"])
+    refined = split.rotations.data  # the refined points only
+    assert refined.shape == (4, 4)
+    assert disorientation(refined, truth.data[:4], mp.phase).max() < 0.05

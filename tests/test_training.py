@@ -277,3 +277,29 @@ def test_bf16_on_a_cpu_without_avx512_is_warned_about(local_dataset, tmp_path, m
     assert len(messages) == (1 if warned else 0)
     if warned:
         assert "AVX2" in messages[0] and "mixed_precision = false" in messages[0]
+
+
+@pytest.mark.parametrize("memory_format, nhwc", [("auto", True), ("channels_last", True), ("contiguous", False)])
+def test_memory_format_lays_out_the_conv_nets_and_survives_a_checkpoint(local_dataset, tmp_path, memory_format, nhwc):
+    cfg = _config(local_dataset, tmp_path / memory_format, memory_format=memory_format, device="cpu", cvae_epochs=1)
+    cfg.critic_epochs = cfg.gan_epochs = 0
+    cfg.max_steps_per_epoch = 2
+    trainer = Trainer(cfg)
+    # A weight with one input channel or a 1x1 kernel is laid out both ways alike.
+    convs = [
+        m.weight
+        for net in (trainer.encoder, trainer.critic)
+        for m in net.modules()
+        if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1 and m.weight.shape[2] > 1
+    ]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) == nhwc for w in convs)
+    # The exported decoder keeps torch's layout whatever the choice.
+    assert all(p.is_contiguous() for p in trainer.decoder.parameters())
+    trainer.run(show_progressbar=False)
+    assert all(np.isfinite(r["loss"]) for r in trainer.state.history if "loss" in r)
+    reloaded = Trainer(cfg, resume=True)
+    for net in ("encoder", "critic"):
+        mine, theirs = getattr(trainer, net).state_dict(), getattr(reloaded, net).state_dict()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    w = next(m.weight for m in reloaded.encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1)
+    assert w.is_contiguous(memory_format=torch.channels_last) == nhwc

@@ -617,6 +617,13 @@ class TrainConfig:
     pre-training's optimiser (and ``critic_lr``) into the joint stage: the
     recipe of the shipped model and of runs made before the option existed.
 
+    ``memory_format`` lays out the convolutional networks' weights and
+    activations: ``"auto"`` (the default) is ``"channels_last"`` on a CPU,
+    where oneDNN's convolutions run a training step 1.3-1.5x faster in
+    that layout (``benchmarks/training_throughput.py``), and
+    ``"contiguous"`` on a GPU, where it has not been measured. The choice
+    changes the rounding of a step, not what is learned.
+
     Examples
     --------
     >>> from kikuchipy_gen.models import TrainConfig
@@ -636,6 +643,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     mixed_precision: bool = False
+    memory_format: str = "auto"
     # Stage 1: CVAE
     cvae_epochs: int = 30
     cvae_batch_size: int = 16
@@ -704,6 +712,10 @@ class TrainConfig:
             )
         _check_range("dot_scale", self.dot_scale, high=_MAX_DOT_SCALE, above=0)
         _check_range("gan_critic_lr", self.gan_critic_lr, high=_MAX_LR, above=0)
+        if self.memory_format not in ("auto", "channels_last", "contiguous"):
+            raise ValueError(
+                f"memory_format must be 'auto', 'channels_last' or 'contiguous', got {_show(self.memory_format)}"
+            )
         if self.bce_reduction not in ("sum", "mean"):
             raise ValueError(f"bce_reduction must be 'sum' or 'mean', got {_show(self.bce_reduction)}")
         _check_range("seed", self.seed, 0, _MAX_SEED)
