@@ -236,11 +236,12 @@ def refine_orientations(
     **kwargs
         Passed to :meth:`~kikuchipy.signals.EBSD.refine_orientation`, e.g.
         ``signal_mask``, ``navigation_mask``, ``compute`` or ``chunk_kwargs``.
-        Without ``chunk_kwargs`` the patterns to refine are split into about
-        two chunks per dask worker (at most 64 patterns a chunk, kikuchipy's
-        own size): kikuchipy's 64 leave a dozen patterns in one chunk on one
-        core. Each pattern is refined alone, so the chunking never changes
-        the result.
+        Without ``chunk_kwargs`` Nelder-Mead splits the patterns to refine
+        into about two chunks per dask worker (at most 64 patterns a chunk,
+        kikuchipy's own size, which leaves a dozen patterns in one chunk on
+        one core); BOBYQA keeps kikuchipy's chunks, as Py-BOBYQA's Python
+        holds the GIL and more threads only contend for it. Each pattern is
+        refined alone, so the chunking never changes the result.
 
     Returns
     -------
@@ -292,7 +293,7 @@ def refine_orientations(
         trust_region=half_deg.tolist(),
     )
     kwargs.setdefault("compute", True)
-    if "chunk_kwargs" not in kwargs:
+    if "chunk_kwargs" not in kwargs and method != "bobyqa":
         mask = kwargs.get("navigation_mask")
         n_refine = xmap.size if mask is None else int(np.size(mask) - np.count_nonzero(mask))
         kwargs["chunk_kwargs"] = {"chunk_shape": _refinement_chunk(n_refine)}
@@ -324,8 +325,9 @@ def _refinement_chunk(n_refine: int, per_worker: int = 2, largest: int = 64) -> 
     """Patterns per refinement chunk: about ``per_worker`` chunks for each of dask's workers.
 
     Two per worker even out patterns that take longer than others. On 2 cores
-    a dozen patterns refined 1.6x faster in chunks of 3 than in kikuchipy's
-    one chunk, 100 patterns 1.1-1.2x faster than in chunks of 64 and 36.
+    Nelder-Mead refined a dozen patterns 1.45x faster in chunks of 3 than in
+    kikuchipy's one chunk, 100 patterns 1.15x faster than in chunks of 64 and
+    36; BOBYQA a dozen 0.76x as fast (``benchmarks/refinement_chunks.py``).
     """
     import dask
     from dask.system import CPU_COUNT

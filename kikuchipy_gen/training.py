@@ -184,7 +184,7 @@ class Trainer:
             self.decoder = build_decoder(m, self.dataset.detector, self.point_group).to(self.device)
             self.critic = CriticClassifier(m).to(self.device)
             self._rng_state = torch.get_rng_state()
-        if _channels_last(config.memory_format, self.device):
+        if _channels_last(config.memory_format, self.device, (self.encoder, self.critic)):
             # Before the optimisers and any checkpoint: Adam's moments and
             # loaded weights take the parameters' layout.
             # The encoder and critic only: the decoder is exported, and the
@@ -893,10 +893,34 @@ def _init_distributed(device: str) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _channels_last(memory_format: str, device: torch.device) -> bool:
-    if memory_format == "auto":
-        return device.type == "cpu"
-    return memory_format == "channels_last"
+# Input channel counts of a convolution whose channels-last backward never
+# returned on the CPU (torch 2.13, oneDNN, AVX2): a 1x1 stride-2 convolution from
+# 3-7 channels of a 60x60 map hung; from 1, 2 and 8-32 channels it took
+# milliseconds. Networks with such a convolution train contiguous on a CPU.
+_CPU_CHANNELS_LAST_HANGS = range(3, 8)
+
+
+def _channels_last(memory_format: str, device: torch.device, nets: tuple[torch.nn.Module, ...]) -> bool:
+    """Whether to lay out ``nets`` channels-last, or a ``ValueError`` where that would hang."""
+    if memory_format == "contiguous" or (memory_format == "auto" and device.type != "cpu"):
+        return False
+    narrow = sorted(
+        {
+            m.in_channels
+            for net in nets
+            for m in net.modules()
+            if isinstance(m, torch.nn.Conv2d) and m.in_channels in _CPU_CHANNELS_LAST_HANGS
+        }
+    )
+    if not narrow or device.type != "cpu":
+        return True
+    if memory_format == "channels_last":
+        raise ValueError(
+            f"memory_format='channels_last' on a CPU with convolutions of {narrow} input channels: torch's "
+            "channels-last backward of such a convolution hung (3-7 channels); use 'auto' or 'contiguous'"
+        )
+    _logger.info("Training contiguous: convolutions of %s input channels hang channels-last on a CPU", narrow)
+    return False
 
 
 def _fast_cpu_bf16() -> bool:

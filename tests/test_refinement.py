@@ -437,7 +437,9 @@ def test_refinement_chunks_spread_the_patterns_over_the_workers(perturbed_ni, mo
     whole = refine_orientations(
         patterns, xmap, det, mp, 20, method="nelder-mead", navigation_mask=mask, chunk_kwargs={"chunk_shape": 64}
     )
-    assert seen == [{"chunk_shape": 1}, {"chunk_shape": 64}]
+    # BOBYQA keeps kikuchipy's chunks: Py-BOBYQA holds the GIL.
+    refine_orientations(patterns, xmap, det, mp, 20, navigation_mask=mask)
+    assert seen == [{"chunk_shape": 1}, {"chunk_shape": 64}, None]
     # Each pattern is refined alone: the chunks change nothing.
     assert np.array_equal(split.rotations.data, whole.rotations.data)
     assert np.array_equal(split.prop["scores"], whole.prop["scores"])

@@ -303,3 +303,19 @@ def test_memory_format_lays_out_the_conv_nets_and_survives_a_checkpoint(local_da
         assert all(torch.equal(mine[k], theirs[k]) for k in mine)
     w = next(m.weight for m in reloaded.encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1)
     assert w.is_contiguous(memory_format=torch.channels_last) == nhwc
+
+
+def test_memory_format_keeps_narrow_convolutions_contiguous_on_a_cpu(local_dataset, tmp_path):
+    # A 1x1 stride-2 convolution from 3-7 channels hung in torch 2.13's
+    # channels-last CPU backward (the docs' tiny example has a 4-channel stem).
+    narrow = preset("compact", **{**TINY, "stem_channels": 4, "blocks": [(8, 2), (16, 2)]})
+    cfg = _config(local_dataset, tmp_path / "auto", model=narrow, device="cpu", cvae_epochs=1, critic_epochs=0)
+    cfg.gan_epochs, cfg.max_steps_per_epoch = 0, 2
+    trainer = Trainer(cfg)
+    assert trainer.encoder.blocks[0].shortcut.in_channels == 4
+    conv = trainer.encoder.stem[2].weight  # 4 -> 4 channels, 3x3: the layouts differ
+    assert conv.shape == (4, 4, 3, 3) and not conv.is_contiguous(memory_format=torch.channels_last)
+    trainer.run(show_progressbar=False)  # returns: the layout that hung is not used
+    assert trainer.state.step == 2
+    with pytest.raises(ValueError, match=r"channels_last.*\[4\] input channels"):
+        Trainer(_config(local_dataset, tmp_path / "cl", model=narrow, device="cpu", memory_format="channels_last"))

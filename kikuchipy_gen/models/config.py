@@ -621,8 +621,11 @@ class TrainConfig:
     activations: ``"auto"`` (the default) is ``"channels_last"`` on a CPU,
     where oneDNN's convolutions run a training step 1.3-1.5x faster in
     that layout (``benchmarks/training_throughput.py``), and
-    ``"contiguous"`` on a GPU, where it has not been measured. The choice
-    changes the rounding of a step, not what is learned.
+    ``"contiguous"`` on a GPU, where it has not been measured. On a CPU a
+    network with a convolution of 3-7 input channels trains contiguous:
+    torch 2.13's channels-last backward of such a convolution hung (and
+    ``"channels_last"`` is then refused). The choice changes the rounding
+    of a step, not what is learned.
 
     Examples
     --------
