@@ -893,11 +893,12 @@ def _init_distributed(device: str) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-# Input channel counts of a convolution whose channels-last backward never
-# returned on the CPU (torch 2.13, oneDNN, AVX2): a 1x1 stride-2 convolution from
-# 3-7 channels of a 60x60 map hung; from 1, 2 and 8-32 channels it took
-# milliseconds. Networks with such a convolution train contiguous on a CPU.
-_CPU_CHANNELS_LAST_HANGS = range(3, 8)
+# Input channel counts of a convolution whose channels-last backward sometimes
+# never returned on the CPU (torch 2.13, AVX2; benchmarks/channels_last_probe.py):
+# a 1x1 stride-2 convolution of a 60x60 map hung in 3 of 5 fresh processes from
+# 2 or 4 channels, and from 3, 5, 6 and 7; from 1, 8, 12, 16 and 32 channels none
+# of 8 did. Networks with such a convolution train contiguous on a CPU.
+_CPU_CHANNELS_LAST_HANGS = range(2, 8)
 
 
 def _channels_last(memory_format: str, device: torch.device, nets: tuple[torch.nn.Module, ...]) -> bool:
@@ -917,7 +918,7 @@ def _channels_last(memory_format: str, device: torch.device, nets: tuple[torch.n
     if memory_format == "channels_last":
         raise ValueError(
             f"memory_format='channels_last' on a CPU with convolutions of {narrow} input channels: torch's "
-            "channels-last backward of such a convolution hung (3-7 channels); use 'auto' or 'contiguous'"
+            "channels-last backward of such a convolution hung at times (2-7 channels); use 'auto' or 'contiguous'"
         )
     _logger.info("Training contiguous: convolutions of %s input channels hang channels-last on a CPU", narrow)
     return False

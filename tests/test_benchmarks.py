@@ -350,6 +350,7 @@ def test_string_edits_of_the_benchmarks_still_find_their_code(script, table, sou
         (["kernel_ab.py", "--old", str(BENCHMARKS.parent), "--repeats", "3"], "--repeats must be >= 5"),
         (["memory_profile.py", "--n", "1000", "500"], "two increasing positive numbers"),
         (["refinement_chunks.py", "--sizes", "0"], "--sizes and --repeats must be >= 1"),
+        (["channels_last_probe.py", "--limit", "0"], "--limit must be > 0 and --repeats >= 1"),
     ],
 )
 def test_benchmark_scripts_refuse_bad_arguments_before_any_work(args, message):

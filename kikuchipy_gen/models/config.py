@@ -622,10 +622,10 @@ class TrainConfig:
     where oneDNN's convolutions run a training step 1.3-1.5x faster in
     that layout (``benchmarks/training_throughput.py``), and
     ``"contiguous"`` on a GPU, where it has not been measured. On a CPU a
-    network with a convolution of 3-7 input channels trains contiguous:
-    torch 2.13's channels-last backward of such a convolution hung (and
-    ``"channels_last"`` is then refused). The choice changes the rounding
-    of a step, not what is learned.
+    network with a convolution of 2-7 input channels trains contiguous:
+    torch 2.13's channels-last backward of such a convolution hung at
+    times (and ``"channels_last"`` is then refused). The choice changes
+    the rounding of a step, not what is learned.
 
     Examples
     --------
