@@ -34,6 +34,7 @@ import numpy as np
 from _common import machine_info, print_header, ratios, spread, write_json
 from orix.crystal_map import CrystalMap
 from orix.quaternion import Rotation
+from refinement_throughput import _turned
 
 import kikuchipy_gen.refinement as refinement
 from kikuchipy_gen.master_pattern import MLMasterPattern
@@ -87,8 +88,7 @@ def main() -> None:
     for n in sizes:
         truth = Rotation(rng.normal(size=(n, 4))).unit
         patterns = mp.get_patterns(truth, energy=ENERGY, compute=True, show_progressbar=False)
-        axes = rng.normal(size=(n, 3))
-        start = Rotation.from_axes_angles(axes, np.ones(n), degrees=True) * truth
+        start = _turned(truth, 1.0, rng)
         xmap = CrystalMap(start, phase_list=patterns.xmap.phases, x=np.arange(n))
         for method in methods:
             maps: dict[str, CrystalMap] = {}

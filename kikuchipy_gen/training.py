@@ -895,9 +895,9 @@ def _init_distributed(device: str) -> tuple[int, int]:
 
 # Input channel counts of a convolution whose channels-last backward sometimes
 # never returned on the CPU (torch 2.13, AVX2; benchmarks/channels_last_probe.py):
-# a 1x1 stride-2 convolution of a 60x60 map hung in 3 of 5 fresh processes from
-# 2 or 4 channels, and from 3, 5, 6 and 7; from 1, 8, 12, 16 and 32 channels none
-# of 8 did. Networks with such a convolution train contiguous on a CPU.
+# a 1x1 stride-2 convolution of a 60x60 map hung in 2-5 of 5 fresh processes from
+# each of 2-7 channels; from 1, 8, 12, 16 and 32 channels none did. Networks with
+# such a convolution train contiguous on a CPU.
 _CPU_CHANNELS_LAST_HANGS = range(2, 8)
 
 
@@ -918,7 +918,8 @@ def _channels_last(memory_format: str, device: torch.device, nets: tuple[torch.n
     if memory_format == "channels_last":
         raise ValueError(
             f"memory_format='channels_last' on a CPU with convolutions of {narrow} input channels: torch's "
-            "channels-last backward of such a convolution hung at times (2-7 channels); use 'auto' or 'contiguous'"
+            f"channels-last backward of such a convolution hung at times ({_CPU_CHANNELS_LAST_HANGS.start}-"
+            f"{_CPU_CHANNELS_LAST_HANGS.stop - 1} channels); use 'auto' or 'contiguous'"
         )
     _logger.info("Training contiguous: convolutions of %s input channels hang channels-last on a CPU", narrow)
     return False
