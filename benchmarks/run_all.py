@@ -14,7 +14,7 @@ threads, load and date) and draws ``throughput_vs_size.png`` and
 
 Benchmarks (``--only`` / ``--skip`` names): ``get_patterns`` (get_patterns_default.py),
 ``kernel_stages``, ``time_vs_orientations``, ``voltage_sweep``, ``refinement`` (refinement_throughput.py),
-``training`` (training_throughput.py), ``dictionary`` (large_dictionary.py), ``memory``
+``bobyqa`` (bobyqa_routes.py), ``training`` (training_throughput.py), ``dictionary`` (large_dictionary.py), ``memory``
 (generate_memory.py), ``memory_profile``. With ``--only`` the other benchmarks' results already in
 ``results.json`` are kept (each records its own machine and date).
 
@@ -64,6 +64,7 @@ BENCHMARKS = (
     Benchmark("time_vs_orientations", "time_vs_orientations.py", "Time against the number of orientations"),
     Benchmark("voltage_sweep", "voltage_sweep.py", "A voltage sweep: fresh physics master patterns against the model"),
     Benchmark("refinement", "refinement_throughput.py", "Refinement against the ML and the physics master pattern"),
+    Benchmark("bobyqa", "bobyqa_routes.py", "The refinement's optimisers: Py-BOBYQA, NLopt's BOBYQA, Nelder-Mead"),
     Benchmark(
         "training", "training_throughput.py", "Training steps per preset: fp32 against bf16 autocast and contiguous"
     ),
@@ -275,6 +276,29 @@ def _table_refinement(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _table_bobyqa(r: dict[str, Any]) -> list[str]:
+    lines = [
+        f"kikuchipy_gen.refinement.refine_orientations, {r['patterns']} de-ebsd Ni patterns at {r['energy']:g} kV "
+        f"refined against their physics master pattern from starts 1 deg off, alternated, {r['repeats']} rounds.",
+        "",
+        "| method | patterns/s | refined error mean / median / max (deg) | evaluations per pattern |",
+        "|---|---|---|---|",
+    ]
+    for name, x in r["methods"].items():
+        d = x["disorientation_deg"]
+        lines.append(
+            f"| {name} | {_mm(x['patterns_per_s'], '{:,.1f}')} | {d['mean']:.4f} / {d['median']:.4f} / "
+            f"{d['max']:.4f} | {x['mean_evaluations']:.0f} |"
+        )
+    apart = r["ln_bobyqa_from_bobyqa_deg"]
+    lines += [
+        "",
+        f"NLopt's BOBYQA (ln_bobyqa) / Py-BOBYQA (bobyqa) speed: {_ratio(r['ln_bobyqa_over_bobyqa'])}; their "
+        f"results apart, pattern by pattern: mean {apart['mean']:.4f}, max {apart['max']:.4f} deg.",
+    ]
+    return lines
+
+
 def _table_training(r: dict[str, Any]) -> list[str]:
     # Written before the contiguous route existed, a result has bf16 alone.
     others = [name for name in r.get("routes", {"fp32": {}, "bf16": {}}) if name != "fp32"]
@@ -346,6 +370,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "time_vs_orientations": _table_time_vs_orientations,
     "voltage_sweep": _table_voltage_sweep,
     "refinement": _table_refinement,
+    "bobyqa": _table_bobyqa,
     "training": _table_training,
     "dictionary": _table_dictionary,
     "memory": _table_memory,

@@ -340,7 +340,13 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         "model's training density (30 if it records none)",
     )
     ev.add_argument("--n-refine", type=int, default=100, help="patterns refined per voltage")
-    ev.add_argument("--method", default="bobyqa", choices=REFINEMENT_METHODS)
+    ev.add_argument(
+        "--method",
+        default="ln_bobyqa",
+        choices=REFINEMENT_METHODS,
+        help="refinement optimiser: ln_bobyqa (NLopt's BOBYQA), bobyqa (Py-BOBYQA's, about 12x slower) or a "
+        "Nelder-Mead [default: ln_bobyqa]",
+    )
     ev.add_argument(
         "--refine-basins",
         type=int,

@@ -117,7 +117,7 @@ _MODEL = {"classifier_trunk": "shared"}
 _EVALUATE = {
     "n_test": 200,
     "n_refine": 100,
-    "method": "bobyqa",
+    "method": "ln_bobyqa",
     "voltage_matrix": True,
     "matrix_patterns": 30,
     "refine_basins": 8,
@@ -525,6 +525,10 @@ def _provenance(phase: Any) -> str:
 # Evaluation settings added since a folder's recipe may have been written, and
 # the value that folder's recipe meant by leaving them out.
 _LEGACY_EVALUATION = {"refine_basins": 1}
+# Evaluation settings whose default changed since: a folder that recorded the
+# old default continues with it unless the caller sets the setting. The
+# refinement became NLopt's BOBYQA (the same algorithm, 12x faster).
+_CHANGED_EVALUATION_DEFAULTS = ("method",)
 
 
 def _keep_recorded_legacy(out: Path, recipe: dict[str, Any], evaluation: Mapping[str, Any]) -> None:
@@ -532,6 +536,7 @@ def _keep_recorded_legacy(out: Path, recipe: dict[str, Any], evaluation: Mapping
 
     An evaluation setting the caller sets is a difference :func:`_claim_folder`
     reports. A model without ``knot_energies`` had its knots evenly spaced.
+    A setting whose default changed keeps the value the folder recorded.
     """
     try:
         recorded = json.loads((out / _RECIPE).read_text())
@@ -545,6 +550,10 @@ def _keep_recorded_legacy(out: Path, recipe: dict[str, Any], evaluation: Mapping
         if isinstance(old, dict) and key not in old and key not in evaluation:
             recipe["evaluation"].pop(key, None)
             _logger.info("%s: its recipe predates evaluation.%s; evaluating with %r as it did", out, key, value)
+    for key in _CHANGED_EVALUATION_DEFAULTS:
+        if isinstance(old, dict) and key in old and key not in evaluation and old[key] != recipe["evaluation"].get(key):
+            recipe["evaluation"][key] = old[key]
+            _logger.info("%s: evaluating with evaluation.%s = %r, as its recipe says", out, key, old[key])
 
 
 def _claim_folder(out: Path, recipe: dict[str, Any]) -> None:

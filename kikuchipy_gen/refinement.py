@@ -3,7 +3,8 @@
 The paper refines indexed orientations with BOBYQA. kikuchipy has no BOBYQA
 of its own, but :meth:`kikuchipy.signals.EBSD.refine_orientation` accepts any
 SciPy "custom minimizer" through ``method="minimize"``; :func:`bobyqa_minimizer`
-is such a callable around Py-BOBYQA. :func:`refine_orientations` picks the
+is such a callable around Py-BOBYQA, :func:`ln_bobyqa_minimizer` one around
+NLopt's translation of Powell's BOBYQA. :func:`refine_orientations` picks the
 method, and :func:`disorientation` / :func:`summarize` measure the result with
 orix.
 """
@@ -30,15 +31,18 @@ __all__ = [
     "dictionary_basins",
     "disorientation",
     "indexing_agreement",
+    "ln_bobyqa_minimizer",
     "misindexing",
     "refine_best_basin",
     "refine_orientations",
     "summarize",
 ]
 
-#: Methods :func:`refine_orientations` understands. ``"ln_neldermead"`` is
-#: kikuchipy's NLopt Nelder-Mead, which needs the optional ``nlopt`` package.
-REFINEMENT_METHODS = ("bobyqa", "nelder-mead", "ln_neldermead")
+#: Methods :func:`refine_orientations` understands. ``"bobyqa"`` is Py-BOBYQA,
+#: ``"ln_bobyqa"`` NLopt's BOBYQA (the same algorithm, Powell's, with the same
+#: settings, in compiled code), ``"ln_neldermead"`` kikuchipy's NLopt
+#: Nelder-Mead.
+REFINEMENT_METHODS = ("bobyqa", "ln_bobyqa", "nelder-mead", "ln_neldermead")
 
 # Py-BOBYQA's stand-in for an infinite bound (it uses the same when bounds=None).
 _PYBOBYQA_INF = 1e20
@@ -52,6 +56,14 @@ def _import_pybobyqa() -> Any:
             "BOBYQA refinement needs Py-BOBYQA: install the 'py-bobyqa' package (pip install py-bobyqa)"
         ) from None
     return pybobyqa
+
+
+def _import_nlopt() -> Any:
+    try:
+        import nlopt
+    except ImportError:  # pragma: no cover - exercised only without the package
+        raise ImportError("NLopt refinement needs NLopt: install the 'nlopt' package (pip install nlopt)") from None
+    return nlopt
 
 
 def _box(bounds: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -183,13 +195,145 @@ def bobyqa_minimizer(
     )
 
 
+def ln_bobyqa_minimizer(
+    fun: Callable[..., float],
+    x0: Sequence[float] | np.ndarray,
+    args: tuple = (),
+    bounds: Sequence[tuple[float | None, float | None]] | Bounds | None = None,
+    jac: Any = None,
+    hess: Any = None,
+    hessp: Any = None,
+    constraints: Any = (),
+    callback: Any = None,
+    tol: float | None = None,
+    rhobeg: float | None = None,
+    rhoend: float | None = None,
+    maxfun: int | None = None,
+    **options: Any,
+) -> OptimizeResult:
+    """Minimize with NLopt's BOBYQA behind SciPy's custom-minimizer interface.
+
+    The same algorithm as :func:`bobyqa_minimizer` (Powell's BOBYQA, 2n + 1
+    interpolation points) with the same options, in NLopt's compiled
+    translation of Powell's code: its own work between two objective
+    evaluations takes microseconds where Py-BOBYQA's Python takes about 2.5
+    ms, so kikuchipy's refinement threads spend their time in the objective,
+    as with Nelder-Mead. In kikuchipy's refinement on 2 cores it refined
+    about 10x faster than Py-BOBYQA to the same orientations
+    (``benchmarks/bobyqa_routes.py``). Pass it as for
+    :func:`bobyqa_minimizer`.
+
+    Parameters
+    ----------
+    fun, x0, args, bounds, jac, hess, hessp, constraints, callback
+        As :func:`bobyqa_minimizer`.
+    tol
+        Used as ``rhoend`` when that is not given (SciPy forwards its ``tol``).
+    rhobeg
+        Initial trust-region radius. Default as :func:`bobyqa_minimizer`:
+        ``0.1 * max(|x0|, 1)``, capped at a quarter of the narrowest bound
+        gap (NLopt needs at most half).
+    rhoend
+        Final trust-region radius (NLopt's ``xtol_abs``); default ``1e-8``,
+        as Py-BOBYQA's.
+    maxfun
+        Most objective evaluations; default ``min(100 * (n + 1), 1000)``, as
+        Py-BOBYQA's.
+    **options
+        SciPy's generic ``disp`` and ``return_all`` are ignored; any other
+        option is an error.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        With ``x`` and ``fun`` (the least value evaluated), ``nfev``,
+        ``success`` (NLopt stopped on its tolerance, not on ``maxfun``),
+        ``status`` (NLopt's result code) and ``message``.
+
+    Raises
+    ------
+    ValueError
+        If the bounds or options are invalid, or constraints are given.
+    ImportError
+        Without the ``nlopt`` package.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import minimize
+    >>> from kikuchipy_gen.refinement import ln_bobyqa_minimizer
+    >>> f = lambda x: float(np.sum((x - 0.3) ** 2))
+    >>> res = minimize(f, [0.0, 0.0], method=ln_bobyqa_minimizer, bounds=[(-1, 1), (-1, 0.2)])
+    >>> np.round(res.x, 6).tolist(), bool(res.success)
+    ([0.3, 0.2], True)
+    """
+    nlopt = _import_nlopt()
+    if constraints is not None and len(np.atleast_1d(constraints)) > 0:
+        raise ValueError("ln_bobyqa_minimizer handles bound constraints only, not `constraints`")
+    options.pop("disp", None)
+    options.pop("return_all", None)
+    if options:
+        raise ValueError(f"ln_bobyqa_minimizer takes rhobeg, rhoend and maxfun; unknown options {sorted(options)}")
+
+    x = np.array(x0, dtype=float).reshape(-1)
+    n = x.size
+    box = _box(bounds, n)
+    if box is not None:
+        x = np.clip(x, box[0], box[1])
+    if rhobeg is None:
+        rhobeg = 0.1 * max(float(np.max(np.abs(x), initial=0.0)), 1.0)
+        if box is not None:
+            rhobeg = min(rhobeg, 0.25 * float(np.min(box[1] - box[0])))
+    rhoend = (tol if tol is not None else 1e-8) if rhoend is None else rhoend
+    maxfun = min(100 * (n + 1), 1000) if maxfun is None else maxfun
+    if not 0 < rhoend <= rhobeg:
+        raise ValueError(f"Need 0 < rhoend <= rhobeg, got rhoend={rhoend}, rhobeg={rhobeg}")
+    if box is not None and 2 * rhobeg > float(np.min(box[1] - box[0])):
+        raise ValueError(f"rhobeg={rhobeg} exceeds half the narrowest gap between lower and upper bounds")
+    if int(maxfun) < 2 * n + 2:
+        raise ValueError(f"maxfun must be at least {2 * n + 2} (the interpolation points and a step), got {maxfun}")
+
+    # The least value evaluated is kept here: NLopt raises on a round-off
+    # stop, and its result is then only in what the objective saw.
+    best = {"f": np.inf, "x": x.copy()}
+
+    def objective(xk: np.ndarray, grad: np.ndarray) -> float:
+        f = float(fun(xk, *args))
+        if f < best["f"]:
+            best["f"], best["x"] = f, xk.copy()
+        return f
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_min_objective(objective)
+    if box is not None:
+        opt.set_lower_bounds(box[0])
+        opt.set_upper_bounds(box[1])
+    opt.set_initial_step(float(rhobeg))
+    opt.set_xtol_abs(float(rhoend))
+    opt.set_maxeval(int(maxfun))
+    try:
+        opt.optimize(x)
+        status = int(opt.last_optimize_result())
+    except nlopt.RoundoffLimited:
+        status = nlopt.ROUNDOFF_LIMITED
+    converged = (nlopt.SUCCESS, nlopt.STOPVAL_REACHED, nlopt.FTOL_REACHED, nlopt.XTOL_REACHED)
+    return OptimizeResult(
+        x=best["x"],
+        fun=best["f"],
+        nfev=int(opt.get_numevals()),
+        success=status in converged,
+        status=status,
+        message=f"NLopt result code {status}",
+    )
+
+
 def refine_orientations(
     patterns: EBSD,
     xmap: CrystalMap,
     detector: EBSDDetector,
     master_pattern: EBSDMasterPattern,
     energy: float,
-    method: str = "bobyqa",
+    method: str = "ln_bobyqa",
     trust_region: Sequence[float] = (5.0, 5.0, 5.0),
     tol: float = 1e-3,
     maxfun: int = 300,
@@ -217,9 +361,12 @@ def refine_orientations(
     energy
         Master-pattern energy in kV.
     method
-        ``"bobyqa"`` (Py-BOBYQA, as in the paper), ``"nelder-mead"``
-        (SciPy's, as kikuchipy's default) or ``"ln_neldermead"`` (NLopt's,
-        needs the ``nlopt`` package).
+        ``"ln_bobyqa"`` (BOBYQA, as in the paper, in NLopt's compiled code:
+        :func:`ln_bobyqa_minimizer`), ``"bobyqa"`` (the same algorithm with
+        the same settings in Py-BOBYQA, :func:`bobyqa_minimizer`: about 12x
+        slower, ``benchmarks/bobyqa_routes.py``), ``"nelder-mead"`` (SciPy's,
+        as kikuchipy's default) or ``"ln_neldermead"`` (kikuchipy's NLopt
+        Nelder-Mead).
     trust_region
         Half-widths in degrees of the box searched about each starting
         (phi1, Phi, phi2), passed to kikuchipy. Make it several times the
@@ -236,11 +383,11 @@ def refine_orientations(
     **kwargs
         Passed to :meth:`~kikuchipy.signals.EBSD.refine_orientation`, e.g.
         ``signal_mask``, ``navigation_mask``, ``compute`` or ``chunk_kwargs``.
-        Without ``chunk_kwargs`` Nelder-Mead splits the patterns to refine
-        into about two chunks per dask worker (at most 64 patterns a chunk,
-        kikuchipy's own size, which leaves a dozen patterns in one chunk on
-        one core); BOBYQA keeps kikuchipy's chunks, as Py-BOBYQA's Python
-        holds the GIL and more threads only contend for it. Each pattern is
+        Without ``chunk_kwargs`` the patterns to refine are split into about
+        two chunks per dask worker (at most 64 patterns a chunk, kikuchipy's
+        own size, which leaves a dozen patterns in one chunk on one core);
+        Py-BOBYQA keeps kikuchipy's chunks, as its Python holds the GIL and
+        more threads only contend for it. Each pattern is
         refined alone, so the chunking never changes the result.
 
     Returns
@@ -305,14 +452,15 @@ def refine_orientations(
         refined = patterns.refine_orientation(method=method, **common, **kwargs)
         return _first_point(refined) if one_point else refined
 
-    if method == "bobyqa":
+    if method in ("bobyqa", "ln_bobyqa"):
         # kikuchipy turns trust_region into per-pattern Euler (lower, upper) bounds
         # and, for method="minimize", writes them into method_kwargs["bounds"]
-        # before each pattern, so SciPy passes them on to bobyqa_minimizer. Each
+        # before each pattern, so SciPy passes them on to the minimizer. Each
         # gap is at least min(trust_region) (kikuchipy clips the box to Euler
-        # ranges widened by 5 deg), so rhobeg <= gap / 2 as Py-BOBYQA requires.
+        # ranges widened by 5 deg), so rhobeg <= gap / 2 as BOBYQA requires.
         options = {"rhobeg": rhobeg, "rhoend": float(np.deg2rad(tol)), "maxfun": int(maxfun)}
-        method_kwargs = {"method": bobyqa_minimizer, "options": options}
+        minimizer = bobyqa_minimizer if method == "bobyqa" else ln_bobyqa_minimizer
+        method_kwargs = {"method": minimizer, "options": options}
     else:
         options = {"xatol": float(np.deg2rad(tol)), "fatol": 1e-7, "maxfev": int(maxfun)}
         method_kwargs = {"method": "Nelder-Mead", "options": options}
@@ -423,7 +571,7 @@ def refine_best_basin(
     energy: float,
     n_basins: int = 2,
     min_angle: float = 5.0,
-    method: str = "bobyqa",
+    method: str = "ln_bobyqa",
     screen_method: str | None = "nelder-mead",
     settle: float | None = None,
     screen_kwargs: dict[str, Any] | None = None,
@@ -459,9 +607,13 @@ def refine_best_basin(
         The final refinement, as for :func:`refine_orientations`.
     screen_method
         The refinement comparing the basins; None or ``method`` compares
-        them with ``method`` itself (no final step). Nelder-Mead takes about
-        a quarter of BOBYQA's time per pattern (Py-BOBYQA's own Python
-        dominates its cost) and reaches the same NCC.
+        them with ``method`` itself (no final step). Nelder-Mead explores
+        more widely from a dictionary match than BOBYQA's first steps of 1
+        deg: with it as the screen and NLopt's BOBYQA after, ti-alpha's
+        generated patterns at 25 kV (24 basins) kept the same basins and
+        refined as with Py-BOBYQA after it, while NLopt's BOBYQA alone, 1.4x
+        faster, kept other basins for 3-5 of 100 patterns and refined a
+        little worse (``benchmarks/basin_screen.py``).
     settle
         With a map of many patterns of one kind: a pattern whose best NCC so
         far reaches ``settle`` times the 90th percentile of the map's NCCs

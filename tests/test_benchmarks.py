@@ -109,6 +109,17 @@ def _results() -> dict:
         },
         "ratio": _spread(0.5, 0.6),
     }
+    bobyqa = {
+        "patterns": 10,
+        "energy": 20.0,
+        "repeats": 2,
+        "methods": {
+            name: {"patterns_per_s": _spread(k, k), "disorientation_deg": dis, "mean_evaluations": 40.0}
+            for name, k in (("bobyqa", 10.0), ("ln_bobyqa", 100.0), ("nelder-mead", 40.0))
+        },
+        "ln_bobyqa_over_bobyqa": _spread(9.0, 10.0, 11.0),
+        "ln_bobyqa_from_bobyqa_deg": dis,
+    }
     training = {
         "batch_size": 16,
         "steps": 3,
@@ -182,6 +193,7 @@ def _results() -> dict:
         "time_vs_orientations": tv,
         "voltage_sweep": vs,
         "refinement": refinement,
+        "bobyqa": bobyqa,
         "training": training,
         "dictionary": dictionary,
         "memory": memory,
@@ -213,6 +225,7 @@ def test_table_has_every_benchmark_ratio_and_header(run_all):
     assert "load average 0.10, 0.20, 0.30" in text
     assert "**2.00** (1.90-2.10)" in text  # get_patterns ratio, median (min-max)
     assert "**123** (100-150)" in text  # voltage sweep ratio
+    assert "| ln_bobyqa | 100.0 (100.0-100.0) |" in text and "**10.00** (9.00-11.00)" in text
     assert "**1.01x**" in text and "<= 2 GB" in text  # memory growth and target
     assert "| + MLP | 70.0 (70.0-70.0) | 30.0 | 38% |" in text  # a kernel stage's cost and share
     assert "| get_patterns (lazy) | 2.0 | 4.0 | 1.0 | 3.0 | 262 |" in text  # a memory phase
@@ -350,6 +363,7 @@ def test_string_edits_of_the_benchmarks_still_find_their_code(script, table, sou
         (["kernel_ab.py", "--old", str(BENCHMARKS.parent), "--repeats", "3"], "--repeats must be >= 5"),
         (["memory_profile.py", "--n", "1000", "500"], "two increasing positive numbers"),
         (["refinement_chunks.py", "--sizes", "0"], "--sizes and --repeats must be >= 1"),
+        (["bobyqa_routes.py", "--n", "0"], "--n and --repeats must be >= 1"),
         (["channels_last_probe.py", "--limit", "0"], "--limit must be > 0 and --repeats >= 1"),
     ],
 )

@@ -411,3 +411,33 @@ def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path
     # Asked for explicitly, the new setting is a different recipe.
     with pytest.raises(ValueError, match=r"evaluation.refine_basins: \(unset\) in the folder, 8 now"):
         build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**TINY["evaluation"], "refine_basins": 8}})
+
+
+def test_a_folder_that_recorded_py_bobyqa_keeps_it(built, tmp_path, monkeypatch):
+    # The refinement's default became NLopt's BOBYQA; a folder whose recipe
+    # recorded Py-BOBYQA's continues with it, unless the caller asks otherwise.
+    out, _ = built
+    copy = tmp_path / "ni"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "report")
+    recipe = json.loads((copy / "recipe.json").read_text())
+    recipe["evaluation"]["method"] = "bobyqa"
+    unset = {k: v for k, v in TINY["evaluation"].items() if k != "method"}
+    assert resolve_recipe("ni", [10, 20], evaluation=unset)["evaluation"]["method"] == "ln_bobyqa"
+    (copy / "recipe.json").write_text(json.dumps(recipe))
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(model, out, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr("kikuchipy_gen.evaluation.evaluate", spy)
+    with pytest.raises(Stop):
+        build_model("ni", copy, [10, 20], **{**TINY, "evaluation": unset})
+    assert seen["method"] == "bobyqa"
+    assert json.loads((copy / "recipe.json").read_text())["evaluation"]["method"] == "bobyqa"
+    with pytest.raises(ValueError, match=r"evaluation.method: bobyqa in the folder, ln_bobyqa now"):
+        build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**unset, "method": "ln_bobyqa"}})

@@ -13,6 +13,7 @@ from kikuchipy_gen.refinement import (
     bobyqa_minimizer,
     dictionary_basins,
     disorientation,
+    ln_bobyqa_minimizer,
     refine_best_basin,
     refine_orientations,
     summarize,
@@ -87,6 +88,63 @@ def test_bobyqa_rejects_bad_input(kwargs, match):
         bobyqa_minimizer(_quadratic, [0.5, 0.5], args=(np.zeros(2),), **kwargs)
 
 
+# --- ln_bobyqa_minimizer (NLopt's BOBYQA) ----------------------------------
+
+
+@pytest.mark.parametrize("minimizer", [bobyqa_minimizer, ln_bobyqa_minimizer])
+def test_both_bobyqas_find_a_bounded_minimum_through_scipy(minimizer):
+    centre = np.array([0.3, -0.2, 2.0])  # the third outside the box
+    res = minimize(_quadratic, np.zeros(3), args=(centre,), method=minimizer, bounds=[(-1, 1)] * 3, tol=1e-9)
+    assert res.success
+    assert np.allclose(res.x, [0.3, -0.2, 1.0], atol=1e-6)
+    assert abs(res.fun - 1.0) < 1e-10 and res.nfev > 7
+
+
+def test_ln_bobyqa_keeps_the_least_value_and_counts_evaluations():
+    seen = []
+
+    def f(x):
+        seen.append(_quadratic(x, np.array([1.0, 2.0])))
+        return seen[-1]
+
+    res = ln_bobyqa_minimizer(f, [5.0, 5.0], rhobeg=0.5, rhoend=1e-8, maxfun=500, callback=lambda *a: None, disp=False)
+    assert np.allclose(res.x, [1, 2], atol=1e-6) and res.fun == min(seen)
+    assert res.nfev == len(seen) and res.success
+    # Stopped by maxfun: the best point so far, and not a success.
+    short = ln_bobyqa_minimizer(f, [5.0, 5.0], rhobeg=0.5, rhoend=1e-8, maxfun=8)
+    assert short.nfev == 8 and not short.success and short.fun < _quadratic([5, 5], np.array([1.0, 2.0]))
+
+
+def test_ln_bobyqa_passes_the_objectives_errors_on():
+    def broken(x):
+        raise KeyError("the objective's own error")
+
+    with pytest.raises(KeyError, match="the objective's own error"):
+        ln_bobyqa_minimizer(broken, [0.0, 0.0])
+
+
+def test_ln_bobyqa_default_rhobeg_fits_narrow_bounds_and_x0_outside_is_clipped():
+    res = ln_bobyqa_minimizer(_quadratic, [100.0, 100.0], args=(np.zeros(2),), bounds=[(99.99, 100.01), (101, 102)])
+    assert np.allclose(res.x, [99.99, 101])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"bounds": [(1, 1), (0, 2)]}, "upper bound must exceed"),
+        ({"bounds": [(0, 1)]}, "Expected 2"),
+        ({"bounds": [(0, 1), (0, 1)], "rhobeg": 0.9}, "half the narrowest gap"),
+        ({"constraints": [{"type": "eq", "fun": np.sum}]}, "bound constraints only"),
+        ({"rhobeg": 0.1, "rhoend": 0.2}, "rhoend <= rhobeg"),
+        ({"maxfun": 3}, "maxfun must be at least 6"),
+        ({"npt": 5}, "unknown options"),
+    ],
+)
+def test_ln_bobyqa_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ln_bobyqa_minimizer(_quadratic, [0.5, 0.5], args=(np.zeros(2),), **kwargs)
+
+
 # --- disorientation / summarize ---------------------------------------------
 
 
@@ -133,8 +191,8 @@ def test_summarize():
 
 
 def test_unknown_method_lists_choices():
-    assert REFINEMENT_METHODS == ("bobyqa", "nelder-mead", "ln_neldermead")
-    with pytest.raises(ValueError, match="bobyqa.*nelder-mead.*ln_neldermead"):
+    assert REFINEMENT_METHODS == ("bobyqa", "ln_bobyqa", "nelder-mead", "ln_neldermead")
+    with pytest.raises(ValueError, match="bobyqa.*ln_bobyqa.*nelder-mead.*ln_neldermead"):
         refine_orientations(None, None, None, None, 20, method="powell")
 
 
@@ -161,7 +219,7 @@ def perturbed_ni():
     return patterns, xmap, det, mp, truth
 
 
-@pytest.mark.parametrize("method", ["bobyqa", "nelder-mead"])
+@pytest.mark.parametrize("method", ["bobyqa", "ln_bobyqa", "nelder-mead"])
 def test_refinement_recovers_physics_orientations(perturbed_ni, method):
     patterns, xmap, det, mp, truth = perturbed_ni
     ref = refine_orientations(patterns, xmap, det, mp, 20, method=method)
@@ -174,7 +232,7 @@ def test_refinement_recovers_physics_orientations(perturbed_ni, method):
 
 
 @pytest.mark.parametrize("form", ["inav[0:1]", "inav[0]", "lazy"])
-@pytest.mark.parametrize("method", ["bobyqa", "nelder-mead"])
+@pytest.mark.parametrize("method", ["bobyqa", "ln_bobyqa", "nelder-mead"])
 def test_refinement_of_one_pattern(perturbed_ni, form, method):
     # orix shapes every one-point map (), a signal of one pattern has navigation
     # shape (1,): kikuchipy refuses that pair, and a signal of shape () as well.
@@ -202,11 +260,12 @@ def test_refinement_of_one_pattern_with_its_own_pc_and_lazily(perturbed_ni):
     assert disorientation(kept, truth.data[1:2], mp.phase)[0] < 0.05
 
 
-def test_trust_region_reaches_bobyqa_as_bounds(perturbed_ni):
+@pytest.mark.parametrize("method", ["bobyqa", "ln_bobyqa"])
+def test_trust_region_reaches_bobyqa_as_bounds(perturbed_ni, method):
     # With a 0.1 deg box the 1 deg error cannot be undone: every refined Euler
     # angle must stay within the box around its start.
     patterns, xmap, det, mp, truth = perturbed_ni
-    ref = refine_orientations(patterns, xmap, det, mp, 20, trust_region=(0.1, 0.1, 0.1))
+    ref = refine_orientations(patterns, xmap, det, mp, 20, method=method, trust_region=(0.1, 0.1, 0.1))
     step = np.rad2deg(ref.rotations.to_euler() - xmap.rotations.to_euler())
     step = (step + 180) % 360 - 180
     assert np.abs(step).max() <= 0.1 + 1e-9
@@ -437,9 +496,11 @@ def test_refinement_chunks_spread_the_patterns_over_the_workers(perturbed_ni, mo
     whole = refine_orientations(
         patterns, xmap, det, mp, 20, method="nelder-mead", navigation_mask=mask, chunk_kwargs={"chunk_shape": 64}
     )
-    # BOBYQA keeps kikuchipy's chunks: Py-BOBYQA holds the GIL.
-    refine_orientations(patterns, xmap, det, mp, 20, navigation_mask=mask)
-    assert seen == [{"chunk_shape": 1}, {"chunk_shape": 64}, None]
+    # Py-BOBYQA keeps kikuchipy's chunks, as it holds the GIL; NLopt's (the default) spreads them.
+    refine_orientations(patterns, xmap, det, mp, 20, method="bobyqa", navigation_mask=mask)
+    with dask.config.set(num_workers=2):
+        refine_orientations(patterns, xmap, det, mp, 20, navigation_mask=mask)
+    assert seen == [{"chunk_shape": 1}, {"chunk_shape": 64}, None, {"chunk_shape": 1}]
     # Each pattern is refined alone: the chunks change nothing.
     assert np.array_equal(split.rotations.data, whole.rotations.data)
     assert np.array_equal(split.prop["scores"], whole.prop["scores"])

@@ -11,8 +11,8 @@ random test orientations, which no grid shares:
 2. dictionary indexing of generated (and, as the floor, physics) patterns
    with kikuchipy against a lazy physics dictionary, by default at the
    model's training density (as the paper's Fig. 3e);
-3. refinement of both against the physics master pattern (BOBYQA through
-   py-bobyqa by default, :mod:`kikuchipy_gen.refinement`);
+3. refinement of both against the physics master pattern (BOBYQA, NLopt's,
+   by default, :mod:`kikuchipy_gen.refinement`);
 4. the voltage matrix: generated at one voltage, dictionary-indexed and
    refined at each (Fig. 5);
 5. band width versus voltage, at training and unseen voltages;
@@ -123,7 +123,7 @@ def evaluate(
     n_test: int | None = None,
     dictionary_n: int | None = None,
     n_refine: int = 100,
-    method: str = "bobyqa",
+    method: str = "ln_bobyqa",
     voltage_matrix: bool = True,
     matrix_patterns: int = 30,
     seed: int = 0,
