@@ -238,6 +238,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "rutile_13_epochs",
         "rutile",
         "fe_alpha_default_recipe",
+        "fe_alpha_800_steps",
         "ti_alpha_default_recipe",
         "corundum_default_recipe",
         "corundum_1200_steps",
