@@ -22,15 +22,11 @@ from pathlib import Path
 
 import numpy as np
 from _common import alternate, machine_info, print_header, ratios, spread, write_json
-from orix.crystal_map import CrystalMap, PhaseList
-from orix.quaternion import Rotation
-from refinement_throughput import _turned
+from orix.crystal_map import CrystalMap
+from refinement_throughput import ENERGY, _perturbed_physics
 
-from kikuchipy_gen.evaluation.physics import as_ebsd, clahe_from_info, physics_patterns
-from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.refinement import disorientation, refine_orientations, summarize
 
-ENERGY = 20.0
 METHODS = ("bobyqa", "ln_bobyqa", "nelder-mead")
 
 
@@ -48,14 +44,8 @@ def main() -> None:
 
     info = machine_info()
     print_header(info)
-    mlmp = MLMasterPattern.from_pretrained()
+    mlmp, physics, patterns, truth, start = _perturbed_physics(n)
     det, phase = mlmp.detector, mlmp.phase
-    physics = mlmp.reference_master_pattern(ENERGY)
-    rng = np.random.default_rng(0)
-    truth = Rotation(rng.standard_normal((n, 4))).unit
-    clahe = clahe_from_info(mlmp.info.get("preprocessing"))
-    patterns = as_ebsd(physics_patterns(physics, truth, det, ENERGY, clahe), truth, phase, det)
-    start = CrystalMap(_turned(truth, 1.0, rng), phase_list=PhaseList(phase.deepcopy()), x=np.arange(n))
     refined: dict[str, CrystalMap] = {}
 
     def route(method: str):

@@ -30,6 +30,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import dask
 import numpy as np
@@ -51,6 +52,24 @@ def _turned(rot: Rotation, degrees: float, rng: np.random.Generator) -> Rotation
     return Rotation.from_axes_angles(axes, np.full(rot.size, degrees), degrees=True) * rot
 
 
+def _perturbed_physics(n: int) -> tuple[MLMasterPattern, Any, Any, Rotation, CrystalMap]:
+    """The shipped Ni model, its physics master pattern, ``n`` patterns, their orientations and starts 1 deg off.
+
+    The patterns are de-ebsd Ni at ``ENERGY``, CLAHE'd as in training, of
+    random orientations (seed 0).
+    """
+    mlmp = MLMasterPattern.from_pretrained()
+    det, phase = mlmp.detector, mlmp.phase
+    physics = mlmp.reference_master_pattern(ENERGY)
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((n, 4))
+    truth = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
+    clahe = clahe_from_info(mlmp.info.get("preprocessing"))
+    patterns = as_ebsd(physics_patterns(physics, truth, det, ENERGY, clahe), truth, phase, det)
+    start = CrystalMap(_turned(truth, 1.0, rng), phase_list=PhaseList(phase.deepcopy()), x=np.arange(n))
+    return mlmp, physics, patterns, truth, start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 patterns, 3 pairs (a smoke test)")
@@ -64,15 +83,8 @@ def main() -> None:
 
     info = machine_info()
     print_header(info)
-    mlmp = MLMasterPattern.from_pretrained()
+    mlmp, physics, patterns, truth, start = _perturbed_physics(n)
     det, phase = mlmp.detector, mlmp.phase
-    physics = mlmp.reference_master_pattern(ENERGY)
-    rng = np.random.default_rng(0)
-    q = rng.standard_normal((n, 4))
-    truth = Rotation(q / np.linalg.norm(q, axis=1, keepdims=True))
-    clahe = clahe_from_info(mlmp.info.get("preprocessing"))
-    patterns = as_ebsd(physics_patterns(physics, truth, det, ENERGY, clahe), truth, phase, det)
-    start = CrystalMap(_turned(truth, 1.0, rng), phase_list=PhaseList(phase.deepcopy()), x=np.arange(n))
     refined: dict[str, CrystalMap] = {}
 
     def refine(name: str, master_pattern) -> None:

@@ -58,6 +58,31 @@ def _import_pybobyqa() -> Any:
     return pybobyqa
 
 
+def _start(
+    name: str, x0: Any, bounds: Any, constraints: Any, options: dict[str, Any], rhobeg: float | None
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, float]:
+    """What both BOBYQA minimizers do first: the start in the box, the box and the first step.
+
+    Drops SciPy's generic ``disp`` and ``return_all`` from ``options``; a
+    missing ``rhobeg`` is ``0.1 * max(|x0|, 1)``, capped at a quarter of the
+    narrowest bound gap (BOBYQA needs at most half).
+    """
+    if constraints is not None and len(np.atleast_1d(constraints)) > 0:
+        raise ValueError(f"{name} handles bound constraints only, not `constraints`")
+    options.pop("disp", None)
+    options.pop("return_all", None)
+    x = np.array(x0, dtype=float).reshape(-1)
+    box = _box(bounds, x.size)
+    if box is not None:
+        # Py-BOBYQA would do the same, but with a RuntimeWarning per call.
+        x = np.clip(x, box[0], box[1])
+    if rhobeg is None:
+        rhobeg = 0.1 * max(float(np.max(np.abs(x), initial=0.0)), 1.0)
+        if box is not None:
+            rhobeg = min(rhobeg, 0.25 * float(np.min(box[1] - box[0])))
+    return x, box, float(rhobeg)
+
+
 def _import_nlopt() -> Any:
     try:
         import nlopt
@@ -159,22 +184,7 @@ def bobyqa_minimizer(
     ([0.3, 0.2], True)
     """
     pybobyqa = _import_pybobyqa()
-    if constraints is not None and len(np.atleast_1d(constraints)) > 0:
-        raise ValueError("bobyqa_minimizer handles bound constraints only, not `constraints`")
-    # Generic SciPy options that Py-BOBYQA would reject as unknown keywords.
-    options.pop("disp", None)
-    options.pop("return_all", None)
-
-    x = np.array(x0, dtype=float).reshape(-1)
-    box = _box(bounds, x.size)
-    if box is not None:
-        # Py-BOBYQA would do the same, but with a RuntimeWarning per call.
-        x = np.clip(x, box[0], box[1])
-    if options.get("rhobeg") is None:
-        rhobeg = 0.1 * max(float(np.max(np.abs(x), initial=0.0)), 1.0)
-        if box is not None:
-            rhobeg = min(rhobeg, 0.25 * float(np.min(box[1] - box[0])))
-        options["rhobeg"] = rhobeg
+    x, box, options["rhobeg"] = _start("bobyqa_minimizer", x0, bounds, constraints, options, options.get("rhobeg"))
     if options.get("rhoend") is None:
         if tol is not None:
             options["rhoend"] = tol
@@ -268,22 +278,10 @@ def ln_bobyqa_minimizer(
     ([0.3, 0.2], True)
     """
     nlopt = _import_nlopt()
-    if constraints is not None and len(np.atleast_1d(constraints)) > 0:
-        raise ValueError("ln_bobyqa_minimizer handles bound constraints only, not `constraints`")
-    options.pop("disp", None)
-    options.pop("return_all", None)
+    x, box, rhobeg = _start("ln_bobyqa_minimizer", x0, bounds, constraints, options, rhobeg)
     if options:
         raise ValueError(f"ln_bobyqa_minimizer takes rhobeg, rhoend and maxfun; unknown options {sorted(options)}")
-
-    x = np.array(x0, dtype=float).reshape(-1)
     n = x.size
-    box = _box(bounds, n)
-    if box is not None:
-        x = np.clip(x, box[0], box[1])
-    if rhobeg is None:
-        rhobeg = 0.1 * max(float(np.max(np.abs(x), initial=0.0)), 1.0)
-        if box is not None:
-            rhobeg = min(rhobeg, 0.25 * float(np.min(box[1] - box[0])))
     rhoend = (tol if tol is not None else 1e-8) if rhoend is None else rhoend
     maxfun = min(100 * (n + 1), 1000) if maxfun is None else maxfun
     if not 0 < rhoend <= rhobeg:

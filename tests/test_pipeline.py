@@ -375,35 +375,45 @@ def test_cli_model_runs(built, capsys):
     assert err.count("\n") == 1 and "holds a model of another recipe" in err
 
 
-def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path, monkeypatch):
-    # A recipe written before evaluation.refine_basins existed meant refinement
-    # from the best match only: such a folder continues, and evaluates so.
-    out, _ = built
-    copy = tmp_path / "ni"
-    shutil.copytree(out, copy)
-    shutil.rmtree(copy / "report")
-    recipe = json.loads((copy / "recipe.json").read_text())
-    assert recipe["evaluation"]["refine_basins"] == 8
-    del recipe["evaluation"]["refine_basins"]
-    (copy / "recipe.json").write_text(json.dumps(recipe))
-    seen = {}
+class _Stop(Exception):
+    pass
 
-    class Stop(Exception):
-        pass
+
+def _spy_on_evaluate(monkeypatch) -> dict:
+    """Record the settings build_model evaluates a folder with, and stop it there."""
+    seen = {}
 
     def spy(model, out, **kwargs):
         seen.update(kwargs)
-        raise Stop
+        raise _Stop
 
     monkeypatch.setattr("kikuchipy_gen.evaluation.evaluate", spy)
-    with pytest.raises(Stop):
+    return seen
+
+
+def _copy_without_report(out, tmp_path):
+    copy = tmp_path / "ni"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "report")
+    return copy, json.loads((copy / "recipe.json").read_text())
+
+
+def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path, monkeypatch):
+    # A recipe written before evaluation.refine_basins existed meant refinement
+    # from the best match only: such a folder continues, and evaluates so.
+    copy, recipe = _copy_without_report(built[0], tmp_path)
+    assert recipe["evaluation"]["refine_basins"] == 8
+    del recipe["evaluation"]["refine_basins"]
+    (copy / "recipe.json").write_text(json.dumps(recipe))
+    seen = _spy_on_evaluate(monkeypatch)
+    with pytest.raises(_Stop):
         build_model("ni", copy, [10, 20], **TINY)
     assert seen["refine_basins"] == 1 and seen["n_refine"] == TINY["evaluation"]["n_refine"]
     # Older still: a recipe without the model's knot energies (knots evenly spaced) continues too.
     del recipe["model"]["knot_energies"]
     (copy / "recipe.json").write_text(json.dumps(recipe))
     seen.clear()
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         build_model("ni", copy, [10, 20], **TINY)
     assert seen["refine_basins"] == 1
     recipe["model"]["knot_energies"] = [10.0, 20.0]
@@ -416,26 +426,13 @@ def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path
 def test_a_folder_that_recorded_py_bobyqa_keeps_it(built, tmp_path, monkeypatch):
     # The refinement's default became NLopt's BOBYQA; a folder whose recipe
     # recorded Py-BOBYQA's continues with it, unless the caller asks otherwise.
-    out, _ = built
-    copy = tmp_path / "ni"
-    shutil.copytree(out, copy)
-    shutil.rmtree(copy / "report")
-    recipe = json.loads((copy / "recipe.json").read_text())
+    copy, recipe = _copy_without_report(built[0], tmp_path)
     recipe["evaluation"]["method"] = "bobyqa"
     unset = {k: v for k, v in TINY["evaluation"].items() if k != "method"}
     assert resolve_recipe("ni", [10, 20], evaluation=unset)["evaluation"]["method"] == "ln_bobyqa"
     (copy / "recipe.json").write_text(json.dumps(recipe))
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def spy(model, out, **kwargs):
-        seen.update(kwargs)
-        raise Stop
-
-    monkeypatch.setattr("kikuchipy_gen.evaluation.evaluate", spy)
-    with pytest.raises(Stop):
+    seen = _spy_on_evaluate(monkeypatch)
+    with pytest.raises(_Stop):
         build_model("ni", copy, [10, 20], **{**TINY, "evaluation": unset})
     assert seen["method"] == "bobyqa"
     assert json.loads((copy / "recipe.json").read_text())["evaluation"]["method"] == "bobyqa"
