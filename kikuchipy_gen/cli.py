@@ -344,7 +344,7 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         "--method",
         default="ln_bobyqa",
         choices=REFINEMENT_METHODS,
-        help="refinement optimiser: ln_bobyqa (NLopt's BOBYQA), bobyqa (Py-BOBYQA's, about 12x slower) or a "
+        help="refinement optimiser: ln_bobyqa (NLopt's BOBYQA), bobyqa (Py-BOBYQA's, about 10x slower) or a "
         "Nelder-Mead [default: ln_bobyqa]",
     )
     ev.add_argument(

@@ -529,7 +529,7 @@ def _provenance(phase: Any) -> str:
 _LEGACY_EVALUATION = {"refine_basins": 1}
 # Evaluation settings whose default changed since: a folder that recorded the
 # old default continues with it unless the caller sets the setting. The
-# refinement became NLopt's BOBYQA (the same algorithm, 12x faster).
+# refinement became NLopt's BOBYQA (the same algorithm, about 10x faster).
 _CHANGED_EVALUATION_DEFAULTS = ("method",)
 
 

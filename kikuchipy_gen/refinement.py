@@ -226,7 +226,7 @@ def ln_bobyqa_minimizer(
     The same algorithm as :func:`bobyqa_minimizer` (Powell's BOBYQA, 2n + 1
     interpolation points) with the same options, in NLopt's compiled
     translation of Powell's code: its own work between two objective
-    evaluations takes microseconds where Py-BOBYQA's Python takes about 2.5
+    evaluations takes microseconds where Py-BOBYQA's Python takes about 2.7
     ms, so kikuchipy's refinement threads spend their time in the objective,
     as with Nelder-Mead. In kikuchipy's refinement on 2 cores it refined
     about 10x faster than Py-BOBYQA to the same orientations
@@ -361,7 +361,7 @@ def refine_orientations(
     method
         ``"ln_bobyqa"`` (BOBYQA, as in the paper, in NLopt's compiled code:
         :func:`ln_bobyqa_minimizer`), ``"bobyqa"`` (the same algorithm with
-        the same settings in Py-BOBYQA, :func:`bobyqa_minimizer`: about 12x
+        the same settings in Py-BOBYQA, :func:`bobyqa_minimizer`: about 10x
         slower, ``benchmarks/bobyqa_routes.py``), ``"nelder-mead"`` (SciPy's,
         as kikuchipy's default) or ``"ln_neldermead"`` (kikuchipy's NLopt
         Nelder-Mead).
