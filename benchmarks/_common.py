@@ -123,3 +123,17 @@ def write_json(results: dict[str, Any], path: Path | None) -> None:
     tmp.write_text(json.dumps(results, indent=2))
     tmp.replace(path)
     print(f"wrote {path}")
+
+
+def kept_dictionaries(masters: dict, dict_rot: Any, detector: Any, clahe: Any, max_bytes: int = 512 * 2**20) -> dict:
+    """The physics dictionary at each voltage, projected once and held as uint8 when at most ``max_bytes``.
+
+    For a script that indexes against one dictionary many times (the
+    evaluation itself projects each voltage's once and holds none).
+    """
+    import numpy as np
+
+    from kikuchipy_gen.evaluation.physics import physics_dictionary
+
+    keep = dict_rot.size * int(np.prod(detector.shape)) <= max_bytes
+    return {e: physics_dictionary(m, dict_rot, detector, e, clahe, keep=keep) for e, m in masters.items()}

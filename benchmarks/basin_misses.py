@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _common import kept_dictionaries
 from orix.crystal_map import CrystalMap
 from orix.quaternion import Rotation
 
@@ -55,12 +56,12 @@ def main() -> None:
     except ValueError:
         mlmp = MLMasterPattern.load(args.model)
     test_rot, _ = report._test_orientations(mlmp, args.dataset, None, 0)
-    density, _ = report._training_density(mlmp)
+    density, _ = report._dictionary_density(mlmp)
     masters, _, _ = report._physics_master_patterns(mlmp, args.energy, [])
     clahe = clahe_from_info(mlmp.info.get("preprocessing"))
     patterns, _ = report._pixel_metrics(mlmp, masters, test_rot, clahe)
     dict_rot = sample_orientations(mlmp.phase.point_group, n=density)
-    dictionaries = report._dictionaries(masters, dict_rot, mlmp.detector, clahe)
+    dictionaries = kept_dictionaries(masters, dict_rot, mlmp.detector, clahe)
     phase, det = mlmp.phase, mlmp.detector
     n = min(args.n_refine, test_rot.size)
     sub, rot = slice(0, n), Rotation(test_rot.data[:n])

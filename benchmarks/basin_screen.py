@@ -25,7 +25,7 @@ import math
 import time
 
 import numpy as np
-from _common import machine_info, print_header
+from _common import kept_dictionaries, machine_info, print_header
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.evaluation import report
@@ -70,11 +70,11 @@ def main() -> None:
         mlmp = MLMasterPattern.load(args.model)
     e, phase, det = args.energy, mlmp.phase, mlmp.detector
     test_rot, _ = report._test_orientations(mlmp, None, None, 0)
-    density, _ = report._training_density(mlmp)
+    density, _ = report._dictionary_density(mlmp)
     masters, _, _ = report._physics_master_patterns(mlmp, [e], [])
     clahe = clahe_from_info(mlmp.info.get("preprocessing"))
     patterns, _ = report._pixel_metrics(mlmp, masters, test_rot, clahe)
-    dictionary = report._dictionaries(masters, sample_orientations(phase.point_group, n=density), det, clahe)[e]
+    dictionary = kept_dictionaries(masters, sample_orientations(phase.point_group, n=density), det, clahe)[e]
     keep_n = max(report._KEEP_N, math.ceil(report._MATCHES_PER_BASIN * args.basins))
     n = min(args.n_refine, test_rot.size)
     sub, rot = slice(0, n), Rotation(test_rot.data[:n])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _common import kept_dictionaries
 from orix.crystal_map import CrystalMap
 from orix.quaternion import Rotation
 
@@ -44,11 +45,11 @@ def main() -> None:
     except ValueError:
         mlmp = MLMasterPattern.load(args.model)
     test_rot, _ = report._test_orientations(mlmp, None, None, 0)
-    density, _ = report._training_density(mlmp)
+    density, _ = report._dictionary_density(mlmp)
     masters, _, _ = report._physics_master_patterns(mlmp, args.energy, [])
     clahe = clahe_from_info(mlmp.info.get("preprocessing"))
     patterns, _ = report._pixel_metrics(mlmp, masters, test_rot, clahe)
-    dictionaries = report._dictionaries(
+    dictionaries = kept_dictionaries(
         masters, sample_orientations(mlmp.phase.point_group, n=density), mlmp.detector, clahe
     )
     phase, det = mlmp.phase, mlmp.detector

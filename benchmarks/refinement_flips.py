@@ -21,16 +21,16 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _common import kept_dictionaries
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.evaluation.physics import (
     as_ebsd,
     best_matches,
     clahe_from_info,
-    physics_dictionary,
     physics_patterns,
 )
-from kikuchipy_gen.evaluation.report import _IN_MEMORY_DICTIONARY_BYTES, _training_density
+from kikuchipy_gen.evaluation.report import _dictionary_density
 from kikuchipy_gen.master_pattern import MLMasterPattern
 from kikuchipy_gen.refinement import disorientation, refine_orientations
 from kikuchipy_gen.sampling import random_rotations, sample_orientations
@@ -54,9 +54,8 @@ def main() -> None:
         "physics": physics_patterns(master, rot, detector, e, clahe),
         "generated": mlmp.decode(rot, energy=e),
     }
-    dict_rot = sample_orientations(phase.point_group, n=_training_density(mlmp)[0])
-    keep = dict_rot.size * int(np.prod(detector.shape)) <= _IN_MEMORY_DICTIONARY_BYTES
-    dictionary = physics_dictionary(master, dict_rot, detector, e, clahe, keep=keep)
+    dict_rot = sample_orientations(phase.point_group, n=_dictionary_density(mlmp)[0])
+    dictionary = kept_dictionaries({e: master}, dict_rot, detector, clahe)[e]
     indexed, di, refined, fine = {}, {}, {}, {}
     for route, p in pats.items():
         indexed[route] = as_ebsd(p, rot, phase, detector).dictionary_indexing(dictionary, keep_n=1)

@@ -336,8 +336,9 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--dictionary-n",
         type=int,
-        help="physics dictionary density (EMsoft n: 30 -> 9,077, 100 -> 333,227 orientations); default the "
-        "model's training density (30 if it records none)",
+        help="physics dictionary density (EMsoft n: 30 -> 9,077, 50 -> 41,625, 100 -> 333,227 m-3m "
+        "orientations); default the model's training density, but at least 50 (40 for a Laue group of four or "
+        "fewer rotations): at 2.5 deg (n = 30) pseudo-symmetric twins take many best matches",
     )
     ev.add_argument("--n-refine", type=int, default=100, help="patterns refined per voltage")
     ev.add_argument(

@@ -149,7 +149,9 @@ def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins, monke
     real_matrix = report_module._voltage_matrix
 
     def spy(*args):
-        matrix_search.append(args[-2:])
+        # The basins searched and the matches each cell's map holds.
+        scores = {np.asarray(xmap.prop["scores"]).shape[1:] for xmap in args[2].values()}
+        matrix_search.append((args[-1], *(k[0] if k else 1 for k in scores)))
         return real_matrix(*args)
 
     monkeypatch.setattr(report_module, "_voltage_matrix", spy)
@@ -177,6 +179,42 @@ def test_evaluate_one_pattern(kinematical_model, tmp_path, n_test, basins, monke
     assert matrix_search == [{1: (1, 1), 8: (8, 20), 12: (8, 20)}[basins]]
     assert m["settings"].get("matrix_basins") == (8 if basins == 12 else None)
     assert ("from the best of up to 8 basins" in report) == (basins == 12)
+
+
+def test_one_pass_indexing_is_indexing_each_set_alone(kinematical_model):
+    # The evaluation indexes every pattern a voltage's dictionary serves in one
+    # call (both routes, the voltage matrix's rows) so that a dense dictionary is
+    # projected once and never held: each set's matches are what it gets alone.
+    from kikuchipy_gen.evaluation.physics import as_ebsd
+    from kikuchipy_gen.sampling import random_rotations, sample_orientations
+
+    mlmp = kinematical_model
+    det, phase = mlmp.detector, mlmp.phase
+    energies = [float(e) for e in mlmp.energies]
+    clahe = clahe_from_info(mlmp.info.get("preprocessing"))
+    masters = {e: mlmp.reference_master_pattern(e) for e in energies}
+    test_rot = random_rotations(5, 0)
+    patterns, _ = report_module._pixel_metrics(mlmp, masters, test_rot, clahe)
+    dict_rot = sample_orientations(phase.point_group, n=8)
+    xmaps, angles, matrix = report_module._dictionary_indexing(
+        patterns, masters, dict_rot, clahe, test_rot, det, phase, 4, energies, 3, 2
+    )
+    assert len(energies) == 2 and set(matrix) == {(a, b) for a in energies for b in energies}
+    for e in energies:
+        dictionary = physics_dictionary(masters[e], dict_rot, det, e, clahe)
+        for route in ("generated", "physics"):
+            alone = as_ebsd(patterns[e].of(route), test_rot, phase, det).dictionary_indexing(dictionary, keep_n=4)
+            assert np.array_equal(xmaps[e][route].prop["simulation_indices"], alone.prop["simulation_indices"])
+            assert np.allclose(xmaps[e][route].prop["scores"], alone.prop["scores"], atol=1e-6)
+            assert xmaps[e][route].rotations.shape == (5, 4)
+            assert np.allclose(xmaps[e][route].rotations.data, alone.rotations.data)
+        for eg in energies:
+            rows = as_ebsd(patterns[eg].generated[:3], test_rot[:3], phase, det)
+            alone = rows.dictionary_indexing(dictionary, keep_n=2)
+            assert np.array_equal(matrix[eg, e].prop["simulation_indices"], alone.prop["simulation_indices"])
+            assert matrix[eg, e].rotations.shape == (3, 2)
+    # Without the matrix, its cells are not indexed.
+    assert report_module._dictionary_indexing(patterns, masters, dict_rot, clahe, test_rot, det, phase, 1)[2] == {}
 
 
 def test_refining_from_several_basins_changes_refinement_only(kinematical_model, tmp_path):
@@ -287,7 +325,9 @@ def test_evaluate_some_voltages_leaving_matplotlib_alone(kinematical_model, tmp_
     assert result.to_markdown() == (tmp_path / "report.md").read_text()
 
 
-def test_evaluate_on_the_test_grid_at_the_training_density(kinematical_model, kinematical_dataset, tmp_path):
+def test_evaluate_on_the_test_grid_at_the_training_density(
+    kinematical_model, kinematical_dataset, tmp_path, monkeypatch
+):
     from kikuchipy_gen.models.bundle import info_from_dataset
 
     ds = kinematical_dataset
@@ -295,6 +335,8 @@ def test_evaluate_on_the_test_grid_at_the_training_density(kinematical_model, ki
     model = MLMasterPattern(
         kinematical_model.bundle.config, kinematical_model.bundle.weights, info_from_dataset(ds.attrs, training)
     )
+    # The evaluation's floor on the density (n = 50) lowered below this grid's n = 8, to keep the test small.
+    monkeypatch.setattr(report_module, "_MIN_DICTIONARY_N", 8)
     m = evaluate(
         model, tmp_path, unseen=[], dataset=ds.path, n_test=6, n_refine=3, matrix_patterns=2, show_progressbar=False
     )
@@ -326,9 +368,19 @@ def test_evaluate_on_the_test_grid_at_the_training_density(kinematical_model, ki
     )
     with pytest.raises(ValueError, match="not the one the model was trained on"):
         evaluate(other, tmp_path / "x", dataset=ds.path, show_progressbar=False)
-    from kikuchipy_gen.evaluation.report import _training_density
+    from kikuchipy_gen.evaluation.report import _dictionary_density, _training_density
 
     assert _training_density(kinematical_model)[0] == 30 and "default" in _training_density(kinematical_model)[1]
+    # A training grid coarser than the floor indexes at the floor, and says so.
+    monkeypatch.setattr(report_module, "_MIN_DICTIONARY_N", 10)
+    n, why = _dictionary_density(model)
+    assert (n, why) == (10, "n = 10, the evaluation's floor; finer than the model's training density, n = 8")
+    monkeypatch.undo()
+    assert _dictionary_density(model)[0] == 50
+    assert _dictionary_density(kinematical_model) == (
+        50,
+        "n = 50, the evaluation's floor; the model records no training density",
+    )
 
 
 def test_matrix_offset_start_and_figures():

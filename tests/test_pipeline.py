@@ -280,7 +280,16 @@ def test_laue_defaults_cover_every_group():
 
     assert {g.laue.name for g in _groups} == set(LAUE_DEFAULTS)
     assert all(len(row) == 3 and all(v > 0 for v in row) for row in LAUE_DEFAULTS.values())
+    # The dictionary is the evaluation's own default for the group, finer than the training grid.
+    from kikuchipy_gen.evaluation.report import _min_dictionary_n
+
+    for g in _groups:
+        n, dictionary_n, _ = LAUE_DEFAULTS[g.laue.name]
+        assert dictionary_n == _min_dictionary_n(g) > n
     r = resolve_recipe("ti-alpha", [10, 20, 30])
+    assert r["evaluation"]["dictionary_n"] == 50
+    assert resolve_recipe("ti-alpha", [10, 20], n=60)["evaluation"]["dictionary_n"] == 60  # a finer grid
+    assert resolve_recipe("ti-alpha", [10, 20], quick=True)["evaluation"]["dictionary_n"] == 15  # a smoke test
     assert r["laue_group"] == "6/mmm" and r["dataset"]["n"] == 30 and r["training"]["max_steps_per_epoch"] == 1200
     # The texture at the physics' resolution (2 npx + 1), at most 401 a side.
     assert r["source"]["npx"] == 200 and r["model"]["texture_size"] == 401
@@ -423,18 +432,20 @@ def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path
         build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**TINY["evaluation"], "refine_basins": 8}})
 
 
-def test_a_folder_that_recorded_py_bobyqa_keeps_it(built, tmp_path, monkeypatch):
-    # The refinement's default became NLopt's BOBYQA; a folder whose recipe
-    # recorded Py-BOBYQA's continues with it, unless the caller asks otherwise.
+@pytest.mark.parametrize("key, recorded, now", [("method", "bobyqa", "ln_bobyqa"), ("dictionary_n", 30, 50)])
+def test_a_folder_that_recorded_an_old_default_keeps_it(built, tmp_path, monkeypatch, key, recorded, now):
+    # The refinement's default became NLopt's BOBYQA, the dictionary's n = 50;
+    # a folder whose recipe recorded the old default continues with it, unless
+    # the caller asks otherwise.
     copy, recipe = _copy_without_report(built[0], tmp_path)
-    recipe["evaluation"]["method"] = "bobyqa"
-    unset = {k: v for k, v in TINY["evaluation"].items() if k != "method"}
-    assert resolve_recipe("ni", [10, 20], evaluation=unset)["evaluation"]["method"] == "ln_bobyqa"
+    recipe["evaluation"][key] = recorded
+    unset = {k: v for k, v in TINY["evaluation"].items() if k != key}
+    assert resolve_recipe("ni", [10, 20], evaluation=unset)["evaluation"][key] == now
     (copy / "recipe.json").write_text(json.dumps(recipe))
     seen = _spy_on_evaluate(monkeypatch)
     with pytest.raises(_Stop):
         build_model("ni", copy, [10, 20], **{**TINY, "evaluation": unset})
-    assert seen["method"] == "bobyqa"
-    assert json.loads((copy / "recipe.json").read_text())["evaluation"]["method"] == "bobyqa"
-    with pytest.raises(ValueError, match=r"evaluation.method: bobyqa in the folder, ln_bobyqa now"):
-        build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**unset, "method": "ln_bobyqa"}})
+    assert seen[key] == recorded
+    assert json.loads((copy / "recipe.json").read_text())["evaluation"][key] == recorded
+    with pytest.raises(ValueError, match=rf"evaluation.{key}: {recorded} in the folder, {now} now"):
+        build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**unset, key: now}})
