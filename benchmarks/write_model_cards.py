@@ -26,11 +26,11 @@ README = ROOT / "README.md"
 MARKERS = ("<!-- zoo table: benchmarks/write_model_cards.py -->", "<!-- end of zoo table -->")
 # Shipped model -> the report folder of its evaluation on held-out orientations.
 SHIPPED = {
-    "ni-10-30kv": "pretrained_ni_test_grid",
+    "ni-10-30kv": "ni",
     "fe-alpha-10-30kv": "fe_alpha",
     "ti-alpha-10-30kv": "ti_alpha",
-    "corundum-10-30kv": "corundum_knots",
-    "rutile-10-30kv": "rutile_knots",
+    "corundum-10-30kv": "corundum_knots_n50",
+    "rutile-10-30kv": "rutile_knots_n50",
 }
 
 

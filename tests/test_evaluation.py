@@ -268,6 +268,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
     [
         "pretrained_ni",
         "pretrained_ni_test_grid",
+        "ni",
         "table1/cvae_end",
         "table1/gan_end",
         "fe_alpha",
@@ -284,6 +285,8 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "corundum_one_command",
         "corundum_knots",
         "rutile_knots",
+        "corundum_knots_n50",
+        "rutile_knots_n50",
         "ti_alpha_24_basins",
         "quartz",
     ],
