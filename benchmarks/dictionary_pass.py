@@ -8,11 +8,16 @@ orientations; 520 patterns indexed, as an evaluation with the voltage matrix
 does), against its parts, alternated after a warm-up:
 
 * ``pass``: the evaluation's, :func:`kikuchipy_gen.evaluation.physics.physics_dictionary`
-  indexed with kikuchipy (projection, CLAHE and scoring, chunk by chunk);
+  indexed with kikuchipy (projection, CLAHE and scoring, chunk by chunk; each chunk
+  projected and equalised in one piece per dask thread, in parallel);
+* ``serial``: the same pass on dask's synchronous scheduler, one piece at a time, as
+  the dictionary ran before its chunks were split (kikuchipy computes one chunk at a
+  time, and projected it on one core);
 * ``project``: kikuchipy's ``get_patterns`` of the same orientations alone;
 * ``score``: the indexing alone, against the same dictionary held in memory.
 
-The pass's time less the two parts is CLAHE and the passing of chunks.
+The pass's time less the two parts is CLAHE and the passing of chunks, less what
+runs at the same time on the other threads.
 
     python benchmarks/dictionary_pass.py [--quick] [--n 50] [--repeats 5] [--json PATH]
 
@@ -27,7 +32,8 @@ import io
 import statistics
 from pathlib import Path
 
-from _common import alternate, machine_info, print_header, spread, write_json
+import dask
+from _common import alternate, machine_info, print_header, ratios, spread, write_json
 from orix.quaternion import Rotation
 
 from kikuchipy_gen.evaluation.physics import as_ebsd, clahe_from_info, physics_dictionary
@@ -68,8 +74,13 @@ def main() -> None:
     def project() -> None:
         master.get_patterns(dict_rot, det, energy=ENERGY, dtype_out="float32", show_progressbar=False).data.compute()
 
+    def serial() -> None:
+        with dask.config.set(scheduler="synchronous"):
+            index(lambda: physics_dictionary(master, dict_rot, det, ENERGY, clahe))
+
     routes = {
         "pass": lambda: index(lambda: physics_dictionary(master, dict_rot, det, ENERGY, clahe)),
+        "serial": serial,
         "project": project,
         "score": lambda: index(lambda: kept),
     }
@@ -87,6 +98,9 @@ def main() -> None:
             f"| {name} | {rates['median']:,.0f} ({rates['min']:,.0f}-{rates['max']:,.0f}) "
             f"| {statistics.median(values):.1f} | {100 * share:.0f} % |"
         )
+    ratio = ratios(times["serial"], times["pass"])
+    results["pass_speedup_over_serial"] = ratio
+    print(f"pass against serial, per round: {ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f})")
     write_json(results, args.json)
 
 

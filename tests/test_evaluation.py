@@ -67,7 +67,22 @@ def test_lazy_physics_dictionary(ni_source):
     assert lazy.data.chunks[0] == (4, 4, 2) and lazy.xmap.size == 10
     assert np.allclose(lazy.data.compute(), physics_patterns(mp, rot, default_detector(), 20))
     assert clahe_from_info({"clahe": {"clip_limit": 10.0, "tiles": [4, 4], "nbins": 256}}).tiles == (4, 4)
+    for bad in (0, 2.5, None):
+        with pytest.raises(ValueError, match="chunk_size"):
+            physics_dictionary(mp, rot, default_detector(), 20, chunk_size=bad)
     assert clahe_from_info({"clahe": None}) is None
+
+
+def test_dictionary_chunks_project_in_parallel_pieces(monkeypatch):
+    # kikuchipy's indexing computes one chunk at a time, and its projection
+    # of a chunk runs on one core: each chunk must be several tasks.
+    from kikuchipy_gen.evaluation import physics
+
+    monkeypatch.setattr(physics, "CPU_COUNT", 3)
+    assert physics._pieces(10, 4) == (2, 1, 1, 2, 1, 1, 1, 1)
+    assert physics._pieces(9000, 4096) == (1366, 1365, 1365, 1366, 1365, 1365, 270, 269, 269)
+    monkeypatch.setattr(physics, "CPU_COUNT", 1)
+    assert physics._pieces(10, 4) == (4, 4, 2)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,12 @@ sits in memory whole.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask.system import CPU_COUNT
 from kikuchipy.detectors import EBSDDetector
 from kikuchipy.signals import EBSD, EBSDMasterPattern, LazyEBSD
 from orix.crystal_map import CrystalMap, PhaseList
@@ -80,12 +82,18 @@ def _physics_uint8(
     detector: EBSDDetector,
     energy: float,
     clahe: CLAHE | None,
+    scheduler: str | None = None,
 ) -> np.ndarray:
-    """:func:`physics_patterns` before the division by 255: uint8, a quarter of the memory."""
+    """:func:`physics_patterns` before the division by 255: uint8, a quarter of the memory.
+
+    ``scheduler`` computes kikuchipy's lazy projection; a dask task passes
+    "synchronous", as its parallelism comes from the dictionary's own graph.
+    """
     rot = Rotation(rotations.data.reshape(-1, 4))
     s = master_pattern.get_patterns(
-        rot, detector, energy=energy, dtype_out="float32", compute=True, show_progressbar=False
+        rot, detector, energy=energy, dtype_out="float32", compute=False, show_progressbar=False
     )
+    s.data = s.data.compute(scheduler=scheduler)
     return preprocess(s, clahe)
 
 
@@ -105,7 +113,10 @@ def physics_dictionary(
     master_pattern, rotations, detector, energy, clahe
         As :func:`physics_patterns`.
     chunk_size
-        Patterns per dask chunk.
+        Patterns per dask chunk, the patterns kikuchipy's dictionary
+        indexing computes at a time by default. Each chunk is projected and
+        equalised in as many pieces as dask has threads, in parallel:
+        kikuchipy would otherwise project a chunk on one core.
     keep
         If True, project and preprocess every pattern now and hold them as
         uint8 (one byte a pixel, a quarter of float32), so that each
@@ -132,21 +143,37 @@ def physics_dictionary(
     >>> bool((kept.data == d.data).all().compute())  # projected once, the same patterns
     True
     """
+    if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, not {chunk_size!r}")
     rot = Rotation(rotations.data.reshape(-1, 4))
-    q = da.from_array(rot.data, chunks=(chunk_size, 4))
+    q = da.from_array(rot.data, chunks=(_pieces(rot.size, chunk_size), 4))
     rows, cols = detector.shape
 
     def block(qb: np.ndarray) -> np.ndarray:
-        return _physics_uint8(master_pattern, Rotation(qb), detector, energy, clahe)
+        return _physics_uint8(master_pattern, Rotation(qb), detector, energy, clahe, scheduler="synchronous")
 
     data = da.map_blocks(block, q, dtype=np.uint8, drop_axis=1, new_axis=[1, 2], chunks=(q.chunks[0], (rows,), (cols,)))
     if keep:
         data = da.from_array(data.compute(), chunks=data.chunks)
-    data = data.map_blocks(_to_unit_float, dtype=np.float32)
+    data = data.map_blocks(_to_unit_float, dtype=np.float32).rechunk((chunk_size, rows, cols))
     xmap = CrystalMap(rot, phase_list=PhaseList(master_pattern.phase.deepcopy()), x=np.arange(rot.size))
     s = LazyEBSD(data, xmap=xmap, detector=detector.deepcopy())
     s.axes_manager.navigation_axes[0].name = "x"
     return s
+
+
+def _pieces(size: int, chunk_size: int) -> tuple[int, ...]:
+    """Projection tasks' sizes: each chunk split evenly over dask's threads, never across two chunks.
+
+    >>> from kikuchipy_gen.evaluation.physics import _pieces
+    >>> sum(_pieces(10, 4)) == 10 and all(p <= 4 for p in _pieces(10, 4))
+    True
+    """
+    out = []
+    for start in range(0, size, chunk_size):
+        n = min(chunk_size, size - start)
+        out += [len(a) for a in np.array_split(np.arange(n), min(CPU_COUNT, n))]
+    return tuple(out)
 
 
 def _to_unit_float(block: np.ndarray) -> np.ndarray:
