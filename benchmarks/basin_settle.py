@@ -11,7 +11,12 @@ both as a share of the 90th percentile, and, for a few values of ``settle``,
 how many refinements the settled search needs and whether it ends right
 where refining all 8 does, pattern by pattern.
 
+With ``--generated-at KV`` it does the same for a row of the evaluation's
+voltage matrix instead: the first ``--n-refine`` patterns generated at that
+voltage, indexed and refined against the physics at each ``--energy``.
+
     python benchmarks/basin_settle.py corundum-10-30kv --energy 15 27.5
+    python benchmarks/basin_settle.py fe-alpha-10-30kv --generated-at 10 --energy 10 20 30 --n-refine 30
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ def main() -> None:
     parser.add_argument("--energy", type=float, nargs="+", required=True, help="voltages (kV)")
     parser.add_argument("--n-refine", type=int, default=100)
     parser.add_argument("--settle", type=float, nargs="+", default=[0.93, 0.95, 0.97])
+    parser.add_argument("--generated-at", type=float, help="a voltage-matrix row: patterns generated at this kV")
     args = parser.parse_args()
 
     try:
@@ -55,12 +61,20 @@ def main() -> None:
     phase, det = mlmp.phase, mlmp.detector
     n = args.n_refine
     sub, rot = slice(0, n), Rotation(test_rot.data[:n])
+    if args.generated_at is not None:
+        row = mlmp.decode(rot, energy=args.generated_at)
     for e in args.energy:
-        for route in ("generated", "physics"):
-            s = as_ebsd(patterns[e].of(route)[sub], rot, phase, det)
-            indexed = as_ebsd(patterns[e].of(route), test_rot, phase, det).dictionary_indexing(
-                dictionaries[e], keep_n=report._KEEP_N
-            )
+        for route in (
+            ("generated", "physics") if args.generated_at is None else (f"generated at {args.generated_at:g} kV",)
+        ):
+            if args.generated_at is None:
+                s = as_ebsd(patterns[e].of(route)[sub], rot, phase, det)
+                indexed = as_ebsd(patterns[e].of(route), test_rot, phase, det).dictionary_indexing(
+                    dictionaries[e], keep_n=report._KEEP_N
+                )
+            else:
+                s = as_ebsd(row, rot, phase, det)
+                indexed = s.dictionary_indexing(dictionaries[e], keep_n=report._KEEP_N)
             starts = dictionary_basins(ranked_matches(indexed, sub), phase, BASINS)
             ncc, angle = np.empty((BASINS, n)), np.empty((BASINS, n))
             for b in range(BASINS):

@@ -41,7 +41,7 @@ import kikuchipy_gen
 from kikuchipy_gen.attributes import ENERGY_TOLERANCE, fundamental_zone_quaternions
 from kikuchipy_gen.detector import default_detector, detector_from_dict, detector_to_dict
 from kikuchipy_gen.phases import phase_from_dict
-from kikuchipy_gen.preprocessing import CLAHE, preprocess
+from kikuchipy_gen.preprocessing import CLAHE, project_and_preprocess
 from kikuchipy_gen.sources import MasterPatternSource, source_from_dict
 
 try:
@@ -193,14 +193,9 @@ def build_dataset(
                 bar.set_postfix_str(f"{energies[ie]:g} kV {name}")
                 group = root[name]
                 a, b = k * chunk_size, min((k + 1) * chunk_size, len(splits[name]))
-                projected = master_pattern.get_patterns(
-                    Rotation(splits[name][a:b]),
-                    detector,
-                    dtype_out="float32",
-                    compute=True,
-                    show_progressbar=False,
+                group["patterns"][ie, a:b] = project_and_preprocess(
+                    master_pattern, Rotation(splits[name][a:b]), detector, clahe=clahe
                 )
-                group["patterns"][ie, a:b] = preprocess(projected, clahe)
                 done = group["done"][:]
                 done[ie, k] = True
                 group["done"][:] = done

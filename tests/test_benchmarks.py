@@ -365,6 +365,8 @@ def test_string_edits_of_the_benchmarks_still_find_their_code(script, table, sou
         (["refinement_chunks.py", "--sizes", "0"], "--sizes and --repeats must be >= 1"),
         (["bobyqa_routes.py", "--n", "0"], "--n and --repeats must be >= 1"),
         (["channels_last_probe.py", "--limit", "0"], "--limit must be > 0 and --repeats >= 1"),
+        (["dictionary_pass.py", "--n", "0"], "--n and --repeats must be >= 1"),
+        (["dataset_build_pieces.py", "--repeats", "0"], "--patterns and --repeats must be >= 1"),
     ],
 )
 def test_benchmark_scripts_refuse_bad_arguments_before_any_work(args, message):

@@ -192,3 +192,18 @@ def test_bad_input():
     with pytest.raises(ValueError, match="kernel"):
         _clahe_uint8(np.zeros((2, 60, 60), dtype=np.uint8), (0, 15), 0.04, 256)
     assert _clahe_uint8(np.zeros((0, 60, 60), dtype=np.uint8), (15, 15), 0.04, 256).shape == (0, 60, 60)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_project_and_preprocess_in_pieces(nickel, monkeypatch, threads):
+    # One dask task per thread, each its own kikuchipy projection and CLAHE: the bytes
+    # of one call on all the rotations, in their order.
+    monkeypatch.setattr(preprocessing, "CPU_COUNT", threads)
+    rot = Rotation.random(7)
+    det = default_detector()
+    whole = nickel.get_patterns(rot, det, energy=20, dtype_out="float32", compute=True, show_progressbar=False)
+    pieces = preprocessing.project_and_preprocess(nickel, rot, det, 20, CLAHE())
+    assert pieces.dtype == np.uint8 and pieces.shape == (7, 60, 60)
+    assert np.array_equal(pieces, preprocess(whole, CLAHE()))
+    one = preprocessing.project_and_preprocess(nickel, Rotation(rot.data[:1]), det, None, None)
+    assert np.array_equal(one, preprocess(whole, None)[:1])

@@ -108,11 +108,16 @@ def test_energy_lookup_uses_the_package_tolerance(kinematical_dataset):
         kinematical_dataset.energy_index(30 + 2 * ENERGY_TOLERANCE)
 
 
-def test_resume_after_interruption(tmp_path, tiny_splits):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_resume_after_interruption(tmp_path, tiny_splits, monkeypatch, threads):
+    # Each chunk is projected in one piece per dask thread: one get_patterns call each.
+    from kikuchipy_gen import preprocessing
+
+    monkeypatch.setattr(preprocessing, "CPU_COUNT", threads)
     kwargs = dict(phase="ni", half_size=40)
     splits = {"train": tiny_splits["train"], "val": tiny_splits["val"]}
     path = tmp_path / "resume.zarr"
-    failing = _FailingSource(fail_after=3, **kwargs)
+    failing = _FailingSource(fail_after=3 * threads, **kwargs)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(path, failing, splits, energies=[15, 25], chunk_size=40, show_progressbar=False)
     # Unfinished: refuses to open, refuses to be silently rebuilt, keeps done chunks.
@@ -126,7 +131,7 @@ def test_resume_after_interruption(tmp_path, tiny_splits):
     resumed = _FailingSource(fail_after=None, **kwargs)
     ds = build_dataset(path, resumed, splits, energies=[15, 25], chunk_size=40, resume=True, show_progressbar=False)
     n_chunks = 2 * (5 + 1)  # two energies x (5 train + 1 val chunks)
-    assert resumed.calls == n_chunks - 3
+    assert resumed.calls == (n_chunks - 3) * threads
 
     reference = build_dataset(
         tmp_path / "ref.zarr",

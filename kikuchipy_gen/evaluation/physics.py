@@ -4,8 +4,8 @@ Generated patterns are compared with patterns projected by kikuchipy from the
 physics master pattern the model learned from, rescaled and CLAHE'd exactly
 as the training data were (:func:`kikuchipy_gen.preprocessing.preprocess`).
 Dictionaries are lazy: each dask chunk is projected and preprocessed only
-when dictionary indexing reaches it, so a 333,227-pattern dictionary never
-sits in memory whole.
+when dictionary indexing reaches it, in one piece per dask thread, so a
+333,227-pattern dictionary never sits in memory whole and every core works.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from kikuchipy.signals import EBSD, EBSDMasterPattern, LazyEBSD
 from orix.crystal_map import CrystalMap, PhaseList
 from orix.quaternion import Rotation
 
-from kikuchipy_gen.preprocessing import CLAHE, preprocess
+from kikuchipy_gen.preprocessing import CLAHE, _project_and_preprocess, project_and_preprocess
 
 __all__ = ["as_ebsd", "best_matches", "clahe_from_info", "physics_dictionary", "physics_patterns", "ranked_matches"]
 
@@ -73,28 +73,7 @@ def physics_patterns(
     >>> x.shape, x.dtype, float(x.max())
     ((2, 60, 60), dtype('float32'), 1.0)
     """
-    return _physics_uint8(master_pattern, rotations, detector, energy, clahe).astype(np.float32) / 255
-
-
-def _physics_uint8(
-    master_pattern: EBSDMasterPattern,
-    rotations: Rotation,
-    detector: EBSDDetector,
-    energy: float,
-    clahe: CLAHE | None,
-    scheduler: str | None = None,
-) -> np.ndarray:
-    """:func:`physics_patterns` before the division by 255: uint8, a quarter of the memory.
-
-    ``scheduler`` computes kikuchipy's lazy projection; a dask task passes
-    "synchronous", as its parallelism comes from the dictionary's own graph.
-    """
-    rot = Rotation(rotations.data.reshape(-1, 4))
-    s = master_pattern.get_patterns(
-        rot, detector, energy=energy, dtype_out="float32", compute=False, show_progressbar=False
-    )
-    s.data = s.data.compute(scheduler=scheduler)
-    return preprocess(s, clahe)
+    return project_and_preprocess(master_pattern, rotations, detector, energy, clahe).astype(np.float32) / 255
 
 
 def physics_dictionary(
@@ -150,7 +129,7 @@ def physics_dictionary(
     rows, cols = detector.shape
 
     def block(qb: np.ndarray) -> np.ndarray:
-        return _physics_uint8(master_pattern, Rotation(qb), detector, energy, clahe, scheduler="synchronous")
+        return _project_and_preprocess(master_pattern, qb, detector, energy, clahe)
 
     data = da.map_blocks(block, q, dtype=np.uint8, drop_axis=1, new_axis=[1, 2], chunks=(q.chunks[0], (rows,), (cols,)))
     if keep:
