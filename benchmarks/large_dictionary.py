@@ -15,8 +15,9 @@ of the indexed orientations to the true ones.
 
 Full: grids n = 67 (100,347 orientations) and n = 100 (333,227, the paper's), 100
 patterns, 2 alternating pairs each; the physics dictionary at n = 100 alone takes about
-10 minutes on 2 quiet cores, so the whole run takes about 30 minutes (issue 16 asks for
->= 5 repeats; this one is too long for that and says so in its results).
+2 minutes on 2 quiet cores and each run imports and samples its grid afresh, so the whole
+run takes about 11 minutes (issue 16 asks for >= 5 repeats; this one is too long for
+that and says so in its results).
 ``--quick``: grids n = 20 and 30 (2,691 and 9,077 orientations), 20 patterns, 1 pair; below
 n = 30 (about 2.5 deg apart) both routes misindex most of these patterns.
 """

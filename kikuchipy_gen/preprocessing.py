@@ -218,6 +218,13 @@ def project_and_preprocess(
     numpy.ndarray
         uint8 (n, rows, columns).
 
+    Raises
+    ------
+    TypeError
+        If ``rotations`` is not an orix ``Rotation``.
+    ValueError
+        If there are no rotations.
+
     Examples
     --------
     >>> from orix.quaternion import Rotation
@@ -232,8 +239,12 @@ def project_and_preprocess(
     >>> x.shape, bool((x == preprocess(s)).all())
     ((5, 60, 60), True)
     """
+    if not isinstance(rotations, Rotation):
+        raise TypeError(f"rotations must be an orix Rotation, not {type(rotations).__name__}")
     q = rotations.data.reshape(-1, 4)
-    pieces = np.array_split(q, max(1, min(CPU_COUNT, len(q))))
+    if not len(q):
+        raise ValueError("no rotations to project")
+    pieces = np.array_split(q, min(CPU_COUNT, len(q)))
     if len(pieces) == 1:
         return _project_and_preprocess(master_pattern, q, detector, energy, clahe)
     tasks = [dask.delayed(_project_and_preprocess)(master_pattern, p, detector, energy, clahe) for p in pieces]

@@ -207,3 +207,7 @@ def test_project_and_preprocess_in_pieces(nickel, monkeypatch, threads):
     assert np.array_equal(pieces, preprocess(whole, CLAHE()))
     one = preprocessing.project_and_preprocess(nickel, Rotation(rot.data[:1]), det, None, None)
     assert np.array_equal(one, preprocess(whole, None)[:1])
+    with pytest.raises(TypeError, match="orix Rotation"):
+        preprocessing.project_and_preprocess(nickel, rot.data, det)
+    with pytest.raises(ValueError, match="no rotations"):
+        preprocessing.project_and_preprocess(nickel, Rotation.identity((0,)), det)

@@ -293,6 +293,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "rutile",
         "fe_alpha_default_recipe",
         "fe_alpha_800_steps",
+        "fe_alpha_one_command",
         "ti_alpha_default_recipe",
         "corundum_default_recipe",
         "corundum_1200_steps",

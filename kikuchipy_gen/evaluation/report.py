@@ -243,7 +243,7 @@ def evaluate(
         n_refine = min(int(n_refine), test_rot.size)  # a small test grid: refine all of it
     n_test = test_rot.size
     dictionary_n, dictionary_source = (
-        _dictionary_density(mlmp) if dictionary_n is None else (int(dictionary_n), "given")
+        _dictionary_density(mlmp) if dictionary_n is None else (int(dictionary_n), f"n = {int(dictionary_n)}, as given")
     )
     energies, unseen = _check_arguments(mlmp, energies, unseen, n_test, dictionary_n, n_refine, method, matrix_patterns)
     all_kv = sorted(set(energies) | set(unseen))
