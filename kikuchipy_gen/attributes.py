@@ -19,7 +19,7 @@ import torch
 from orix.quaternion import Orientation, Rotation
 from orix.quaternion.symmetry import Symmetry
 
-from kikuchipy_gen.phases import get_point_group
+from kikuchipy_gen.phases import _proper_subgroup
 
 __all__ = [
     "ENERGY_TOLERANCE",
@@ -63,7 +63,7 @@ def fundamental_zone_quaternions(rotations: Rotation | np.ndarray, point_group: 
     """
     data = rotations.data if isinstance(rotations, Rotation) else np.asarray(rotations, dtype=float)
     q = data.reshape(-1, 4)
-    pg = get_point_group(point_group).proper_subgroup
+    pg = _proper_subgroup(point_group)
     reduced = Orientation(q, symmetry=pg).reduce().data.reshape(-1, 4)
     return reduced * np.where(reduced[:, :1] < 0, -1.0, 1.0)
 
@@ -149,4 +149,4 @@ def symmetry_quaternions(point_group: str | Symmetry) -> torch.Tensor:
     >>> symmetry_quaternions("m-3m").shape  # the 24 proper rotations of the cube
     torch.Size([24, 4])
     """
-    return torch.from_numpy(get_point_group(point_group).proper_subgroup.data.reshape(-1, 4).copy())
+    return torch.from_numpy(_proper_subgroup(point_group).data.reshape(-1, 4).copy())

@@ -208,6 +208,27 @@ def get_point_group(name: str | Symmetry) -> Symmetry:
         ) from None
 
 
+# orix's Symmetry.proper_subgroup searches every subgroup of the group on each
+# access (7-17 ms for the Laue groups on a 2-core VM): a disorientation of a
+# few patterns costs less than that, and the evaluation takes thousands.
+_PROPER_SUBGROUPS: dict[tuple[str, bytes], Symmetry] = {}
+
+
+def _proper_subgroup(point_group: str | Symmetry) -> Symmetry:
+    """The proper rotations of a point group (orix's ``proper_subgroup``), found once per group.
+
+    The groups are keyed by name and operations, so a custom
+    :class:`~orix.quaternion.Symmetry` never gets another group's subgroup.
+    The returned object is shared: do not change it in place.
+    """
+    pg = get_point_group(point_group)
+    key = (pg.name, np.ascontiguousarray(pg.data).tobytes())
+    sub = _PROPER_SUBGROUPS.get(key)
+    if sub is None:
+        sub = _PROPER_SUBGROUPS[key] = pg.proper_subgroup
+    return sub
+
+
 def space_group_symbol(phase: Phase) -> str:
     """The phase's short Hermann-Mauguin space-group symbol, as the International Tables write it.
 

@@ -19,7 +19,7 @@ from orix.crystal_map import CrystalMap, Phase
 from orix.quaternion import Orientation, Rotation, Symmetry
 from scipy.optimize import Bounds, OptimizeResult
 
-from kikuchipy_gen.phases import get_point_group
+from kikuchipy_gen.phases import _proper_subgroup
 
 if TYPE_CHECKING:  # pragma: no cover
     from kikuchipy.detectors import EBSDDetector
@@ -553,9 +553,8 @@ def dictionary_basins(
     # Whether each ranked match is still a candidate for the next basin.
     free = np.ones((n, keep_n), dtype=bool)
     for b in range(1, n_basins):
-        first = q[points, chosen[:, b - 1]]
-        for k in range(keep_n):
-            free[:, k] &= disorientation(q[:, k], first, phase_or_point_group) > min_angle
+        first = np.broadcast_to(q[points, chosen[:, b - 1]][:, None], q.shape)
+        free &= disorientation(q, first, phase_or_point_group) > min_angle
         found = free.any(axis=1)
         chosen[:, b] = np.where(found, free.argmax(axis=1), 0)
     return q[points[:, None], chosen]
@@ -816,9 +815,8 @@ def disorientation(
     if qa.shape != qb.shape:
         raise ValueError(f"Shapes differ: {qa.shape[:-1]} vs {qb.shape[:-1]}")
     pg = phase_or_point_group
-    pg = pg.point_group if isinstance(pg, Phase) else get_point_group(pg)
     # Orientations carry the proper rotations only (432 for m-3m), as in orix.
-    sym = pg.proper_subgroup
+    sym = _proper_subgroup(pg.point_group if isinstance(pg, Phase) else pg)
     oa, ob = Orientation(qa, symmetry=sym), Orientation(qb, symmetry=sym)
     return np.asarray(oa.angle_with(ob, degrees=True), dtype=float)
 

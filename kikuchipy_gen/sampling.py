@@ -17,7 +17,7 @@ from orix.quaternion.symmetry import Symmetry
 from orix.sampling import get_sample_fundamental
 from scipy.spatial import cKDTree
 
-from kikuchipy_gen.phases import get_point_group
+from kikuchipy_gen.phases import _proper_subgroup, get_point_group
 
 __all__ = [
     "MAX_SEMI_EDGE_STEPS",
@@ -181,7 +181,7 @@ def nearest_disorientation(rotations: Rotation, reference: Rotation, point_group
     >>> bool(nearest_disorientation(a, b, "m-3m").min() < 1e-6)  # the identity is in both
     True
     """
-    pg = get_point_group(point_group)
+    proper = _proper_subgroup(point_group)
     q = rotations.data.reshape(-1, 4)
     ref = reference.data.reshape(-1, 4)
     if len(ref) == 0:
@@ -189,16 +189,16 @@ def nearest_disorientation(rotations: Rotation, reference: Rotation, point_group
     tree = cKDTree(np.concatenate([ref, -ref]))
     # The nearest neighbour of the FZ-reduced rotation bounds the search for the
     # other symmetry equivalents, which keeps queries far from the tree cheap.
-    reduced = Orientation(q, symmetry=pg.proper_subgroup).reduce().data
+    reduced = Orientation(q, symmetry=proper).reduce().data
     best_d, best_i = tree.query(reduced)
-    for op in Rotation(pg.proper_subgroup.data):
+    for op in Rotation(proper.data):
         # Crystal symmetry acts from the left in orix's convention.
         d, i = tree.query((op * Rotation(q)).data, distance_upper_bound=best_d.max() + 1e-9)
         better = d < best_d
         best_d[better], best_i[better] = d[better], i[better]
     partner = ref[best_i % len(ref)]
-    o1 = Orientation(q, symmetry=pg.proper_subgroup)
-    o2 = Orientation(partner, symmetry=pg.proper_subgroup)
+    o1 = Orientation(q, symmetry=proper)
+    o2 = Orientation(partner, symmetry=proper)
     return np.rad2deg(o1.angle_with(o2))
 
 

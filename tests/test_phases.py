@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 from orix.crystal_map import Phase
+from orix.quaternion import symmetry as orix_symmetry
 
-from kikuchipy_gen.phases import get_phase, get_point_group, phase_from_dict, phase_to_dict
+from kikuchipy_gen.phases import _proper_subgroup, get_phase, get_point_group, phase_from_dict, phase_to_dict
 
 NI_CIF = """data_Ni
 _symmetry_space_group_name_H-M 'F m -3 m'
@@ -67,6 +69,18 @@ def test_point_groups():
         get_point_group("7/m")
     with pytest.raises(ValueError, match="Not a phase description"):
         phase_from_dict({"name": "x"})
+
+
+def test_proper_subgroup_is_orix_s_found_once():
+    for pg in orix_symmetry._groups:
+        expected = pg.proper_subgroup
+        got = _proper_subgroup(pg.name)
+        assert got.name == expected.name and np.array_equal(got.data, expected.data), pg.name
+        assert _proper_subgroup(pg) is got  # by name or by object: the same cached group
+    # A group of the same name with other operations is another group.
+    custom = orix_symmetry.Symmetry(orix_symmetry.C2.data[[0]])
+    custom.name = "2"
+    assert _proper_subgroup(custom).size == 1 and _proper_subgroup("2").size == 2
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from orix.quaternion import Orientation, Rotation
 from scipy.optimize import Bounds, minimize
 
 from kikuchipy_gen.detector import default_detector
-from kikuchipy_gen.phases import get_phase
+from kikuchipy_gen.phases import get_phase, get_point_group
 from kikuchipy_gen.refinement import (
     REFINEMENT_METHODS,
     bobyqa_minimizer,
@@ -370,6 +370,29 @@ def test_dictionary_basins_skips_neighbours_and_symmetry_equivalents():
     # A wider min_angle merges the 30 deg twin into the best's basin.
     q_wide = dictionary_basins(xmap, "m-3m", n_basins=2, min_angle=40)
     assert np.isclose(disorientation(q_wide[:1, 1], Rotation.identity((1,)), "m-3m")[0], 45, atol=1e-6)
+
+
+@pytest.mark.parametrize("point_group", ["m-3m", "6/mmm", "-3m", "2/m"])
+def test_dictionary_basins_match_a_greedy_search_with_orix(point_group):
+    # Clusters of near neighbours around a few centres, in a shuffled rank
+    # order: every basin boundary the search meets is tested, pattern by pattern.
+    rng = np.random.default_rng(3)
+    centres = Rotation.random(4).data
+    ranked = []
+    for _ in range(6):
+        near = Rotation.from_axes_angles(rng.normal(size=(12, 3)), rng.uniform(0, 8, 12), degrees=True)
+        ranked.append((near * Rotation(centres[rng.integers(0, 4, 12)])).data)
+    xmap = _ranked(Rotation(np.stack(ranked)))
+    got = dictionary_basins(xmap, point_group, n_basins=4, min_angle=5.0)
+    proper = get_point_group(point_group).proper_subgroup
+    for i, matches in enumerate(xmap.rotations.data):
+        o = Orientation(matches, symmetry=proper)
+        firsts = [0]
+        for k in range(1, len(matches)):
+            if len(firsts) < 4 and all(o[k].angle_with(o[j], degrees=True)[0] > 5.0 for j in firsts):
+                firsts.append(k)
+        firsts += [0] * (4 - len(firsts))
+        assert np.array_equal(got[i], matches[firsts]), (point_group, i)
 
 
 @pytest.mark.parametrize(
