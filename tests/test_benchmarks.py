@@ -368,6 +368,7 @@ def test_string_edits_of_the_benchmarks_still_find_their_code(script, table, sou
         (["dictionary_pass.py", "--n", "0"], "--n and --repeats must be >= 1"),
         (["dataset_build_pieces.py", "--repeats", "0"], "--patterns and --repeats must be >= 1"),
         (["basin_search_cost.py", "--repeats", "0"], "--repeats must be >= 1"),
+        (["checkpoint_cost.py", "--repeats", "0"], "--repeats must be >= 1"),
     ],
 )
 def test_benchmark_scripts_refuse_bad_arguments_before_any_work(args, message):

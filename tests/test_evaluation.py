@@ -299,6 +299,7 @@ def test_evaluate_errors(kinematical_model, tmp_path):
         "corundum_1200_steps",
         "ti_alpha_1200_steps",
         "corundum_one_command",
+        "corundum_one_command_amd",
         "corundum_knots",
         "rutile_knots",
         "corundum_knots_n50",

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -301,6 +303,19 @@ def test_exported_state_zeroes_only_texels_no_lookup_reads(point_group):
     order = Phase("x", point_group=point_group).point_group.laue.size
     share = mask.float().mean().item()
     assert share == 1.0 if point_group == "1" else 1 / order <= share < 2.5 / order + 0.06, share
+
+
+def test_read_texels_found_once_and_handed_out_as_copies():
+    # Every checkpoint exports the texture: the footprint is found once, and a
+    # caller changing its copy changes neither the next answer nor the export.
+    dec, _ = _asymmetric_decoder("-3m", default_detector(), knots=2, size=41)
+    first = dec.read_texels()
+    fresh = dec._find_read_texels(41)
+    assert torch.equal(first, fresh) and not first.all()
+    first[:] = True
+    clone = copy.copy(dec)  # as for_detector makes, sharing the cache
+    assert torch.equal(dec.read_texels(), fresh) and torch.equal(clone.read_texels(), fresh)
+    assert torch.equal(dec.exported_state()["texture"] != 0, fresh[None].expand_as(dec.texture))
 
 
 @pytest.mark.parametrize("group", ["1", "m-3m", "-3m"])

@@ -113,6 +113,10 @@ class GeometricDecoder(nn.Module):
             point_group = point_group.laue
         self.sector = SectorReduction(point_group)
         self._set_symmetry_lookup(n)
+        # read_texels' answer depends on the texture's size, the symmetry and
+        # the device only, and takes seconds at 401 texels a side: every
+        # training checkpoint writes the exported state.
+        self._texel_mask_cache: tuple[tuple[int, torch.device], torch.Tensor] | None = None
         self.set_detector(detector)
 
     def _set_symmetry_lookup(self, n: int) -> None:
@@ -187,6 +191,12 @@ class GeometricDecoder(nn.Module):
         n = self.texture.shape[-1]
         if self.symmetry_grid is None:
             return torch.ones(2, n, n, dtype=torch.bool, device=self.texture.device)
+        key = (n, self.texture.device)
+        if self._texel_mask_cache is None or self._texel_mask_cache[0] != key:
+            self._texel_mask_cache = (key, self._find_read_texels(n))
+        return self._texel_mask_cache[1].clone()
+
+    def _find_read_texels(self, n: int) -> torch.Tensor:
         v = self.sector(lambert_directions(4 * n).reshape(-1, 3).to(self.texture.device))
         xy = lambert_coordinates(v[None])[0]
         # align_corners=True: -1 and 1 are the centres of the first and last texels.
