@@ -286,8 +286,8 @@ MUTATIONS = [
     Mutation(
         "basins_symmetry_ignored",
         "refinement.py",
-        "free &= disorientation(q, first, phase_or_point_group) > min_angle",
-        'free &= disorientation(q, first, "1") > min_angle',
+        "free[block] &= disorientation(q[block], first[block], phase_or_point_group) > min_angle",
+        'free[block] &= disorientation(q[block], first[block], "1") > min_angle',
         ("tests/test_refinement.py",),
         "a symmetry-equivalent of the best match counts as another dictionary basin",
     ),

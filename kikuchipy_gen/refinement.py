@@ -482,6 +482,10 @@ def _refinement_chunk(n_refine: int, per_worker: int = 2, largest: int = 64) -> 
     return max(1, min(largest, -(-n_refine // (per_worker * workers))))
 
 
+# Points whose ranked matches dictionary_basins compares in one call.
+_BASIN_BLOCK = 4096
+
+
 def dictionary_basins(
     xmap: CrystalMap, phase_or_point_group: Phase | Symmetry | str, n_basins: int = 2, min_angle: float = 5.0
 ) -> np.ndarray:
@@ -554,7 +558,11 @@ def dictionary_basins(
     free = np.ones((n, keep_n), dtype=bool)
     for b in range(1, n_basins):
         first = np.broadcast_to(q[points, chosen[:, b - 1]][:, None], q.shape)
-        free &= disorientation(q, first, phase_or_point_group) > min_angle
+        # A block of points at a time: orix holds every match's dot products
+        # with each symmetry operation at once.
+        for a in range(0, n, _BASIN_BLOCK):
+            block = slice(a, a + _BASIN_BLOCK)
+            free[block] &= disorientation(q[block], first[block], phase_or_point_group) > min_angle
         found = free.any(axis=1)
         chosen[:, b] = np.where(found, free.argmax(axis=1), 0)
     return q[points[:, None], chosen]

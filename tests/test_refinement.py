@@ -6,6 +6,7 @@ from orix.crystal_map import CrystalMap
 from orix.quaternion import Orientation, Rotation
 from scipy.optimize import Bounds, minimize
 
+from kikuchipy_gen import refinement
 from kikuchipy_gen.detector import default_detector
 from kikuchipy_gen.phases import get_phase, get_point_group
 from kikuchipy_gen.refinement import (
@@ -373,9 +374,10 @@ def test_dictionary_basins_skips_neighbours_and_symmetry_equivalents():
 
 
 @pytest.mark.parametrize("point_group", ["m-3m", "6/mmm", "-3m", "2/m"])
-def test_dictionary_basins_match_a_greedy_search_with_orix(point_group):
+def test_dictionary_basins_match_a_greedy_search_with_orix(point_group, monkeypatch):
     # Clusters of near neighbours around a few centres, in a shuffled rank
     # order: every basin boundary the search meets is tested, pattern by pattern.
+    monkeypatch.setattr(refinement, "_BASIN_BLOCK", 4)  # 6 points: blocks of 4 and 2
     rng = np.random.default_rng(3)
     centres = Rotation.random(4).data
     ranked = []
