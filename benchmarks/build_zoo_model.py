@@ -26,8 +26,13 @@ def _overrides(args: argparse.Namespace) -> dict:
     train: dict = {"cvae_epochs": args.cvae_epochs}
     if args.max_steps:
         train["max_steps_per_epoch"] = args.max_steps
+    model = {}
     if args.texture_size:
-        train["model"] = {"texture_size": args.texture_size}
+        model["texture_size"] = args.texture_size
+    if args.no_head_norm:
+        model["encoder_head_norm"] = False
+    if model:
+        train["model"] = model
     return train
 
 
@@ -63,6 +68,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, help="steps per epoch [default: per Laue group]")
     parser.add_argument("--cvae-epochs", type=int, default=4)
     parser.add_argument("--texture-size", type=int)
+    parser.add_argument(
+        "--no-head-norm", action="store_true", help="the encoder as before 2026-11-27 (a control for the KL fault)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seconds", type=float, help="stop the training at this wall time and export the best")
     parser.add_argument("--evaluate", action="store_true", help="also write the evaluation report")

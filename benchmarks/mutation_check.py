@@ -268,6 +268,14 @@ MUTATIONS = [
         "the KL gradient dies past the log-variance's soft bound",
     ),
     Mutation(
+        "encoder_head_norm_ignored",
+        "models/networks.py",
+        "if config.encoder_head_norm else nn.Identity()",
+        "if False else nn.Identity()",
+        ("tests/test_networks.py",),
+        "the encoder's head norm left out, so Adam steps can throw the latent mean",
+    ),
+    Mutation(
         "agreement_worst_match_not_best",
         "refinement.py",
         "indices.append(i[:, 0] if i.ndim == 2 else i.reshape(-1))",

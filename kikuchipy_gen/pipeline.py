@@ -432,6 +432,10 @@ def _train_step(out: Path, recipe: dict[str, Any], device: str, show_progressbar
         return False
     config = _train_config(recipe, out)
     config.device = device
+    if last is not None and _predates_head_norm(last) and config.model.encoder_head_norm:
+        # The preset gained the head norm after this run started: finish it as begun.
+        config.model.encoder_head_norm = False
+        _logger.info("%s: its checkpoint predates model.encoder_head_norm; resuming without it", run)
     _logger.info("Training %s (%s)", run, "resuming" if last is not None else "from the start")
     Trainer(config, resume=last is not None).run(show_progressbar=show_progressbar)
     return True
@@ -611,6 +615,15 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
             out += _differences(old.get(key, "(unset)"), new.get(key, "(unset)"), name)
         return out
     return [] if old == new else [(prefix or "recipe", old, new)]
+
+
+def _predates_head_norm(checkpoint: Path) -> bool:
+    """Whether a checkpoint's model config was written before ``encoder_head_norm`` existed."""
+    try:
+        model = json.loads((checkpoint / "config.json").read_text())["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # the trainer reports an unreadable checkpoint itself
+    return isinstance(model, dict) and "encoder_head_norm" not in model
 
 
 def _train_config(recipe: dict[str, Any], out: Path):

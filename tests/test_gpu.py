@@ -46,3 +46,23 @@ def test_cuda_lazy_uint8_and_decode(ni):
     assert np.abs(lazy.data.astype(int) - cpu.data.astype(int)).max() <= 1
     x = ni.decode(rot[:7], energy=20, device="cuda")
     assert np.abs(x - cpu.data[:7] / 255).max() < 1 / 255 + _TOL
+
+
+def test_read_texel_footprint_is_found_per_device_and_exports_the_same():
+    # The footprint is cached per (size, device): a decoder moved to the GPU
+    # finds it there, and the export (zeros outside it) is the CPU one.
+    from orix.quaternion.symmetry import D3d
+
+    from kikuchipy_gen.detector import default_detector
+    from kikuchipy_gen.models import preset
+    from kikuchipy_gen.models.geometric import GeometricDecoder
+
+    torch.manual_seed(0)
+    dec = GeometricDecoder(preset("geometric", texture_size=41), default_detector(), D3d)
+    cpu_mask, cpu_state = dec.read_texels(), dec.exported_state()
+    dec.to("cuda")
+    gpu_mask = dec.read_texels()
+    assert gpu_mask.device.type == "cuda" and torch.equal(gpu_mask.cpu(), cpu_mask)
+    gpu_state = dec.exported_state()
+    for key, value in cpu_state.items():
+        assert torch.equal(gpu_state[key].cpu(), value), key

@@ -114,3 +114,39 @@ def test_kl_pulls_back_a_log_variance_past_its_bound():
     # -0.5 at the lower one: every dimension is pulled towards 0.
     np.testing.assert_allclose(grad, 0.5 * (logvar.detach().exp().mean(0) - 1), rtol=1e-5)
     assert grad[-1] > 1e4 and grad[0] < -0.4
+
+
+@pytest.mark.parametrize("name", ["geometric", "compact"])
+def test_head_norm_keeps_ten_adam_steps_from_throwing_the_latent_mean(name):
+    # The GPU trainings' KL fault: the latent mean went from about 1 to 10^4
+    # within ten steps. Ten Adam steps at the CPU presets' learning rate that
+    # all push the mean the same way reproduce it without the head norm (each
+    # dense layer's fan-in multiplies what Adam's sign-sized steps do) and
+    # move it by a few units with it.
+    x, attributes = torch.rand(8, 1, 60, 60), torch.rand(8, 4)
+
+    def largest_mean_after_ten_steps(head_norm: bool) -> float:
+        torch.manual_seed(1)
+        enc = Encoder(preset(name, encoder_head_norm=head_norm))
+        opt = torch.optim.Adam(enc.parameters(), lr=3e-3)
+        for _ in range(10):
+            mean, _ = enc(x, attributes)
+            opt.zero_grad()
+            (-mean.sum()).backward()
+            opt.step()
+        return enc(x, attributes)[0].abs().max().item()
+
+    assert preset(name).encoder_head_norm and not preset("paper").encoder_head_norm
+    assert largest_mean_after_ten_steps(True) < 20
+    assert largest_mean_after_ten_steps(False) > 1000
+
+
+def test_configs_written_before_the_head_norm_load_without_it():
+    old = preset("compact", **TINY).to_dict()
+    del old["encoder_head_norm"]
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.encoder_head_norm is False  # the architecture their checkpoints hold
+    enc = Encoder(cfg)
+    assert set(Encoder(preset("compact", **TINY, encoder_head_norm=True)).state_dict()) == set(enc.state_dict())
+    with pytest.raises((TypeError, ValueError), match="encoder_head_norm"):
+        preset("compact", encoder_head_norm="yes")

@@ -180,6 +180,32 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     assert state["stage"] == "done"
 
 
+def test_training_begun_before_the_head_norm_resumes_without_it(tmp_path, monkeypatch):
+    # A run started before the geometric preset gained encoder_head_norm: its
+    # checkpoint's model config lacks the field, and the run finishes as begun
+    # instead of refusing the checkpoint as another architecture.
+    from kikuchipy_gen.training import Trainer
+
+    out = tmp_path / "ni"
+
+    def stop_after_checkpoint(self, *args, **kwargs):
+        self.save_checkpoint()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_run", stop_after_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        build_model("ni", out, [20], **{**TINY, "evaluate": False})
+    monkeypatch.undo()
+    saved = out / "run/checkpoints/last/config.json"
+    config = json.loads(saved.read_text())
+    assert config["model"].pop("encoder_head_norm") is True
+    saved.write_text(json.dumps(config))
+    monkeypatch.setenv("KIKUCHIPY_GEN_CACHE", str(tmp_path / "cache"))
+    build_model("ni", out, [20], **{**TINY, "evaluate": False})
+    assert json.loads(saved.read_text())["model"]["encoder_head_norm"] is False
+    assert json.loads((out / "run/checkpoints/last/state.json").read_text())["stage"] == "done"
+
+
 def test_a_folder_without_provenance_continues(tmp_path):
     # Folders from before the phase's provenance was recorded, or a CIF since
     # renamed: the provenance is a record, not a setting, so they continue.

@@ -347,6 +347,17 @@ class ModelConfig:
         decoder mirrors them.
     encoder_dense
         Hidden dense layer widths of the encoder.
+    encoder_head_norm
+        Layer-normalise (no affine) what enters the encoder's
+        mean/log-variance head. Each latent mean is then at most
+        ``sqrt(width)`` times the norm of its row of head weights plus its
+        bias, which Adam's bounded steps grow only linearly, whatever the
+        layers before the head do. Without it, Adam's sign-sized steps are
+        multiplied by every dense layer's fan-in: ten steps that push the
+        same way take the mean of the geometric preset from about 1 to
+        10^4 (test_networks.py), the jump GPU trainings showed (KL 4 ->
+        10^9). The paper preset keeps the reference architecture (off);
+        the CPU presets turn it on.
     critic_blocks
         (channels, stride) of the critic/classifier's convolutional trunk
         (paper: 256, 512, 728 at 60x60, then 256 at stride 2, so that the
@@ -408,6 +419,7 @@ class ModelConfig:
     stem_channels: int = 256
     blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 1), (728, 2), (512, 2)])
     encoder_dense: list[int] = field(default_factory=lambda: [2048, 2048, 1024])
+    encoder_head_norm: bool = False
     critic_blocks: list[tuple[int, int]] = field(default_factory=lambda: [(256, 1), (512, 1), (728, 1), (256, 2)])
     critic_layout: str = "shared"
     classifier_trunk: str = "shared"
@@ -819,6 +831,7 @@ _COMPACT = {
     "stem_channels": 16,
     "blocks": [(16, 1), (32, 1), (48, 2), (32, 2)],
     "encoder_dense": [512, 256],
+    "encoder_head_norm": True,
     "critic_blocks": [(16, 1), (32, 2), (48, 2)],
     # The CPU presets keep the critic they were trained and benchmarked with,
     # but give the classifier its own trunk (see classifier_trunk).

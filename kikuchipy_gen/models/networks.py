@@ -106,6 +106,11 @@ class Encoder(nn.Module):
         h, w = (s // 4 for s in config.pattern_shape)
         dense = [c * h * w + config.n_attributes, *config.encoder_dense]
         self.dense = _mlp(dense, act)
+        # Bounds what one optimiser step can do to the latent mean (see
+        # ModelConfig.encoder_head_norm); Identity keeps older checkpoints' keys.
+        self.head_norm = (
+            nn.LayerNorm(dense[-1], elementwise_affine=False) if config.encoder_head_norm else nn.Identity()
+        )
         self.head = nn.Linear(dense[-1], 2 * config.latent_dim)
 
     def forward(self, x: torch.Tensor, attributes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,7 +137,7 @@ class Encoder(nn.Module):
         torch.Size([2, 64])
         """
         features = self.blocks(self.stem(x)).flatten(1)
-        out = self.head(self.dense(torch.cat([features, attributes.to(features.dtype)], dim=1)))
+        out = self.head(self.head_norm(self.dense(torch.cat([features, attributes.to(features.dtype)], dim=1))))
         mean, logvar = out.chunk(2, dim=1)
         return mean, _BoundedLogVar.apply(logvar)
 
