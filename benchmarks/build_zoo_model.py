@@ -29,8 +29,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     model = {}
     if args.texture_size:
         model["texture_size"] = args.texture_size
-    if args.no_head_norm:
-        model["encoder_head_norm"] = False
+    if args.head_norm:
+        model["encoder_head_norm"] = True
     if model:
         train["model"] = model
     return train
@@ -69,7 +69,9 @@ def main() -> None:
     parser.add_argument("--cvae-epochs", type=int, default=4)
     parser.add_argument("--texture-size", type=int)
     parser.add_argument(
-        "--no-head-norm", action="store_true", help="the encoder as before 2026-11-27 (a control for the KL fault)"
+        "--head-norm",
+        action="store_true",
+        help="the encoder's head norm (ModelConfig.encoder_head_norm; off by default)",
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seconds", type=float, help="stop the training at this wall time and export the best")

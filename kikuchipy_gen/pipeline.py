@@ -432,10 +432,8 @@ def _train_step(out: Path, recipe: dict[str, Any], device: str, show_progressbar
         return False
     config = _train_config(recipe, out)
     config.device = device
-    if last is not None and _predates_head_norm(last) and config.model.encoder_head_norm:
-        # The preset gained the head norm after this run started: finish it as begun.
-        config.model.encoder_head_norm = False
-        _logger.info("%s: its checkpoint predates model.encoder_head_norm; resuming without it", run)
+    if last is not None:
+        _keep_begun_architecture(config, last, run)
     _logger.info("Training %s (%s)", run, "resuming" if last is not None else "from the start")
     Trainer(config, resume=last is not None).run(show_progressbar=show_progressbar)
     return True
@@ -617,13 +615,24 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
     return [] if old == new else [(prefix or "recipe", old, new)]
 
 
-def _predates_head_norm(checkpoint: Path) -> bool:
-    """Whether a checkpoint's model config was written before ``encoder_head_norm`` existed."""
+def _keep_begun_architecture(config, checkpoint: Path, run: Path) -> None:
+    """Resume a run with the architecture it began with, where the preset has changed since.
+
+    The recipe holds the preset's name and the caller's overrides, and a folder
+    whose overrides differ is refused before this; so a checkpoint whose model
+    differs was begun under an older preset (one without ``encoder_head_norm``,
+    say), and the run finishes as it began instead of refusing its checkpoint.
+    """
+    from kikuchipy_gen.models import TrainConfig
+
     try:
-        model = json.loads((checkpoint / "config.json").read_text())["model"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False  # the trainer reports an unreadable checkpoint itself
-    return isinstance(model, dict) and "encoder_head_norm" not in model
+        begun = TrainConfig.from_dict(json.loads((checkpoint / "config.json").read_text())).model
+    except (OSError, ValueError, TypeError, KeyError):
+        return  # the trainer reports an unreadable checkpoint itself
+    if begun != config.model:
+        changed = sorted(k for k, v in begun.to_dict().items() if config.model.to_dict().get(k) != v)
+        _logger.info("%s: resuming with the architecture it began with (the preset has changed %s since)", run, changed)
+        config.model = begun
 
 
 def _train_config(recipe: dict[str, Any], out: Path):

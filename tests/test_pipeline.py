@@ -180,10 +180,10 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     assert state["stage"] == "done"
 
 
-def test_training_begun_before_the_head_norm_resumes_without_it(tmp_path, monkeypatch):
-    # A run started before the geometric preset gained encoder_head_norm: its
-    # checkpoint's model config lacks the field, and the run finishes as begun
-    # instead of refusing the checkpoint as another architecture.
+def test_training_begun_under_an_older_preset_resumes_with_its_architecture(tmp_path, monkeypatch):
+    # A run started before a preset default changed (the leaky slope stands
+    # for such a change here), or before a field existed (encoder_head_norm):
+    # the run finishes as begun instead of refusing its checkpoint.
     from kikuchipy_gen.training import Trainer
 
     out = tmp_path / "ni"
@@ -198,11 +198,13 @@ def test_training_begun_before_the_head_norm_resumes_without_it(tmp_path, monkey
     monkeypatch.undo()
     saved = out / "run/checkpoints/last/config.json"
     config = json.loads(saved.read_text())
-    assert config["model"].pop("encoder_head_norm") is True
+    del config["model"]["encoder_head_norm"]
+    config["model"]["leaky_slope"] = 0.1
     saved.write_text(json.dumps(config))
     monkeypatch.setenv("KIKUCHIPY_GEN_CACHE", str(tmp_path / "cache"))
     build_model("ni", out, [20], **{**TINY, "evaluate": False})
-    assert json.loads(saved.read_text())["model"]["encoder_head_norm"] is False
+    model = json.loads(saved.read_text())["model"]
+    assert model["encoder_head_norm"] is False and model["leaky_slope"] == 0.1
     assert json.loads((out / "run/checkpoints/last/state.json").read_text())["stage"] == "done"
 
 

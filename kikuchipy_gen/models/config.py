@@ -356,8 +356,9 @@ class ModelConfig:
         multiplied by every dense layer's fan-in: ten steps that push the
         same way take the mean of the geometric preset from about 1 to
         10^4 (test_networks.py), the jump GPU trainings showed (KL 4 ->
-        10^9). The paper preset keeps the reference architecture (off);
-        the CPU presets turn it on.
+        10^9). Off by default: with it the geometric decoder learns to use
+        z, and the patterns it generates at z = 0 (the product) were 0.003
+        BCE further from the physics (benchmarks/RESULTS.md).
     critic_blocks
         (channels, stride) of the critic/classifier's convolutional trunk
         (paper: 256, 512, 728 at 60x60, then 256 at stride 2, so that the
@@ -831,7 +832,6 @@ _COMPACT = {
     "stem_channels": 16,
     "blocks": [(16, 1), (32, 1), (48, 2), (32, 2)],
     "encoder_dense": [512, 256],
-    "encoder_head_norm": True,
     "critic_blocks": [(16, 1), (32, 2), (48, 2)],
     # The CPU presets keep the critic they were trained and benchmarked with,
     # but give the classifier its own trunk (see classifier_trunk).
