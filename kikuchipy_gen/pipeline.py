@@ -620,8 +620,9 @@ def _keep_begun_architecture(config, checkpoint: Path, run: Path) -> None:
 
     The recipe holds the preset's name and the caller's overrides, and a folder
     whose overrides differ is refused before this; so a checkpoint whose model
-    differs was begun under an older preset (one without ``encoder_head_norm``,
-    say), and the run finishes as it began instead of refusing its checkpoint.
+    differs was begun under an older preset (before one of its defaults
+    changed), and the run finishes as it began instead of refusing its
+    checkpoint.
     """
     from kikuchipy_gen.models import TrainConfig
 
@@ -630,7 +631,8 @@ def _keep_begun_architecture(config, checkpoint: Path, run: Path) -> None:
     except (OSError, ValueError, TypeError, KeyError):
         return  # the trainer reports an unreadable checkpoint itself
     if begun != config.model:
-        changed = sorted(k for k, v in begun.to_dict().items() if config.model.to_dict().get(k) != v)
+        now = config.model.to_dict()
+        changed = sorted(k for k, v in begun.to_dict().items() if now.get(k) != v)
         _logger.info("%s: resuming with the architecture it began with (the preset has changed %s since)", run, changed)
         config.model = begun
 
