@@ -21,6 +21,10 @@ import multiprocessing
 import time
 from pathlib import Path
 
+# The geometric preset's encoder until the fifteenth session (full resolution, no
+# head norm), trained without latent dropout: the shipped models' recipe.
+FORMER_BLOCKS = [[16, 1], [32, 1], [48, 2], [32, 2]]
+
 
 def _overrides(args: argparse.Namespace) -> dict:
     train: dict = {"cvae_epochs": args.cvae_epochs}
@@ -29,8 +33,11 @@ def _overrides(args: argparse.Namespace) -> dict:
     model = {}
     if args.texture_size:
         model["texture_size"] = args.texture_size
-    if args.head_norm:
-        model["encoder_head_norm"] = True
+    if args.former_encoder:
+        model.update(blocks=FORMER_BLOCKS, encoder_head_norm=False)
+        train["latent_dropout"] = 0.0
+    if args.head_norm is not None:
+        model["encoder_head_norm"] = args.head_norm
     if model:
         train["model"] = model
     return train
@@ -70,8 +77,13 @@ def main() -> None:
     parser.add_argument("--texture-size", type=int)
     parser.add_argument(
         "--head-norm",
+        action=argparse.BooleanOptionalAction,
+        help="the encoder's head norm (ModelConfig.encoder_head_norm) [default: the preset's, on]",
+    )
+    parser.add_argument(
+        "--former-encoder",
         action="store_true",
-        help="the encoder's head norm (ModelConfig.encoder_head_norm; off by default)",
+        help="the shipped models' encoder and recipe: full resolution, no head norm, no latent dropout",
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seconds", type=float, help="stop the training at this wall time and export the best")

@@ -4,7 +4,8 @@
 # does channels-last pay for training on a GPU?
 #   1. Two rutile trainings side by side (the zoo recipe, whose rutile run faulted at step
 #      4,120 in the fourth lease: knots 10/12/15/20/25/30 kV, texture 401, epochs of 1,200
-#      steps), the same seed and data, one with the head norm (an option, off by default) and one
+#      steps), the same seed and data, both with the former preset's encoder (full resolution, no
+#      latent dropout: --former-encoder), one with the head norm (then an option, off) and one
 #      without; each on 6 cores, for TRAIN_SECONDS (default 360) from the carried master
 #      patterns. The KL of every logged step (every 10th) is summed up in $OUT/kl_fault.md.
 #   2. On the other 4 cores, while the trainings build their datasets: the training
@@ -26,7 +27,8 @@ echo "installed at $(( SECONDS - start )) s"
 seconds=${TRAIN_SECONDS:-360}
 i=0
 for variant in head_norm no_head_norm; do
-    flag=""; [ "$variant" = head_norm ] && flag="--head-norm"
+    # Both under the encoder the fourteenth session compared (--former-encoder).
+    flag="--former-encoder"; [ "$variant" = head_norm ] && flag="--former-encoder --head-norm"
     cores="$(( 4 + 6 * i ))-$(( 9 + 6 * i ))"
     OMP_NUM_THREADS=6 taskset -c "$cores" python3 benchmarks/build_zoo_model.py rutile "zoo/$variant" \
         --cvae-epochs 20 --texture-size 401 --max-steps 1200 $flag --device cuda \

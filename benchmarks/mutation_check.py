@@ -276,6 +276,14 @@ MUTATIONS = [
         "the encoder's head norm left out, so Adam steps can throw the latent mean",
     ),
     Mutation(
+        "latent_dropout_ignored",
+        "training.py",
+        "        if p == 0:\n            return z",
+        "        if True:\n            return z",
+        ("tests/test_training.py",),
+        "latent_dropout set but every row decoded at the encoder's sample",
+    ),
+    Mutation(
         "agreement_worst_match_not_best",
         "refinement.py",
         "indices.append(i[:, 0] if i.ndim == 2 else i.reshape(-1))",

@@ -491,7 +491,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer = train(config, resume=args.resume, show_progressbar=not args.no_progress)
     best = trainer.state.best_val
     print(
-        f"Finished {trainer.state.step} steps; best validation BCE per pixel {best:.4f}; "
+        f"Finished {trainer.state.step} steps; best validation BCE per pixel (z = 0) {best:.4f}; "
         f"checkpoints in {trainer.out / 'checkpoints'}"
     )
     return 0

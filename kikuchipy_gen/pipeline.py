@@ -123,6 +123,7 @@ _TRAIN = {
     "max_val_patterns": 1000,
     "sample_grid": False,
     "gan_critic_optimizer": "pretraining",
+    "latent_dropout": 0.5,
 }
 # stages="all": the paper's three stages, one epoch each after the CVAE.
 _ALL_STAGES = {"critic_epochs": 1, "gan_epochs": 1}
@@ -367,7 +368,7 @@ def build_model(
     )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"The output folder {str(out)!r} is a file; give a folder")
-    _keep_recorded_legacy(out, recipe, evaluation or {})
+    _keep_recorded_legacy(out, recipe, evaluation or {}, train or {})
     _claim_folder(out, recipe)
     bar = _show_progressbar(show_progressbar)
     _logger.info("Building a %s model (%s) in %s", recipe["phase"]["name"], recipe["laue_group"], out)
@@ -548,14 +549,20 @@ _LEGACY_EVALUATION = {"refine_basins": 1}
 # refinement became NLopt's BOBYQA (the same algorithm, about 10x faster), the
 # dictionary n = 50 (40 for four or fewer rotations) instead of the grid's 30.
 _CHANGED_EVALUATION_DEFAULTS = ("method", "dictionary_n")
+# Training settings added since, whose absence meant TrainConfig's default: a
+# folder that recorded none continues as it began (latent_dropout: 0).
+_LEGACY_TRAINING = ("latent_dropout",)
 
 
-def _keep_recorded_legacy(out: Path, recipe: dict[str, Any], evaluation: Mapping[str, Any]) -> None:
+def _keep_recorded_legacy(
+    out: Path, recipe: dict[str, Any], evaluation: Mapping[str, Any], train: Mapping[str, Any]
+) -> None:
     """Continue a folder whose recipe predates a setting with the value it meant.
 
-    An evaluation setting the caller sets is a difference :func:`_claim_folder`
-    reports. A model without ``knot_energies`` had its knots evenly spaced.
-    A setting whose default changed keeps the value the folder recorded.
+    An evaluation or training setting the caller sets is a difference
+    :func:`_claim_folder` reports. A model without ``knot_energies`` had its
+    knots evenly spaced. A setting whose default changed keeps the value the
+    folder recorded.
     """
     try:
         recorded = json.loads((out / _RECIPE).read_text())
@@ -573,6 +580,11 @@ def _keep_recorded_legacy(out: Path, recipe: dict[str, Any], evaluation: Mapping
         if isinstance(old, dict) and key in old and key not in evaluation and old[key] != recipe["evaluation"].get(key):
             recipe["evaluation"][key] = old[key]
             _logger.info("%s: evaluating with evaluation.%s = %r, as its recipe says", out, key, old[key])
+    old_training = recorded.get("training")
+    for key in _LEGACY_TRAINING:
+        if isinstance(old_training, dict) and key not in old_training and key not in train:
+            recipe["training"].pop(key, None)
+            _logger.info("%s: its recipe predates training.%s; training without it, as it began", out, key)
 
 
 def _claim_folder(out: Path, recipe: dict[str, Any]) -> None:

@@ -460,6 +460,25 @@ def test_a_folder_older_than_refine_basins_evaluates_as_it_meant(built, tmp_path
         build_model("ni", copy, [10, 20], **{**TINY, "evaluation": {**TINY["evaluation"], "refine_basins": 8}})
 
 
+def test_a_folder_older_than_latent_dropout_trains_as_it_began(tmp_path):
+    # A recipe written before training.latent_dropout existed decoded every row
+    # at the encoder's sample: such a folder continues, and trains so.
+    recipe = resolve_recipe("ni", [20], quick=True)
+    assert recipe["training"]["latent_dropout"] == 0.5
+    old = json.loads(json.dumps(recipe))
+    del old["training"]["latent_dropout"]
+    out = tmp_path / "m"
+    pipeline._claim_folder(out, old)
+    pipeline._keep_recorded_legacy(out, recipe, {}, {})
+    pipeline._claim_folder(out, recipe)
+    assert pipeline._train_config(recipe, out).latent_dropout == 0
+    # Asked for explicitly, the new setting is a different recipe.
+    asked = resolve_recipe("ni", [20], quick=True, train={"latent_dropout": 0.5})
+    pipeline._keep_recorded_legacy(out, asked, {}, {"latent_dropout": 0.5})
+    with pytest.raises(ValueError, match=r"training.latent_dropout: \(unset\) in the folder, 0.5 now"):
+        pipeline._claim_folder(out, asked)
+
+
 @pytest.mark.parametrize("key, recorded, now", [("method", "bobyqa", "ln_bobyqa"), ("dictionary_n", 30, 50)])
 def test_a_folder_that_recorded_an_old_default_keeps_it(built, tmp_path, monkeypatch, key, recorded, now):
     # The refinement's default became NLopt's BOBYQA, the dictionary's n = 50;

@@ -254,6 +254,48 @@ def test_generator_orientation_target_is_the_classifier_reading_of_the_real_patt
         assert torch.allclose(seen[0].float(), expected.float()), target
 
 
+@pytest.mark.parametrize("stage", ["cvae", "gan"])
+def test_latent_dropout_decodes_its_share_of_the_batch_at_z0(local_dataset, tmp_path, stage):
+    from kikuchipy_gen.loader import PatternStream
+
+    zero_rows, encoder_moved = {}, {}
+    for p in (0.0, 0.5, 1.0):
+        # kl_weight 0: with every row at z = 0 the encoder then gets no gradient at all.
+        trainer = Trainer(_config(local_dataset, tmp_path / f"{stage}{p}", latent_dropout=p, kl_weight=0.0))
+        batch = next(trainer._batches(PatternStream(trainer.dataset, "train"), 64))
+        seen = []
+        trainer.decoder.register_forward_pre_hook(lambda _, args, seen=seen: seen.append(args[0].detach()))
+        before = [w.detach().clone() for w in trainer.encoder.parameters()]
+        trainer.state.step = 1  # in the joint stage, a generator step
+        (trainer._cvae_step if stage == "cvae" else trainer._gan_step)(batch)
+        zero_rows[p] = int((seen[0] == 0).all(dim=1).sum())
+        encoder_moved[p] = any(not torch.equal(b, w) for b, w in zip(before, trainer.encoder.parameters()))
+    assert zero_rows[0.0] == 0 and zero_rows[1.0] == 64
+    assert 16 <= zero_rows[0.5] <= 48, zero_rows
+    assert encoder_moved[0.0] and encoder_moved[0.5] and not encoder_moved[1.0]
+
+
+def test_latent_dropout_bad_input():
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="latent_dropout"):
+            TrainConfig(latent_dropout=bad)
+    with pytest.raises(TypeError, match="latent_dropout"):
+        TrainConfig(latent_dropout="0.5")
+
+
+def test_validation_measures_the_generation_path_at_z0(local_dataset, tmp_path):
+    trainer = Trainer(_config(local_dataset, tmp_path / "v"))
+    forward = trainer.encoder.forward
+    val = {}
+    for shift in (0.0, 10.0):
+        # The encoder's mean replaced by z = shift: only the first metric may follow it.
+        trainer.encoder.forward = lambda x, a, s=shift: tuple(torch.zeros_like(t) + s for t in forward(x, a))
+        val[shift] = trainer.validate()
+    assert val[0.0]["bce_per_pixel"] == pytest.approx(val[0.0]["bce_per_pixel_z0"], rel=1e-6)
+    assert val[10.0]["bce_per_pixel_z0"] == pytest.approx(val[0.0]["bce_per_pixel_z0"], rel=1e-6)
+    assert abs(val[10.0]["bce_per_pixel"] - val[10.0]["bce_per_pixel_z0"]) > 1e-5, val
+
+
 def test_dot_orientation_loss_has_the_reference_factor(local_dataset, tmp_path):
     from kikuchipy_gen.loader import PatternStream
 

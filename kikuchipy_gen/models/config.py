@@ -356,9 +356,13 @@ class ModelConfig:
         multiplied by every dense layer's fan-in: ten steps that push the
         same way take the mean of the geometric preset from about 1 to
         10^4 (test_networks.py), the jump GPU trainings showed (KL 4 ->
-        10^9). Off by default: with it the geometric decoder learns to use
-        z, and the patterns it generates at z = 0 (the product) were 0.003
-        BCE further from the physics (benchmarks/RESULTS.md).
+        10^9). Off by default; on in the ``"geometric"`` preset. With it
+        the geometric decoder learns to use z, and the patterns it generates
+        at z = 0 (the product) were 0.003 BCE further from the physics,
+        unless training decodes part of each batch at z = 0
+        (:class:`TrainConfig`'s ``latent_dropout``, 0.5 in
+        :func:`~kikuchipy_gen.pipeline.build_model`'s recipe; then 0.0004
+        nearer than without the norm: benchmarks/RESULTS.md).
     critic_blocks
         (channels, stride) of the critic/classifier's convolutional trunk
         (paper: 256, 512, 728 at 60x60, then 256 at stride 2, so that the
@@ -630,6 +634,13 @@ class TrainConfig:
     pre-training's optimiser (and ``critic_lr``) into the joint stage: the
     recipe of the shipped model and of runs made before the option existed.
 
+    ``latent_dropout`` is the share of each CVAE and joint-stage batch
+    decoded at z = 0, the prior's mean at which a model generates, instead
+    of at the encoder's sample (0, the paper, by default). Training then
+    fits the generation path itself: an encoder that carries
+    pattern-specific detail through z cannot leave the z = 0 patterns
+    worse than the ones validation sees (``benchmarks/RESULTS.md``).
+
     ``memory_format`` lays out the convolutional networks' weights and
     activations: ``"auto"`` (the default) is ``"channels_last"`` on a CPU,
     where oneDNN's convolutions run a training step 1.3-1.5x faster in
@@ -667,6 +678,7 @@ class TrainConfig:
     adam_beta1: float = 0.5
     bce_reduction: str = "sum"
     kl_weight: float = 0.8
+    latent_dropout: float = 0.0
     kl_schedule: dict[str, float] = field(default_factory=lambda: asdict(AdaptiveKL()))
     # Stage 2: critic + classifier pre-training
     critic_epochs: int = 5
@@ -750,6 +762,7 @@ class TrainConfig:
             "alpha_critic",
         ):
             _check_range(name, getattr(self, name), low=0)
+        _check_range("latent_dropout", self.latent_dropout, 0, 1)
         _check_kl_schedule(self.kl_schedule)
         if self.critic_every < 2:
             raise ValueError(f"critic_every must be >= 2 (one critic step in critic_every), got {self.critic_every}")
@@ -842,7 +855,19 @@ _COMPACT = {
 _PRESETS = {
     "paper": {"critic_layout": "shared"},
     "compact": {**_COMPACT, "decoder": {"kind": "conv", "dense": [256, 512], "channels": 32}},
-    "geometric": {**_COMPACT, "latent_dim": 16, "decoder": {"kind": "geometric", "head_channels": 8}},
+    # The geometric decoder reads z only through a bounded term, so its encoder
+    # can be cheap: striding in the first block (the same weights) makes a CPU
+    # training step 1.4x faster, and the head norm keeps Adam from throwing the
+    # latent mean (the GPU trainings' KL fault). Both let the decoder lean on z,
+    # which training with latent_dropout (the one command's 0.5) undoes: z = 0
+    # then generates better than the former encoder's (benchmarks/RESULTS.md).
+    "geometric": {
+        **_COMPACT,
+        "latent_dim": 16,
+        "blocks": [(16, 2), (32, 1), (48, 2), (32, 1)],
+        "encoder_head_norm": True,
+        "decoder": {"kind": "geometric", "head_channels": 8},
+    },
 }
 
 
@@ -854,7 +879,10 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     name
         ``"paper"``: the widths of DESIGN.md (latent 500, 256-728 channels,
         dense layers up to 4096). ``"compact"``: same structure, widths that
-        train on a laptop.
+        train on a laptop. ``"geometric"``: the compact encoder, striding in
+        its first block and with the head norm (``encoder_head_norm``; train
+        it with :class:`TrainConfig`'s ``latent_dropout``), a latent of 16
+        and the geometric decoder.
     **overrides
         Any :class:`ModelConfig` field, e.g. ``use_voltage=True``, or a field
         of the preset's decoder by name (``texture_size=41``).
