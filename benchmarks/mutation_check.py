@@ -284,6 +284,14 @@ MUTATIONS = [
         "latent_dropout set but every row decoded at the encoder's sample",
     ),
     Mutation(
+        "best_checkpoint_by_encoder_mean",
+        "training.py",
+        'val["bce_per_pixel_z0"] < self.state.best_val',
+        'val["bce_per_pixel"] < self.state.best_val',
+        ("tests/test_training.py",),
+        "the best checkpoint judged by reconstructions through the encoder, not by generation at z = 0",
+    ),
+    Mutation(
         "agreement_worst_match_not_best",
         "refinement.py",
         "indices.append(i[:, 0] if i.ndim == 2 else i.reshape(-1))",

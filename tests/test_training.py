@@ -296,6 +296,19 @@ def test_validation_measures_the_generation_path_at_z0(local_dataset, tmp_path):
     assert abs(val[10.0]["bce_per_pixel"] - val[10.0]["bce_per_pixel_z0"]) > 1e-5, val
 
 
+def test_best_checkpoint_is_judged_by_what_the_model_generates(local_dataset, tmp_path):
+    # A decoder that leans on z can reconstruct better through the encoder and
+    # generate worse at z = 0: the second epoch here is not the best.
+    trainer = Trainer(_config(local_dataset, tmp_path / "b"))
+    epochs = iter([{"bce_per_pixel": 0.6, "bce_per_pixel_z0": 0.5}, {"bce_per_pixel": 0.4, "bce_per_pixel_z0": 0.7}])
+    trainer.validate = lambda: next(epochs)
+    saved = []
+    trainer.save_checkpoint = lambda name="last": saved.append(name)
+    trainer._end_epoch("cvae")
+    trainer._end_epoch("cvae")
+    assert saved == ["best", "last", "last"] and trainer.state.best_val == 0.5
+
+
 def test_dot_orientation_loss_has_the_reference_factor(local_dataset, tmp_path):
     from kikuchipy_gen.loader import PatternStream
 
