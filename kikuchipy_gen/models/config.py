@@ -361,8 +361,9 @@ class ModelConfig:
         at z = 0 (the product) were 0.003 BCE further from the physics,
         unless training decodes part of each batch at z = 0
         (:class:`TrainConfig`'s ``latent_dropout``, 0.5 in
-        :func:`~kikuchipy_gen.pipeline.build_model`'s recipe; then 0.0004
-        nearer than without the norm: benchmarks/RESULTS.md).
+        :func:`~kikuchipy_gen.pipeline.build_model`'s recipe; the preset then
+        generated 0.0004-0.0006 nearer than its former encoder, without
+        stride or norm: benchmarks/RESULTS.md).
     critic_blocks
         (channels, stride) of the critic/classifier's convolutional trunk
         (paper: 256, 512, 728 at 60x60, then 256 at stride 2, so that the
