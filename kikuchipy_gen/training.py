@@ -201,10 +201,10 @@ class Trainer:
             else (self.encoder, self.decoder, self.critic)
         )
         betas = (config.adam_beta1, 0.999)
-        self.opt_cvae = torch.optim.Adam(self._generator_params(True), lr=config.cvae_lr, betas=betas)
-        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, betas=betas)
-        self.opt_gan = torch.optim.Adam(self._generator_params(config.update_encoder), lr=config.gan_lr, betas=betas)
-        self.opt_gan_critic = torch.optim.Adam(self.critic.parameters(), lr=config.gan_critic_lr, betas=betas)
+        self.opt_cvae = _adam(self._generator_params(True), config.cvae_lr, betas, self.device)
+        self.opt_critic = _adam(self.critic.parameters(), config.critic_lr, betas, self.device)
+        self.opt_gan = _adam(self._generator_params(config.update_encoder), config.gan_lr, betas, self.device)
+        self.opt_gan_critic = _adam(self.critic.parameters(), config.gan_critic_lr, betas, self.device)
         self.state = _State()
         self._running = False
         self._last_saved_step: int | None = None
@@ -793,15 +793,15 @@ class Trainer:
                 f"{str(path / 'optimizers.pt')!r} is not an optimiser state this package wrote ({first}); "
                 "nothing in it was run"
             ) from None
-        self.opt_cvae.load_state_dict(extra["opt_cvae"])
-        self.opt_critic.load_state_dict(extra["opt_critic"])
-        self.opt_gan.load_state_dict(extra["opt_gan"])
+        _load_adam(self.opt_cvae, extra["opt_cvae"])
+        _load_adam(self.opt_critic, extra["opt_critic"])
+        _load_adam(self.opt_gan, extra["opt_gan"])
         self._rng_state = extra["torch_rng"].cpu()
         self.state = _State(
             **json.loads((path / "state.json").read_text()), history=_read_history(path / "history.csv")
         )
         if "opt_gan_critic" in extra:
-            self.opt_gan_critic.load_state_dict(extra["opt_gan_critic"])
+            _load_adam(self.opt_gan_critic, extra["opt_gan_critic"])
         elif self.state.stage == "gan" and self.config.gan_critic_optimizer == "new":
             # Written before the joint stage had its own critic optimiser: that
             # run's critic stepped with the pre-training's optimiser.
@@ -890,6 +890,29 @@ def _training_info(
     if checkpoint is not None:
         training = {"checkpoint": checkpoint, **training}
     return info_from_dataset(attrs, training)
+
+
+def _adam(params: Any, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+    """Adam with torch's fused kernel where it has one (CPU and CUDA), else its default implementation."""
+    # The fused kernel updates each tensor in one pass: a CPU step of the
+    # geometric preset's 3.9 million generator weights took 6 ms against 22
+    # (benchmarks/cpu_step_routes.py). It computes the same update in another
+    # order of operations, so weights agree to rounding, not to the bit.
+    fused = True if device.type in ("cpu", "cuda") else None
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
+
+
+def _load_adam(optimizer: torch.optim.Adam, state: dict[str, Any]) -> None:
+    """Load a saved Adam state, keeping this optimiser's implementation.
+
+    torch takes every setting of a saved group, ``fused`` included: a
+    checkpoint written before the fused kernel would otherwise resume on the
+    slower loop, and one written on a CUDA machine would ask for it elsewhere.
+    """
+    kept = [{k: group.get(k) for k in ("fused", "foreach")} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, implementation in zip(optimizer.param_groups, kept):
+        group.update(implementation)
 
 
 def _data_parallel(net: torch.nn.Module, device: torch.device) -> DistributedDataParallel:

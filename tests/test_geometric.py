@@ -305,6 +305,46 @@ def test_exported_state_zeroes_only_texels_no_lookup_reads(point_group):
     assert share == 1.0 if point_group == "1" else 1 / order <= share < 2.5 / order + 0.06, share
 
 
+@pytest.mark.parametrize("point_group", GROUPS + ["mmm", "32"])
+def test_training_projection_resamples_only_read_texels_and_matches_the_whole_texture(point_group):
+    """With gradients on, the projection takes the symmetric texture at the read texels only.
+
+    Its patterns are the whole texture's to the bit, its gradients to float32
+    rounding (the backward adds in another order), and the texels it leaves
+    unresampled are the ones no lookup reads.
+    """
+    det = default_detector(shape=(33, 47), pc=(0.45, 0.3, 0.6))
+    dec, _ = _asymmetric_decoder(point_group, det, knots=3, size=41)
+    if point_group == "32":  # no inversion, the point group kept: both hemispheres are read
+        dec = GeometricDecoder(
+            preset("geometric", texture_size=41, symmetry="point_group", use_voltage=True, n_attributes=5),
+            det,
+            Phase("x", point_group="32").point_group,
+        )
+        with torch.no_grad():
+            dec.texture.copy_(torch.from_numpy(asymmetric_lambert(41, seed=3))[None])
+        assert dec.symmetry_upper.any() and not dec.symmetry_upper.all()
+    rot = torch.from_numpy(Rotation.random(300).data).float()
+    voltage = torch.linspace(10, 30, 300) / 30
+
+    partial = dec._projected_textures()
+    assert partial.requires_grad
+    whole = dec.symmetric_textures()
+    read = dec.read_texels()
+    assert torch.equal(partial[:, read], whole[:, read])
+    assert (partial[:, ~read] == 0).all() and (point_group == "1" or (~read).any())
+    with torch.no_grad():
+        assert torch.equal(dec._projected_textures(), whole.detach())  # inference: the whole texture
+
+    ours = dec.project(rot, voltage)
+    (grad,) = torch.autograd.grad((ours**2).sum(), dec.texture)
+    dec._projected_textures = dec.symmetric_textures  # the former route: every texel each step
+    theirs = dec.project(rot, voltage)
+    (expected,) = torch.autograd.grad((theirs**2).sum(), dec.texture)
+    assert torch.equal(ours, theirs)
+    assert torch.allclose(grad, expected, rtol=1e-5, atol=1e-6 * expected.abs().max().item())
+
+
 def test_read_texels_found_once_and_handed_out_as_copies():
     # Every checkpoint exports the texture: the footprint is found once, and a
     # caller changing its copy changes neither the next answer nor the export.
@@ -335,3 +375,43 @@ def test_meta_build_has_the_real_shapes_and_refuses_to_project(group):
     assert all(meta[k].shape == real[k].shape for k in real)
     with pytest.raises(RuntimeError, match="meta device"):
         shapes_only(torch.zeros(1, cfg.latent_dim), torch.tensor([[1.0, 0, 0, 0, 0.5]]))
+
+
+@pytest.mark.parametrize(
+    ("shape", "window"), [((3, 60, 60), 15), ((2, 5, 9), 15), ((2, 12, 7), 3), ((1, 1, 1), 5), ((2, 33, 20), 31)]
+)
+def test_box_mean_is_the_clipped_average_pool_values_and_gradients(shape, window):
+    """The running-sum box mean equals torch's average pool that leaves the padding out, gradient included.
+
+    Also for windows larger than the image, where every box is clipped.
+    """
+    import torch.nn.functional as F
+
+    from kikuchipy_gen.models.geometric import _box_mean
+
+    torch.manual_seed(window)
+    x = (torch.randn(*shape, dtype=torch.float64) + 3).requires_grad_()
+    weights = torch.randn(*shape, dtype=torch.float64)
+    half = window // 2
+    pool = F.avg_pool2d(x[:, None], window, stride=1, padding=half, count_include_pad=False)[:, 0]
+    ours = _box_mean(x, window)
+    assert ours.shape == pool.shape and ours.dtype == torch.float64
+    assert torch.allclose(ours, pool, rtol=0, atol=1e-12)
+    (expected,) = torch.autograd.grad((pool * weights).sum(), x)
+    (got,) = torch.autograd.grad((ours * weights).sum(), x)
+    assert torch.allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_box_mean_sums_low_precision_input_in_float32():
+    """bfloat16 input (CPU autocast) keeps its dtype out but is not summed in bfloat16."""
+    import torch.nn.functional as F
+
+    from kikuchipy_gen.models.geometric import _box_mean
+
+    x = torch.randn(2, 60, 60).add(4).to(torch.bfloat16)
+    pool = F.avg_pool2d(x.float()[:, None], 15, stride=1, padding=7, count_include_pad=False)[:, 0]
+    ours = _box_mean(x, 15)
+    assert ours.dtype == torch.bfloat16
+    # One bfloat16 rounding of the mean (about 4, 8 bits of mantissa: 0.016);
+    # a running sum in bfloat16 would be off by whole units.
+    assert (ours.float() - pool).abs().max() <= 0.02

@@ -48,6 +48,28 @@ def test_resume_continues_identically(full, local_dataset, tmp_path):
     assert strip(full.state.history) == strip(resumed.state.history)
 
 
+def test_checkpoint_of_the_loop_optimiser_resumes_fused(full, local_dataset, tmp_path):
+    """A checkpoint written before the fused Adam kernel resumes on it, moments intact, and ends as the unbroken run."""
+    broken = _Interrupted(_config(local_dataset, tmp_path / "old", **KW))
+    with pytest.raises(KeyboardInterrupt):
+        broken.run(show_progressbar=False)
+    saved = tmp_path / "old" / "checkpoints" / "last" / "optimizers.pt"
+    extra = torch.load(saved, weights_only=True)
+    for name in ("opt_cvae", "opt_critic", "opt_gan", "opt_gan_critic"):
+        for group in extra[name]["param_groups"]:
+            group["fused"] = None  # as torch's default implementation saves it
+    torch.save(extra, saved)
+
+    resumed = Trainer(_config(local_dataset, tmp_path / "old", **KW), resume=True)
+    opts = _optimizer_states(resumed)
+    assert all(g["fused"] is True for opt in opts.values() for g in opt["param_groups"])
+    moments = extra["opt_cvae"]["state"]
+    assert moments and all(torch.equal(opts["opt_cvae"]["state"][i]["exp_avg"], moments[i]["exp_avg"]) for i in moments)
+    resumed.run(show_progressbar=False)
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 class _InterruptedInGan(Trainer):
     def _gan_step(self, batch):
         if self.state.step == 16:

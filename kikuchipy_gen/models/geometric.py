@@ -117,6 +117,7 @@ class GeometricDecoder(nn.Module):
         # the device only, and takes seconds at 401 texels a side: every
         # training checkpoint writes the exported state.
         self._texel_mask_cache: tuple[tuple[int, torch.device], torch.Tensor] | None = None
+        self._read_lookup_cache: tuple[tuple[int, torch.device], tuple[torch.Tensor, ...]] | None = None
         self.set_detector(detector)
 
     def _set_symmetry_lookup(self, n: int) -> None:
@@ -303,6 +304,42 @@ class GeometricDecoder(nn.Module):
         sym = torch.where(self.symmetry_upper, both[:, 0], both[:, 1])  # (k, 2n^2)
         return sym.reshape(k, 2, n, n)
 
+    def _projected_textures(self) -> torch.Tensor:
+        """:meth:`symmetric_textures` where :meth:`project` can read them, zeros elsewhere, when training.
+
+        A training step resampled every texel of the symmetric texture and
+        sent gradients back through all of them, though the projection reads
+        only the fundamental sector's footprint (:meth:`read_texels`: 3-12 %
+        of the texels): at 401 texels a side that lookup and its backward were
+        a quarter of a -3m CPU step. With gradients on, only the read texels
+        are resampled (each as in :meth:`symmetric_textures`) and scattered
+        into zeros. Without them the whole texture is taken: the footprint
+        costs seconds to find once, and inference does not repeat the lookup
+        per step.
+        """
+        if self.symmetry_grid is None or not (torch.is_grad_enabled() and self.texture.requires_grad):
+            return self.symmetric_textures()
+        k, _, n, _ = self.texture.shape
+        index, grid, upper = self._read_lookup(n)
+        read = F.grid_sample(
+            self.texture.reshape(1, 2 * k, n, n),
+            grid.to(self.texture.dtype),
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=True,
+        ).reshape(k, 2, -1)
+        read = torch.where(upper, read[:, 0], read[:, 1])  # (k, texels read)
+        return self.texture.new_zeros(k, 2 * n * n).index_copy(1, index, read).reshape(k, 2, n, n)
+
+    def _read_lookup(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # The read texels' flat indices and their rows of the symmetry lookup,
+        # cached like read_texels (whose cache this fills).
+        key = (n, self.texture.device)
+        if self._read_lookup_cache is None or self._read_lookup_cache[0] != key:
+            index = self.read_texels().flatten().nonzero()[:, 0]
+            self._read_lookup_cache = (key, (index, self.symmetry_grid[:, :, index], self.symmetry_upper[index]))
+        return self._read_lookup_cache[1]
+
     def _knots(self, voltage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Outside the knots the end textures are held (no extrapolation).
         knots = self.knot_voltages
@@ -370,7 +407,7 @@ class GeometricDecoder(nn.Module):
         >>> dec.project(torch.tensor([[1.0, 0, 0, 0]]), torch.tensor([0.5])).shape
         torch.Size([1, 3600])
         """
-        textures = self.symmetric_textures().float()
+        textures = self._projected_textures().float()
         k, _, n, _ = textures.shape
         v = rotate_vectors(quaternions.float(), self.directions.to(quaternions.device))  # (b, p, 3)
         if self.symmetry_grid is not None:
@@ -669,10 +706,42 @@ class DilatedHead(nn.Module):
 
 
 def _box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
-    """Mean over a ``window`` x ``window`` box clipped at the borders, of (b, rows, cols)."""
-    # count_include_pad=False divides by the pixels inside the pattern only.
-    # One 2-D pool, not a row pass and a column pass: the two 1-D pools are
-    # 1.09x faster in a CPU training step, but torch.compile (2.11, CUDA)
-    # got them wrong (benchmarks/gpu_consistency.py, "compiled").
+    """Mean over a ``window`` x ``window`` box clipped at the borders, of (b, rows, cols).
+
+    The same as ``F.avg_pool2d(x[:, None], window, 1, window // 2,
+    count_include_pad=False)``, from running sums: two cumulative sums and
+    two differences a pixel, whatever the window. The 15 x 15 pool costs
+    225 additions a pixel and was the largest single operation of a CPU
+    training step (11 % of it, forward and backward). float16 and bfloat16
+    input is summed in float32.
+
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from kikuchipy_gen.models.geometric import _box_mean
+    >>> x = torch.randn(2, 9, 7, dtype=torch.float64)
+    >>> pool = F.avg_pool2d(x[:, None], 5, stride=1, padding=2, count_include_pad=False)[:, 0]
+    >>> bool(torch.allclose(_box_mean(x, 5), pool))
+    True
+    """
     half = window // 2
-    return F.avg_pool2d(x[:, None], window, stride=1, padding=half, count_include_pad=False)[:, 0]
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    sums = _box_sum(_box_sum(work, half, -1), half, -2)
+    rows, cols = x.shape[-2:]
+    count = _clipped_counts(rows, half, work)[:, None] * _clipped_counts(cols, half, work)
+    return (sums / count).to(x.dtype)
+
+
+def _box_sum(x: torch.Tensor, half: int, dim: int) -> torch.Tensor:
+    """Sums over ``2 * half + 1`` neighbours along ``dim`` (-1 or -2), the zeros beyond the border left out."""
+    n = x.shape[dim]
+    # half + 1 zeros before, so that a window's sum is the difference of two
+    # running sums with no clipping; the zeros add nothing beyond the border.
+    padded = F.pad(x, (half + 1, half) if dim == -1 else (0, 0, half + 1, half))
+    running = padded.cumsum(dim)
+    return running.narrow(dim, 2 * half + 1, n) - running.narrow(dim, 0, n)
+
+
+def _clipped_counts(n: int, half: int, like: torch.Tensor) -> torch.Tensor:
+    """How many of ``n`` pixels each one's ``2 * half + 1`` window covers."""
+    i = torch.arange(n, device=like.device)
+    return ((i + half).clamp(max=n - 1) - (i - half).clamp(min=0) + 1).to(like.dtype)
