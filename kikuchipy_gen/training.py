@@ -895,8 +895,8 @@ def _training_info(
 def _adam(params: Any, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
     """Adam with torch's fused kernel where it has one (CPU and CUDA), else its default implementation."""
     # The fused kernel updates each tensor in one pass: a CPU step of the
-    # geometric preset's 3.9 million generator weights took 6 ms against 22
-    # (benchmarks/cpu_step_routes.py). It computes the same update in another
+    # geometric preset's 3.9 million generator weights took about 6 ms against
+    # 24-27 (benchmarks/cpu_step_routes.py). It computes the same update in another
     # order of operations, so weights agree to rounding, not to the bit.
     fused = True if device.type in ("cpu", "cuda") else None
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)

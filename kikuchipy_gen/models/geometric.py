@@ -309,9 +309,9 @@ class GeometricDecoder(nn.Module):
 
         A training step resampled every texel of the symmetric texture and
         sent gradients back through all of them, though the projection reads
-        only the fundamental sector's footprint (:meth:`read_texels`: 3-12 %
-        of the texels): at 401 texels a side that lookup and its backward were
-        a quarter of a -3m CPU step. With gradients on, only the read texels
+        only the fundamental sector's footprint (:meth:`read_texels`: 4 % of
+        the texels for m-3m, 11 % for -3m): at 401 texels a side that lookup
+        and its backward were a quarter of a -3m CPU step. With gradients on, only the read texels
         are resampled (each as in :meth:`symmetric_textures`) and scattered
         into zeros. Without them the whole texture is taken: the footprint
         costs seconds to find once, and inference does not repeat the lookup
