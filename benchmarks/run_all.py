@@ -22,9 +22,11 @@ Run it on a quiet machine: every benchmark alternates the routes it compares, bu
 machine shared with other work still widens the spreads. ``--quick`` (small sizes, fewer
 repeats; a smoke test whose numbers are not results) takes a few minutes on 2 quiet
 cores. The full run took 26 minutes on a Sapphire Rapids VM and 51 on an AVX2 AMD EPYC
-(2026-11-26): there the training steps under emulated bf16 (14 minutes), dictionary
-indexing at 100,347 and 333,227 orientations (12), the memory benchmark's 1,000,000
-patterns (11) and the voltage sweep's de-ebsd master patterns (6) dominate.
+(2026-11-26): there the training steps under emulated bf16 (14 minutes; 18 on
+2026-11-28, when emulated bf16 had become slower still, and since then timed over a
+third of the steps), dictionary indexing at 100,347 and 333,227 orientations (12), the
+memory benchmark's 1,000,000 patterns (11) and the voltage sweep's de-ebsd master
+patterns (6) dominate.
 """
 
 from __future__ import annotations
@@ -302,10 +304,14 @@ def _table_bobyqa(r: dict[str, Any]) -> list[str]:
 def _table_training(r: dict[str, Any]) -> list[str]:
     # Written before the contiguous route existed, a result has bf16 alone.
     others = [name for name in r.get("routes", {"fp32": {}, "bf16": {}}) if name != "fp32"]
+    # Where bf16 was emulated it timed fewer steps (recorded per preset since 2026-11-28).
+    bf16_steps = {p.get("steps", {}).get("bf16", r["steps"]) for p in r["presets"].values()} - {r["steps"]}
+    fewer = f" ({'/'.join(map(str, sorted(bf16_steps)))} for bf16, emulated on this CPU)" if bf16_steps else ""
     lines = [
-        f"Patterns/s of one training step, batch {r['batch_size']}, {r['steps']} steps per timing, routes "
+        f"Patterns/s of one training step, batch {r['batch_size']}, {r['steps']} steps per timing{fewer}, routes "
         f"alternated, {r['repeats']} rounds. fp32 is the default (on a CPU the encoder and critic channels-last); "
-        "bf16 is fp32 under bf16 autocast; contiguous is fp32 in torch's default layout.",
+        "bf16 is fp32 under bf16 autocast (emulated on a CPU without AVX-512, and there contiguous: 'auto' "
+        "picks that layout for it); contiguous is fp32 in torch's default layout.",
         "",
         "| preset | stage | fp32 patterns/s | " + " | ".join(f"{o} patterns/s | {o} / fp32" for o in others) + " |",
         "|---|---|---|" + "---|---|" * len(others),

@@ -14,7 +14,9 @@ time_vs_orientations.py (the product path), not here.
         [--routes fp32 bf16 contiguous channels_last] [--steps 10] [--repeats 5] [--batch-size 16] [--json PATH]
 
 Full: geometric and compact, 10 steps of 16 per timing, 5 rounds: about 10 minutes on 2
-quiet cores (bf16 is emulated, three times slower, on CPUs without AVX-512).
+quiet cores. On a CPU without AVX-512 bf16 is emulated, 5-8x slower (and contiguous:
+"auto" picks that layout for it); the bf16 route then times a third of the steps
+(``--emulated-bf16-steps``), still several seconds a timing.
 ``--quick``: 3 steps, 2 rounds. ``--presets paper`` needs a GPU (about 1.4 billion
 parameters).
 """
@@ -34,7 +36,7 @@ from kikuchipy_gen.loader import PatternStream
 from kikuchipy_gen.models import TrainConfig, preset
 from kikuchipy_gen.sampling import split_orientations
 from kikuchipy_gen.sources import KikuchipyNickelSource
-from kikuchipy_gen.training import Trainer
+from kikuchipy_gen.training import Trainer, _fast_cpu_bf16
 
 STAGES = ("cvae", "critic", "gan")
 # TrainConfig fields of each route; fp32 is the default and the reference of the ratios.
@@ -76,6 +78,9 @@ def main() -> None:
     parser.add_argument("--routes", nargs="+", default=["fp32", "bf16", "contiguous"], choices=list(ROUTES))
     parser.add_argument("--steps", type=int, help="steps per timing (default 10; 3 quick)")
     parser.add_argument("--repeats", type=int, help="alternating rounds (default 5; 2 quick)")
+    parser.add_argument(
+        "--emulated-bf16-steps", type=int, help="bf16 steps per timing where bf16 is emulated (default a third)"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args()
@@ -88,6 +93,7 @@ def main() -> None:
         "machine": info,
         "quick": args.quick,
         "steps": steps,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "repeats": repeats,
         "batch_size": args.batch_size,
         "presets": {},
@@ -116,11 +122,16 @@ def main() -> None:
                 batches[route] = next(trainers[route]._batches(PatternStream(ds, "train"), args.batch_size))
                 for stage in STAGES:  # warm-up: allocations, autocast caches
                     _rate(trainers[route], stage, batches[route], 1)
+            # An emulated bf16 step takes seconds: fewer of them time it as well.
+            emulated = trainers["fp32"].device.type == "cpu" and not _fast_cpu_bf16()
+            route_steps = {r: steps for r in routes}
+            if emulated and "bf16" in routes:
+                route_steps["bf16"] = args.emulated_bf16_steps or max(1, round(steps / 3))
             rates = {(route, stage): [] for route in routes for stage in STAGES}
             for _ in range(repeats):
                 for route in routes:  # alternating routes
                     for stage in STAGES:
-                        rates[route, stage].append(_rate(trainers[route], stage, batches[route], steps))
+                        rates[route, stage].append(_rate(trainers[route], stage, batches[route], route_steps[route]))
             device = str(trainers["fp32"].device)
             rows = {}
             for stage in STAGES:
@@ -143,7 +154,7 @@ def main() -> None:
                     + " |",
                     flush=True,
                 )
-            results["presets"][name] = {"device": device, "stages": rows}
+            results["presets"][name] = {"device": device, "steps": route_steps, "stages": rows}
     write_json(results, args.json)
 
 

@@ -165,11 +165,12 @@ class Trainer:
             )
         self.rank, self.world_size = _init_distributed(config.device)
         self.device = _device(config.device, self.world_size > 1)
-        if config.mixed_precision and self.device.type == "cpu" and not _fast_cpu_bf16():
+        emulated_bf16 = config.mixed_precision and self.device.type == "cpu" and not _fast_cpu_bf16()
+        if emulated_bf16:
             _logger.warning(
                 "mixed_precision=True on a CPU without AVX-512 (torch's capability: %s): bf16 autocast "
-                "is emulated there and runs slower than fp32 (a third of the speed on a 2-core AVX2 AMD EPYC, "
-                "benchmarks/training_throughput.py); set mixed_precision = false",
+                "is emulated there and runs several times slower than fp32 (a step 5-8x slower on a 2-core "
+                "AVX2 AMD EPYC, benchmarks/training_throughput.py); set mixed_precision = false",
                 torch.backends.cpu.get_cpu_capability(),
             )
         self.point_group = self.dataset.phase.point_group
@@ -184,7 +185,7 @@ class Trainer:
             self.decoder = build_decoder(m, self.dataset.detector, self.point_group).to(self.device)
             self.critic = CriticClassifier(m).to(self.device)
             self._rng_state = torch.get_rng_state()
-        if _channels_last(config.memory_format, self.device, (self.encoder, self.critic)):
+        if _channels_last(config.memory_format, self.device, (self.encoder, self.critic), emulated_bf16):
             # Before the optimisers and any checkpoint: Adam's moments and
             # loaded weights take the parameters' layout.
             # The encoder and critic only: the decoder is exported, and the
@@ -939,9 +940,17 @@ def _init_distributed(device: str) -> tuple[int, int]:
 _CPU_CHANNELS_LAST_HANGS = range(2, 8)
 
 
-def _channels_last(memory_format: str, device: torch.device, nets: tuple[torch.nn.Module, ...]) -> bool:
+def _channels_last(
+    memory_format: str, device: torch.device, nets: tuple[torch.nn.Module, ...], emulated_bf16: bool = False
+) -> bool:
     """Whether to lay out ``nets`` channels-last, or a ``ValueError`` where that would hang."""
     if memory_format == "contiguous" or (memory_format == "auto" and device.type != "cpu"):
+        return False
+    if memory_format == "auto" and emulated_bf16:
+        # Without AVX-512 oneDNN takes no bf16 convolution, and torch's fallback
+        # ran a channels-last step 1.6-2.2x slower than a contiguous one (both
+        # CPU presets, torch 2.13, AVX2).
+        _logger.info("Training contiguous: bf16 autocast is emulated on this CPU, slower still channels-last")
         return False
     narrow = sorted(
         {

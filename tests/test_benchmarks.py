@@ -252,6 +252,11 @@ def test_training_table_reads_both_result_versions(run_all):
     assert "contiguous patterns/s" in text and "contiguous patterns/s" not in old
     assert "| geometric (cpu) | cvae | 50.0 (50.0-50.0) | 80.0 (80.0-80.0) | **1.60** (1.60-1.60) |" in old
     assert "Could not tabulate" not in old
+    # The steps per timing are said; an emulated bf16 route's fewer ones too.
+    assert "3 steps per timing, routes" in text and "for bf16" not in text
+    training["presets"]["geometric"]["steps"] = {"fp32": 3, "bf16": 1}
+    fewer = run_all.write_table(results)
+    assert "3 steps per timing (1 for bf16, emulated on this CPU), routes" in fewer
 
 
 def test_table_reads_get_patterns_default_flat_machine_record(run_all):
